@@ -1,0 +1,287 @@
+// Talks to the broker's HTTP API. Every failure becomes an ApiError with the API's own code and
+// message, so pages can show it in words. When the connection drops, requests and streams retry
+// with backoff, ask GET /metadata/leader who leads now, and log the reconnection.
+//
+// URLs are relative, so the same pages work when a broker serves them and when `yak console`
+// proxies the API. If the origin itself is gone, the console tries the other brokers it learned
+// from GET /cluster (that needs the broker to allow cross-origin requests).
+
+import { logClient } from './log.js';
+import { sleep } from './dom.js';
+
+const BACKOFF_MS_MIN = 500;
+const BACKOFF_MS_MAX = 8000;
+const RECONNECT_ROUNDS_MAX = 6;
+
+export class ApiError extends Error {
+  constructor(code, message, status = 0) {
+    super(message);
+    this.code = code;
+    this.status = status;
+  }
+}
+
+const state = {
+  base: '',              // '' means this page's origin.
+  status: 'connecting',  // connecting | connected | reconnecting | disconnected
+  leaderId: null,
+  leaderUrl: null,
+  epoch: null,
+  brokers: [],           // Other brokers' HTTP URLs, learned from GET /cluster.
+  lostConnection: false, // True between a failure and the next success.
+};
+const watchers = new Set();
+
+export function connection() { return { ...state }; }
+
+export function watchConnection(fn) {
+  watchers.add(fn);
+  fn(connection());
+  return () => watchers.delete(fn);
+}
+
+function setState(patch) {
+  Object.assign(state, patch);
+  for (const fn of watchers) fn(connection());
+}
+
+export function apiUrl(path) { return state.base + path; }
+
+async function errorFrom(response) {
+  let text = '';
+  try { text = await response.text(); } catch { /* The body is gone; the status still says enough. */ }
+  try {
+    const body = JSON.parse(text);
+    if (body && body.error) {
+      return new ApiError(body.error.code || `http_${response.status}`, body.error.message || text, response.status);
+    }
+  } catch { /* Not JSON: fall through to the raw text. */ }
+  const detail = text.trim().slice(0, 300) || response.statusText || 'request failed';
+  return new ApiError(`http_${response.status}`, `HTTP ${response.status}: ${detail}`, response.status);
+}
+
+function networkError(cause) {
+  const where = state.base || window.location.origin;
+  return new ApiError('network_error', `Cannot reach the broker at ${where} (${cause.message || cause})`);
+}
+
+async function requestOnce(method, path, body, signal, base = state.base) {
+  let response;
+  try {
+    response = await fetch(base + path, {
+      method,
+      signal,
+      headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (cause) {
+    if (cause.name === 'AbortError') throw cause;
+    throw networkError(cause);
+  }
+  if (!response.ok) throw await errorFrom(response);
+  const text = await response.text();
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError('bad_response', `The broker answered with something that is not JSON: ${text.slice(0, 200)}`, response.status);
+  }
+}
+
+function isLeaderError(err) {
+  return err instanceof ApiError && /leader/.test(err.code || '');
+}
+
+/** Marks the connection good; if it had been lost, says which leader we are talking to now. */
+function connected() {
+  if (state.status === 'connected' && !state.lostConnection) return;
+  const wasLost = state.lostConnection;
+  setState({ status: 'connected', lostConnection: false });
+  if (wasLost) refreshLeader({ announce: true });
+}
+
+function lost(err) {
+  if (!state.lostConnection) {
+    logClient('disconnected', `Lost the connection: ${err.message}`);
+  }
+  setState({ status: 'reconnecting', lostConnection: true });
+}
+
+/**
+ * One request. GETs retry after a network failure (with backoff and leader discovery); writes
+ * are retried only when the broker says it is not the leader, so a record is never sent twice
+ * behind the user's back.
+ */
+export async function api(method, path, body, { signal, retries } = {}) {
+  let left = retries ?? (method === 'GET' ? 3 : 0);
+  let leaderRetry = 1;
+  for (;;) {
+    try {
+      const result = await requestOnce(method, path, body, signal);
+      connected();
+      return result;
+    } catch (err) {
+      if (err.name === 'AbortError') throw err;
+      if (isLeaderError(err) && leaderRetry-- > 0) {
+        await reconnect(signal);
+        continue;
+      }
+      if (err.code !== 'network_error') {
+        connected();
+        throw err;
+      }
+      lost(err);
+      if (left-- <= 0) {
+        reconnect().catch(() => {});
+        throw err;
+      }
+      await reconnect(signal);
+    }
+  }
+}
+
+export const get = (path, options) => api('GET', path, undefined, options);
+export const post = (path, body, options) => api('POST', path, body, options);
+export const del = (path, options) => api('DELETE', path, undefined, options);
+
+/** Asks who leads; remembers it for the connection indicator. */
+export async function refreshLeader({ announce = false } = {}) {
+  try {
+    const leader = await requestOnce('GET', '/metadata/leader');
+    const patch = { leaderId: leader.leader_id, leaderUrl: leader.leader_http, epoch: leader.epoch, status: 'connected', lostConnection: false };
+    setState(patch);
+    if (announce) logClient('reconnected', `reconnected to leader ${leader.leader_id} at ${leader.leader_http || apiUrl('') || window.location.origin}`);
+    return leader;
+  } catch {
+    return null;
+  }
+}
+
+/** Remembers the other brokers' addresses, so the console can fail over if its origin dies. */
+export async function learnBrokers() {
+  try {
+    const cluster = await requestOnce('GET', '/cluster');
+    const urls = (cluster.nodes || []).map((n) => n.http).filter(Boolean).map((u) => u.replace(/\/$/, ''));
+    setState({ brokers: [...new Set(urls)] });
+  } catch { /* Not fatal: same-origin requests keep working. */ }
+}
+
+let reconnecting = null;
+
+/**
+ * Finds a broker that answers GET /metadata/leader, trying this origin first and then the other
+ * known brokers, backing off between rounds. Shared by every caller that notices a failure.
+ */
+export function reconnect(signal) {
+  if (!reconnecting) {
+    reconnecting = (async () => {
+      setState({ status: 'reconnecting', lostConnection: true });
+      for (let round = 0; round < RECONNECT_ROUNDS_MAX; round += 1) {
+        await sleep(Math.min(BACKOFF_MS_MIN * 2 ** round, BACKOFF_MS_MAX));
+        const candidates = [state.base, ...(state.base ? [''] : []), ...state.brokers.filter((b) => b !== state.base)];
+        for (const base of candidates) {
+          try {
+            const leader = await requestOnce('GET', '/metadata/leader', undefined, undefined, base);
+            // Writes sent to a follower are forwarded, so any broker that answers will do; prefer
+            // the leader itself when it is not this page's origin and the origin is gone.
+            let chosen = base;
+            if (base !== '' && leader.leader_http) chosen = leader.leader_http.replace(/\/$/, '');
+            setState({ base: chosen, leaderId: leader.leader_id, leaderUrl: leader.leader_http, epoch: leader.epoch, status: 'connected', lostConnection: false });
+            logClient('reconnected', `reconnected to leader ${leader.leader_id} at ${leader.leader_http || chosen || window.location.origin}`);
+            return leader;
+          } catch { /* Try the next candidate. */ }
+        }
+      }
+      setState({ status: 'disconnected' });
+      throw new ApiError('network_error', 'No broker answered; still retrying in the background.');
+    })().finally(() => { reconnecting = null; });
+  }
+  if (!signal) return reconnecting;
+  return Promise.race([reconnecting, new Promise((_, reject) => signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')), { once: true }))]);
+}
+
+/**
+ * A server-sent event stream that survives broker failures. `path()` is asked again before every
+ * (re)connection, so a consumer can resume from the next offset. Server `error` events are
+ * reported through onError and end the stream; connection failures retry with backoff.
+ */
+export function stream(path, { events = {}, onError, onStatus } = {}) {
+  let source = null;
+  let closed = false;
+  let failures = 0;
+  let timer = null;
+  let serverFailed = false;
+  const abort = new AbortController();
+
+  function report(status) { if (onStatus) onStatus(status); }
+
+  function fail(err) {
+    serverFailed = true;
+    if (source) source.close();
+    report('stopped');
+    if (onError) onError(err);
+  }
+
+  async function probe(url) {
+    // EventSource hides the body of a refused request; fetch it once to show the API's reason.
+    try {
+      const response = await fetch(url, { signal: abort.signal, headers: { accept: 'text/event-stream' } });
+      if (!response.ok) return errorFrom(response);
+      response.body?.cancel().catch(() => {});
+      return null;
+    } catch (err) {
+      return err.name === 'AbortError' ? null : networkError(err);
+    }
+  }
+
+  function open() {
+    if (closed) return;
+    const url = apiUrl(path());
+    source = new EventSource(url);
+    source.onopen = () => { failures = 0; connected(); report('open'); };
+    for (const [name, handler] of Object.entries(events)) {
+      source.addEventListener(name, (event) => {
+        let data;
+        try { data = JSON.parse(event.data); } catch { data = event.data; }
+        handler(data, event);
+      });
+    }
+    source.addEventListener('error', async (event) => {
+      if (closed || serverFailed) return;
+      if (event.data) {
+        let body = null;
+        try { body = JSON.parse(event.data); } catch { /* Shown raw below. */ }
+        const error = body && body.error
+          ? new ApiError(body.error.code || 'error', body.error.message || event.data)
+          : new ApiError('stream_error', String(event.data));
+        fail(error);
+        return;
+      }
+      source.close();
+      report('reconnecting');
+      const refused = await probe(url);
+      if (closed) return;
+      if (refused && refused.code !== 'network_error') {
+        fail(refused);
+        return;
+      }
+      lost(refused || new ApiError('network_error', 'The event stream closed'));
+      failures += 1;
+      const delay = Math.min(BACKOFF_MS_MIN * 2 ** (failures - 1), BACKOFF_MS_MAX);
+      timer = setTimeout(async () => {
+        try { await reconnect(); } catch { /* open() below retries again with more backoff. */ }
+        open();
+      }, delay);
+    });
+  }
+
+  open();
+  return {
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      abort.abort();
+      if (source) source.close();
+    },
+  };
+}
