@@ -1,0 +1,241 @@
+"""Browser tests of the web console against a real broker: every page opens, records go in through
+the Produce page and come out live on the Consume page, a CSV upload lands whole, topics are
+created and deleted, and errors are shown in words."""
+import csv
+import re
+import uuid
+
+from playwright.sync_api import expect
+
+from conftest import screenshot
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def read_partition(broker, topic, partition):
+    """Every record of one partition through GET /consume, following next_offset to the end."""
+    records, offset = [], 0
+    while True:
+        answer = broker.get(f"/consume?topic={topic}&partition={partition}&offset={offset}&max=500&wait_ms=0")
+        records.extend(answer["messages"])
+        if not answer["messages"] or answer["next_offset"] >= answer["high_watermark"]:
+            return records
+        offset = answer["next_offset"]
+
+
+def test_dashboard_shows_node_role_and_live_stats(page, broker):
+    """The dashboard names this node's role and fills its counts from the live /events stream."""
+    page.goto("/")
+    expect(page.get_by_test_id("node-role")).to_have_text(re.compile(r"^(standalone|leader|follower)$"))
+    expect(page.get_by_test_id("stream-state")).to_have_text("live")
+    expect(page.get_by_test_id("topic-count")).to_have_text(re.compile(r"^\d"))
+    expect(page.get_by_test_id("epoch")).to_have_text(re.compile(r"^\d"))
+    expect(page.locator(".log li[data-kind]").first).to_be_visible()
+    expect(page.locator("#connection")).to_contain_text("Connected")
+    screenshot(page, "dashboard")
+
+
+def test_leader_address_serves_the_console(page, broker):
+    """`/leader`, the origin design's dashboard address, serves the same console."""
+    page.goto("/leader")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def test_produced_record_shows_offset_and_arrives_live_on_consume_page(new_page, broker):
+    """A record sent from the Produce page shows its partition and offset, and appears live on a
+    Consume page that subscribed before it was sent."""
+    topic = unique("browser-live")
+    status, body = broker.call("POST", "/topics", {"name": topic, "partitions": 3})
+    assert status == 201, body
+
+    consume = new_page()
+    consume.goto("/#/consume")
+    consume.get_by_label("Topic").fill(topic)
+    consume.get_by_label("Partitions").fill("all")
+    consume.get_by_label("Start from").select_option("earliest")
+    consume.get_by_role("button", name="Subscribe").click()
+    expect(consume.locator("[data-sub]")).to_have_count(3)
+    for status_badge in consume.get_by_test_id("sub-status").all():
+        expect(status_badge).to_have_text("live")
+
+    produce = new_page()
+    produce.goto("/#/produce")
+    form = produce.get_by_role("form", name="Send one record")
+    form.get_by_label("Topic").fill(topic)
+    form.get_by_label("Key", exact=True).fill("customer-42")
+    form.get_by_label("Payload (JSON)").fill('{"order": 1, "item": "yak wool", "price": 12.5}')
+    form.get_by_role("button", name="Add header").click()
+    form.get_by_label("Header 1 name").fill("source")
+    form.get_by_label("Header 1 value").fill("browser-test")
+    form.get_by_role("button", name="Send record").click()
+    expect(produce.get_by_test_id("result-offset")).to_have_text("0")
+    partition = int(produce.get_by_test_id("result-partition").inner_text())
+    expect(produce.get_by_test_id("count-sent")).not_to_have_text("0")
+    expect(produce.get_by_label("Producer activity")).to_contain_text(f"{topic}/{partition} at offset 0")
+    screenshot(produce, "produce")
+
+    record = consume.locator(f'article.record[data-partition="{partition}"][data-offset="0"]')
+    expect(record).to_be_visible()
+    expect(record.locator(".key")).to_have_text("customer-42")
+    expect(record.locator("pre")).to_contain_text('"item": "yak wool"')
+    expect(record).to_contain_text("source=browser-test")
+
+    # Filters narrow what is shown; a key that matches nothing hides the record.
+    consume.get_by_label("Filter by key").fill("nobody")
+    expect(consume.locator("article.record")).to_have_count(0)
+    consume.get_by_label("Filter by key").fill("customer")
+    expect(consume.locator("article.record")).to_have_count(1)
+    with consume.expect_download() as download:
+        consume.get_by_role("button", name="Export JSON lines").click()
+    exported = download.value.path().read_text().splitlines()
+    assert len(exported) == 1 and '"yak wool"' in exported[0]
+    screenshot(consume, "consume")
+
+
+def test_csv_upload_of_1000_rows_is_counted_per_partition_and_readable(page, broker, tmp_path):
+    """A 1,000-row CSV goes out in batches; the summary counts every row per partition, and the
+    API then returns all 1,000 rows with their columns."""
+    topic = unique("browser-csv")
+    path = tmp_path / "orders.csv"
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["order_id", "customer", "amount", "note"])
+        for i in range(1000):
+            writer.writerow([i, f"customer-{i % 37}", f"{i * 1.5:.2f}", f'row {i}, "quoted"'])
+
+    page.goto("/#/produce")
+    form = page.get_by_role("form", name="Upload a CSV file")
+    form.get_by_label("CSV file").set_input_files(str(path))
+    expect(page.get_by_test_id("csv-preview")).to_contain_text("1,000 rows")
+    expect(page.get_by_test_id("csv-preview").locator("tbody tr")).to_have_count(5)
+    form.get_by_label("Topic").fill(topic)
+    form.get_by_label("Key column").select_option("customer")
+    form.get_by_role("button", name="Send every row").click()
+    expect(page.get_by_test_id("csv-sent")).to_have_text("1,000 sent", timeout=60_000)
+    expect(page.get_by_test_id("csv-failed")).to_have_text("0 failed")
+    expect(page.locator("#csv-progress")).to_have_attribute("value", "1000")
+    expect(page.get_by_test_id("count-batches")).to_have_text("2")
+
+    shown = {int(cell.get_attribute("data-partition")): int(cell.inner_text())
+             for cell in page.get_by_test_id("csv-partitions").locator("[data-partition]").all()}
+    assert sum(shown.values()) == 1000
+    screenshot(page, "produce-csv")
+
+    detail = broker.get(f"/topics/{topic}")
+    read = {p["partition"]: read_partition(broker, topic, p["partition"]) for p in detail["partitions"]}
+    assert {p: len(records) for p, records in read.items() if records} == shown
+    payloads = [r["payload"] for records in read.values() for r in records]
+    assert sorted(int(p["order_id"]) for p in payloads) == list(range(1000))
+    assert all(p["note"] == f'row {p["order_id"]}, "quoted"' for p in payloads)
+    # The key column picks the partition: one customer never spans two partitions.
+    partitions_of_key = {}
+    for partition, records in read.items():
+        for r in records:
+            assert r["key"] == r["payload"]["customer"]
+            partitions_of_key.setdefault(r["key"], set()).add(partition)
+    assert all(len(parts) == 1 for parts in partitions_of_key.values())
+
+
+def test_create_and_delete_topic(page, broker):
+    """A topic created on the Topics page shows its partitions, and deleting it asks first."""
+    topic = unique("browser-admin")
+    page.goto("/#/topics")
+    form = page.get_by_role("form", name="Create a topic")
+    form.get_by_label("Name").fill(topic)
+    form.get_by_label("Partitions").fill("2")
+    form.get_by_label("Replication factor").fill("1")
+    form.get_by_label("Retention (hours)").fill("24")
+    form.get_by_role("button", name="Create topic").click()
+    expect(page.get_by_role("status").filter(has_text=f"Created topic {topic}")).to_be_visible()
+    row = page.locator(f'tr[data-topic="{topic}"]')
+    expect(row).to_be_visible()
+    expect(row.locator("td").nth(1)).to_have_text("2")
+    assert broker.get(f"/topics/{topic}")["retention_ms"] == 24 * 3_600_000
+
+    # Creating it again is refused by the API, and the page says why.
+    form.get_by_label("Name").fill(topic)
+    form.get_by_role("button", name="Create topic").click()
+    expect(page.get_by_role("alert")).to_contain_text(f"Could not create topic {topic}")
+    expect(page.get_by_role("alert").locator("code")).to_have_text(re.compile(r"\(\w+\)"))
+
+    row.get_by_role("link", name=topic).click()
+    expect(page.get_by_test_id("partition-table").locator("tbody tr")).to_have_count(2)
+    screenshot(page, "topic")
+
+    page.get_by_role("link", name="All topics").click()
+    row = page.locator(f'tr[data-topic="{topic}"]')
+    row.get_by_role("button", name=f"Delete topic {topic}").click()
+    dialog = page.get_by_test_id("delete-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(topic)
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(row).to_be_visible()
+    row.get_by_role("button", name=f"Delete topic {topic}").click()
+    dialog.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("status").filter(has_text=f"Deleted topic {topic}")).to_be_visible()
+    expect(row).to_have_count(0)
+    status, body = broker.call("GET", f"/topics/{topic}")
+    assert status == 404, body
+    screenshot(page, "topics")
+
+
+def test_bad_payload_shows_an_error_message(page, broker):
+    """A payload that is not JSON, and a record the API refuses, both show an error in words."""
+    topic = unique("browser-bad")
+    page.goto("/#/produce")
+    form = page.get_by_role("form", name="Send one record")
+    form.get_by_label("Topic").fill(topic)
+    form.get_by_label("Payload (JSON)").fill('{"unfinished": ')
+    form.get_by_role("button", name="Send record").click()
+    expect(form.get_by_role("alert")).to_contain_text("The payload is not valid JSON")
+    expect(form.get_by_label("Payload (JSON)")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_test_id("count-sent")).to_have_text(page.get_by_test_id("count-sent").inner_text())
+
+    # The broker refuses a partition the topic does not have; its code and message are shown.
+    status, body = broker.call("POST", "/topics", {"name": topic, "partitions": 1})
+    assert status == 201, body
+    form.get_by_label("Payload (JSON)").fill('{"fine": true}')
+    form.get_by_label("Partition (optional)").fill("7")
+    form.get_by_role("button", name="Send record").click()
+    alert = form.get_by_role("alert")
+    expect(alert).to_contain_text("The record was not sent")
+    expect(alert.locator("code")).to_have_text(re.compile(r"^\([a-z_]+\)$"))
+    expect(page.get_by_label("Producer activity")).to_contain_text("send failed")
+
+
+def test_cluster_and_groups_pages(page, broker):
+    """The Cluster page lists this node with its role and liveness; Groups says whether groups exist."""
+    page.goto("/#/cluster")
+    nodes = page.get_by_test_id("node-table").locator("tbody tr")
+    expect(nodes.first).to_be_visible()
+    expect(nodes.first).to_contain_text("alive")
+    expect(page.get_by_test_id("cluster-epoch")).to_have_text(re.compile(r"^\d"))
+    screenshot(page, "cluster")
+
+    page.goto("/#/groups")
+    groups = page.get_by_test_id("groups")
+    expect(groups).not_to_contain_text("Loading")
+    if not broker.get("/groups")["available"]:
+        expect(groups).to_contain_text("Consumer groups are not available yet")
+    screenshot(page, "groups")
+
+
+def test_phone_layout_folds_navigation_behind_menu(phone_page, broker):
+    """On a phone-sized screen the pages are reachable through the Menu button, by keyboard too."""
+    page = phone_page
+    page.goto("/")
+    expect(page.get_by_test_id("node-role")).to_have_text(re.compile(r"\w"))
+    nav_link = page.get_by_role("navigation", name="Pages").get_by_role("link", name="Topics")
+    expect(nav_link).to_be_hidden()
+    menu = page.get_by_role("button", name="Menu")
+    menu.focus()
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(nav_link).to_be_visible()
+    screenshot(page, "dashboard-phone")
+    nav_link.click()
+    expect(page.get_by_role("heading", name="Topics", exact=True)).to_be_visible()
+    expect(nav_link).to_be_hidden()
