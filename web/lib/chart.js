@@ -3,7 +3,6 @@
 
 import { s, h, formatNumber } from './dom.js';
 
-const WIDTH = 600;
 const HEIGHT = 180;
 const PAD_LEFT = 56;
 const PAD_BOTTOM = 18;
@@ -25,11 +24,13 @@ function niceMax(value) {
 export function lineChart({ title, series, points = 60, format = formatNumber }) {
   const values = series.map(() => []);
   const paths = series.map((_, i) => s('path', { class: `series-${i}`, d: '' }));
-  const gridLines = [0, 0.5, 1].map(() => s('line', { class: 'grid-line', x1: PAD_LEFT, x2: WIDTH }));
+  // The drawing follows the element's real width, so text is never stretched on narrow screens.
+  let width = 600;
+  const gridLines = [0, 0.5, 1].map(() => s('line', { class: 'grid-line', x1: PAD_LEFT, x2: width }));
   const labels = [0, 0.5, 1].map(() => s('text', { class: 'axis-label', x: PAD_LEFT - 6, 'text-anchor': 'end' }));
-  const timeLabel = s('text', { class: 'axis-label', x: WIDTH, y: HEIGHT - 4, 'text-anchor': 'end' }, `last ${points} s`);
+  const timeLabel = s('text', { class: 'axis-label', x: width, y: HEIGHT - 4, 'text-anchor': 'end' }, `last ${points} s`);
   const description = s('desc', {}, '');
-  const svg = s('svg', { class: 'chart', viewBox: `0 0 ${WIDTH} ${HEIGHT}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': title },
+  const svg = s('svg', { class: 'chart', viewBox: `0 0 ${width} ${HEIGHT}`, role: 'img', 'aria-label': title },
     description, gridLines, labels, paths, timeLabel);
   const current = series.map((name, i) => h('span', { class: 'current', dataset: { series: name } }, '–'));
   const legend = h('div', { class: 'legend' },
@@ -39,9 +40,12 @@ export function lineChart({ title, series, points = 60, format = formatNumber })
     const max = niceMax(Math.max(0, ...values.flat()));
     const plotHeight = HEIGHT - PAD_TOP - PAD_BOTTOM;
     const y = (v) => PAD_TOP + plotHeight - (v / max) * plotHeight;
-    const x = (i) => PAD_LEFT + (i / (points - 1)) * (WIDTH - PAD_LEFT);
+    const x = (i) => PAD_LEFT + (i / (points - 1)) * (width - PAD_LEFT);
+    svg.setAttribute('viewBox', `0 0 ${width} ${HEIGHT}`);
+    timeLabel.setAttribute('x', width);
     [0, 0.5, 1].forEach((fraction, i) => {
       const yy = y(fraction * max);
+      gridLines[i].setAttribute('x2', width);
       gridLines[i].setAttribute('y1', yy);
       gridLines[i].setAttribute('y2', yy);
       labels[i].setAttribute('y', yy + 4);
@@ -56,6 +60,10 @@ export function lineChart({ title, series, points = 60, format = formatNumber })
     description.textContent = series.map((name, i) => `${name} ${current[i].textContent}`).join(', ');
   }
 
+  new ResizeObserver(() => {
+    const measured = Math.round(svg.getBoundingClientRect().width);
+    if (measured > PAD_LEFT && measured !== width) { width = measured; draw(); }
+  }).observe(svg);
   draw();
   return {
     el: h('figure', { class: 'chart-figure', style: 'margin:0' }, h('figcaption', { class: 'label-text' }, title), svg, legend),

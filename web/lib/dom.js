@@ -64,7 +64,8 @@ export function formatBytes(n) {
   let value = Number(n);
   let unit = 0;
   while (Math.abs(value) >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+  const digits = unit === 0 ? (Number.isInteger(value) ? 0 : 1) : 1;
+  return `${value.toFixed(digits)} ${units[unit]}`;
 }
 
 function pad(n, width = 2) { return String(n).padStart(width, '0'); }

@@ -72,9 +72,8 @@ export function mount(root) {
     errors,
     summary,
     h('section', { class: 'panel' }, h('h2', {}, 'Nodes'), nodesBox),
-    h('div', { class: 'grid' },
-      h('section', { class: 'panel' }, h('h2', {}, 'Elections'), electionsBox),
-      h('section', { class: 'panel' }, h('h2', {}, 'Partitions'), partitionsBox)));
+    h('section', { class: 'panel' }, h('h2', {}, 'Elections'), electionsBox),
+    h('section', { class: 'panel' }, h('h2', {}, 'Partitions'), partitionsBox));
   load();
   return () => { closed = true; events.close(); };
 }

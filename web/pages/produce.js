@@ -248,7 +248,7 @@ export function mount(root) {
       progressText.textContent = `${formatNumber(progress.value)} / ${formatNumber(rows.length)}`;
     }
     const partitions = [...perPartition.entries()].sort((a, b) => a[0] - b[0]);
-    summary.append(
+    summary.append(...[
       h('div', { class: failed ? 'error' : 'success', role: 'status' },
         h('span', { 'data-testid': 'csv-sent' }, `${formatNumber(sent)} sent`), ', ',
         h('span', { 'data-testid': 'csv-failed' }, `${formatNumber(failed)} failed`),
@@ -257,7 +257,8 @@ export function mount(root) {
       table([
         { label: 'Partition', num: true, render: ([partition]) => partition },
         { label: 'Records sent', num: true, render: ([partition, n]) => h('span', { dataset: { partition: String(partition) } }, String(n)) },
-      ], partitions, { caption: 'Records sent per partition', empty: 'No record was stored.' }));
+      ], partitions, { caption: 'Records sent per partition', empty: 'No record was stored.' }),
+    ].filter(Boolean));
     summary.querySelector('table')?.setAttribute('data-testid', 'csv-partitions');
     logClient(failed ? 'warning' : 'sent', `CSV done: ${sent} sent, ${failed} failed, partitions ${partitions.map(([p, n]) => `${p}:${n}`).join(' ') || 'none'}`);
     csvButton.disabled = false;
