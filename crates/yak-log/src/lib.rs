@@ -1,1 +1,31 @@
-//! placeholder
+//! YAK's storage engine: per partition, a segmented append-only log of Kafka v2 record batches,
+//! stored exactly as they travel on the wire.
+//!
+//! Map of the modules, from the bytes up:
+//! - [`batch`]: the 61-byte v2 batch header: parse, validate (CRC-32C), patch the base offset and
+//!   leader epoch, iterate concatenated batches.
+//! - [`record`]: encode an uncompressed batch from records (the HTTP produce path), decode the
+//!   records of a batch.
+//! - [`file`]: the seam to the disk: [`FileSystem`]/[`LogFile`], the real [`OsFileSystem`] and a
+//!   [`SimulatedFileSystem`] that crashes, tears writes, fails fsyncs and fills up.
+//! - [`index`]: the sparse offset index of a segment.
+//! - [`segment`]: one `.log` + `.index` pair, and the recovery of one segment.
+//! - [`log`]: [`Log`], the segments of a partition: append, read, roll, recovery, flush.
+//! - [`error`]: [`LogError`] and [`BatchError`].
+//!
+//! The byte formats, the recovery rules and the group-commit contract are in
+//! `docs/log-format.md`.
+
+pub mod batch;
+pub mod error;
+pub mod file;
+pub mod index;
+pub mod log;
+pub mod record;
+pub mod segment;
+
+pub use batch::{batches, validate, BatchHeader, Batches, Compression, BATCH_HEADER_BYTES};
+pub use error::{BatchError, FlushPolicyParseError, LogError};
+pub use file::{FileSystem, LogFile, OsFileSystem, SimulatedFileSystem};
+pub use log::{AppendInfo, FlushPolicy, Log, LogConfig, SyncTarget};
+pub use record::{decode_batch, encode_batch, records, Record, RecordIter, RecordToWrite};

@@ -1,0 +1,98 @@
+//! Error types: `BatchError` for malformed record batches (each variant maps to one Kafka error
+//! code in the front-end), `LogError` for everything the log itself can fail at.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::batch::Compression;
+
+/// Why a byte slice is not a valid Kafka v2 record batch (or record inside one).
+///
+/// The variants stay distinct so the Kafka front-end can map them to Kafka's codes:
+/// `CrcMismatch` to CORRUPT_MESSAGE, `InvalidRecordCount` and `RecordMalformed` to INVALID_RECORD,
+/// the length variants to CORRUPT_MESSAGE, `UnknownCompression` to UNSUPPORTED_COMPRESSION_TYPE.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("record batch too short: {available_bytes} bytes, at least {needed_bytes} needed")]
+    TooShort {
+        needed_bytes: usize,
+        available_bytes: usize,
+    },
+    #[error("record batch length field {batch_length} is invalid (at least 49 is required)")]
+    BadBatchLength { batch_length: i32 },
+    #[error("record batch declares {declared_bytes} bytes but {actual_bytes} bytes were given")]
+    LengthMismatch {
+        declared_bytes: usize,
+        actual_bytes: usize,
+    },
+    #[error("record batch magic {0} is not supported (only 2)")]
+    BadMagic(i8),
+    #[error("record batch CRC-32C mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    CrcMismatch { stored: u32, computed: u32 },
+    #[error("record batch last_offset_delta {last_offset_delta} does not match records_count {records_count}")]
+    InvalidRecordCount {
+        last_offset_delta: i32,
+        records_count: i32,
+    },
+    #[error("record batch uses unknown compression codec {0}")]
+    UnknownCompression(i16),
+    #[error("record batch is compressed with {0:?}; decompress it before decoding records")]
+    Compressed(Compression),
+    #[error("malformed record: {0}")]
+    RecordMalformed(&'static str),
+}
+
+/// Why a log operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The log saw a failed fsync (or a failure it cannot undo) and refuses further writes:
+    /// after a failed fsync the kernel may have dropped dirty pages, so only reopening the log
+    /// (which runs recovery against what is really on disk) is safe.
+    #[error("log has failed and must be reopened")]
+    Failed,
+    #[error("{operation} {path}: {source}")]
+    Io {
+        operation: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    #[error("record batch of {batch_bytes} bytes exceeds batch_bytes_max {batch_bytes_max}")]
+    BatchTooLarge {
+        batch_bytes: usize,
+        batch_bytes_max: u32,
+    },
+    #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    #[error("replicated batch has base offset {found}, expected {expected}")]
+    NonContiguous { expected: i64, found: i64 },
+    #[error("offset {0} is not at a record batch boundary")]
+    NotBatchBoundary(i64),
+    #[error("invalid log configuration: {0}")]
+    InvalidConfig(String),
+    /// Damage that recovery must not repair by truncating (it lies below the durable point, in a
+    /// sealed segment); the partition needs repair from a replica.
+    #[error("log corrupt in {path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+impl LogError {
+    pub(crate) fn io(operation: &'static str, path: &std::path::Path, source: io::Error) -> Self {
+        LogError::Io {
+            operation,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// A flush policy string that is none of `always`, `never`, `interval:MS`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid flush policy {0:?}: expected \"always\", \"never\" or \"interval:MS\"")]
+pub struct FlushPolicyParseError(pub String);

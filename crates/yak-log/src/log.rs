@@ -1,0 +1,650 @@
+//! `Log`: the segments of one partition, with append, read, recovery, roll and flush.
+//!
+//! The broker wraps one `Log` per partition in a lock. Appends write to the page cache only;
+//! durability comes from [`SyncTarget::sync`], which the broker calls outside the lock (group
+//! commit), followed by [`Log::mark_durable`]. A failed fsync poisons the log for good.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
+use crate::error::{BatchError, FlushPolicyParseError, LogError};
+use crate::file::{FileSystem, LogFile};
+use crate::segment::{self, Segment, INDEX_FILE_EXTENSION, LOG_FILE_EXTENSION};
+
+/// When the broker fsyncs the log. The log only records the policy; the broker drives flushing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPolicy {
+    /// fsync before acknowledging every produce (grouped across concurrent produces).
+    Always,
+    /// fsync at most this many milliseconds after an append.
+    IntervalMs(u64),
+    /// Never fsync explicitly; rely on replication and the kernel.
+    Never,
+}
+
+impl FromStr for FlushPolicy {
+    type Err = FlushPolicyParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "always" => Ok(FlushPolicy::Always),
+            "never" => Ok(FlushPolicy::Never),
+            other => other
+                .strip_prefix("interval:")
+                .and_then(|milliseconds| milliseconds.parse().ok())
+                .filter(|milliseconds| *milliseconds > 0)
+                .map(FlushPolicy::IntervalMs)
+                .ok_or_else(|| FlushPolicyParseError(other.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for FlushPolicy {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlushPolicy::Always => formatter.write_str("always"),
+            FlushPolicy::IntervalMs(milliseconds) => write!(formatter, "interval:{milliseconds}"),
+            FlushPolicy::Never => formatter.write_str("never"),
+        }
+    }
+}
+
+/// Limits and policies of one log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// A segment rolls before an append would take it past this size (at most `u32::MAX`,
+    /// since index positions are u32).
+    pub segment_bytes_max: u64,
+    /// A segment rolls on the first append at least this long after its first batch.
+    pub segment_ms_max: u64,
+    /// Bytes of log between two index entries.
+    pub index_interval_bytes: u32,
+    /// Largest accepted batch (Kafka's `max.message.bytes`).
+    pub batch_bytes_max: u32,
+    pub flush: FlushPolicy,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes_max: 128 * 1024 * 1024,
+            segment_ms_max: 7 * 24 * 60 * 60 * 1000,
+            index_interval_bytes: 4096,
+            batch_bytes_max: 1_048_588,
+            flush: FlushPolicy::Always,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Rejects limits the format cannot honour; called by `Log::open`.
+    pub fn check(&self) -> Result<(), LogError> {
+        let header_bytes = BATCH_HEADER_BYTES as u64;
+        if self.segment_bytes_max < header_bytes || self.segment_bytes_max > u64::from(u32::MAX) {
+            return Err(LogError::InvalidConfig(format!(
+                "segment_bytes_max {} must be within [{header_bytes}, {}]",
+                self.segment_bytes_max,
+                u32::MAX
+            )));
+        }
+        if self.index_interval_bytes == 0 {
+            return Err(LogError::InvalidConfig(
+                "index_interval_bytes must be > 0".into(),
+            ));
+        }
+        if u64::from(self.batch_bytes_max) < header_bytes {
+            return Err(LogError::InvalidConfig(format!(
+                "batch_bytes_max {} is smaller than a batch header",
+                self.batch_bytes_max
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub log_end_offset: i64,
+    /// Byte position of the (first) batch in its segment's `.log` file.
+    pub position: u64,
+}
+
+/// State shared between a log and the sync targets it hands out.
+#[derive(Debug)]
+struct Shared {
+    /// Set by the first failed fsync; never cleared (only reopening recovers).
+    failed: AtomicBool,
+    /// Bumped by every `truncate_to`.
+    truncations_count: AtomicU64,
+    /// The lowest offset the log was ever truncated to.
+    truncation_offset_min: AtomicI64,
+}
+
+/// The active segment's file and the log end offset at one moment, for fsyncing outside the
+/// log's lock.
+#[derive(Debug, Clone)]
+pub struct SyncTarget {
+    file: Arc<dyn LogFile>,
+    path: PathBuf,
+    offset: i64,
+    truncations_count: u64,
+    shared: Arc<Shared>,
+}
+
+impl SyncTarget {
+    /// The log end offset when the target was taken: what a successful sync makes durable.
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// fsyncs the segment and returns the offset now durable (everything below it).
+    ///
+    /// Segments rolled past were fsynced when the log rolled, so syncing the file that was
+    /// active when the target was taken covers every offset below `offset`. If the log was
+    /// truncated since, records at those offsets may now live in files this sync did not touch,
+    /// so only offsets below the truncation point are reported.
+    pub fn sync(&self) -> Result<i64, LogError> {
+        if self.shared.failed.load(Ordering::Acquire) {
+            return Err(LogError::Failed);
+        }
+        if let Err(source) = self.file.sync_data() {
+            self.shared.failed.store(true, Ordering::Release);
+            tracing::error!(path = %self.path.display(), error = %source, "fsync failed; log poisoned until reopened");
+            return Err(LogError::io("fsync", &self.path, source));
+        }
+        if self.shared.truncations_count.load(Ordering::Acquire) != self.truncations_count {
+            return Ok(self
+                .offset
+                .min(self.shared.truncation_offset_min.load(Ordering::Acquire)));
+        }
+        Ok(self.offset)
+    }
+}
+
+/// The log of one partition.
+#[derive(Debug)]
+pub struct Log {
+    fs: Arc<dyn FileSystem>,
+    dir: PathBuf,
+    config: LogConfig,
+    /// Sorted by base offset, never empty; the last one is active (takes appends).
+    segments: Vec<Segment>,
+    log_end_offset: i64,
+    durable_offset: i64,
+    size_bytes: u64,
+    shared: Arc<Shared>,
+}
+
+impl Log {
+    /// Opens (creating if missing) the log in `dir` and recovers it. See `docs/log-format.md`.
+    pub fn open(fs: Arc<dyn FileSystem>, dir: &Path, config: LogConfig) -> Result<Log, LogError> {
+        config.check()?;
+        fs.create_dir_all(dir)
+            .map_err(|source| LogError::io("create directory", dir, source))?;
+        let mut log_bases = Vec::new();
+        let mut index_bases = Vec::new();
+        for path in fs
+            .read_dir(dir)
+            .map_err(|source| LogError::io("list", dir, source))?
+        {
+            if let Some(base) = segment::parse_segment_file_name(&path, LOG_FILE_EXTENSION) {
+                log_bases.push(base);
+            } else if let Some(base) = segment::parse_segment_file_name(&path, INDEX_FILE_EXTENSION)
+            {
+                index_bases.push(base);
+            }
+        }
+        log_bases.sort_unstable();
+        for base in index_bases {
+            if log_bases.binary_search(&base).is_err() {
+                // An index without its log (a crash in the middle of a roll or a delete).
+                let path = segment::segment_path(dir, base, INDEX_FILE_EXTENSION);
+                tracing::warn!(path = %path.display(), "removing index without a log file");
+                fs.remove_file(&path)
+                    .map_err(|source| LogError::io("remove", &path, source))?;
+            }
+        }
+        let mut segments = Vec::with_capacity(log_bases.len().max(1));
+        if log_bases.is_empty() {
+            segments.push(Segment::create(fs.as_ref(), dir, 0)?);
+        }
+        let interval_bytes = config.index_interval_bytes;
+        for (number, base) in log_bases.iter().enumerate() {
+            let (segment, report) = match log_bases.get(number + 1) {
+                Some(next_base) => {
+                    Segment::open_sealed(fs.as_ref(), dir, *base, *next_base, interval_bytes)?
+                }
+                None => Segment::recover_active(fs.as_ref(), dir, *base, interval_bytes)?,
+            };
+            if let Some((cut_bytes, reason)) = &report.truncated {
+                tracing::warn!(
+                    path = %segment.log_path().display(),
+                    cut_bytes,
+                    log_end_offset = segment.next_offset(),
+                    %reason,
+                    "recovery truncated the active segment"
+                );
+            }
+            if report.index_rebuilt {
+                tracing::info!(path = %segment.index_path().display(), "offset index rebuilt");
+            }
+            segments.push(segment);
+        }
+        // New files (a first segment, a recreated index) must survive a crash.
+        fs.sync_dir(dir)
+            .map_err(|source| LogError::io("fsync directory", dir, source))?;
+        let log_end_offset = segments.last().map_or(0, Segment::next_offset);
+        let size_bytes = segments.iter().map(Segment::size_bytes).sum();
+        Ok(Log {
+            fs,
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            log_end_offset,
+            // Recovery fsynced the active segment, and older ones were fsynced when rolled.
+            durable_offset: log_end_offset,
+            size_bytes,
+            shared: Arc::new(Shared {
+                failed: AtomicBool::new(false),
+                truncations_count: AtomicU64::new(0),
+                truncation_offset_min: AtomicI64::new(i64::MAX),
+            }),
+        })
+    }
+
+    fn active(&self) -> &Segment {
+        // `segments` is never empty: open creates one and nothing removes the last.
+        &self.segments[self.segments.len() - 1]
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+
+    fn check_usable(&self) -> Result<(), LogError> {
+        if self.shared.failed.load(Ordering::Acquire) {
+            return Err(LogError::Failed);
+        }
+        Ok(())
+    }
+
+    fn poison(&self, error: LogError) -> LogError {
+        self.shared.failed.store(true, Ordering::Release);
+        tracing::error!(dir = %self.dir.display(), %error, "log poisoned until reopened");
+        error
+    }
+
+    /// Appends one client batch: validates it, checks `batch_bytes_max`, assigns its base
+    /// offset (the log end offset) and leader epoch by patching bytes outside the CRC, rolls the
+    /// segment if needed, and writes it. No fsync. On a write error the segment is cut back and
+    /// the log is unchanged.
+    pub fn append(
+        &mut self,
+        batch: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.check_usable()?;
+        if batch.len() > self.config.batch_bytes_max as usize {
+            return Err(LogError::BatchTooLarge {
+                batch_bytes: batch.len(),
+                batch_bytes_max: self.config.batch_bytes_max,
+            });
+        }
+        let mut header = batch::validate(batch)?;
+        batch::set_base_offset(batch, self.log_end_offset);
+        batch::set_partition_leader_epoch(batch, leader_epoch);
+        header.base_offset = self.log_end_offset;
+        header.partition_leader_epoch = leader_epoch;
+        self.append_validated(batch, &header, Some(now_ms))
+    }
+
+    /// Appends batches that already carry their offsets (a follower copying its leader). The
+    /// first base offset must equal the log end offset and offsets must be continuous. All
+    /// batches are checked before any is written; a write error can leave a prefix appended.
+    /// Segments roll by size only here (there is no clock).
+    pub fn append_replicated(&mut self, batches: &[u8]) -> Result<AppendInfo, LogError> {
+        self.check_usable()?;
+        let mut checked: Vec<(BatchHeader, &[u8])> = Vec::new();
+        let mut expected_offset = self.log_end_offset;
+        for item in batch::batches(batches) {
+            let (_, bytes) = item?;
+            if bytes.len() > self.config.batch_bytes_max as usize {
+                return Err(LogError::BatchTooLarge {
+                    batch_bytes: bytes.len(),
+                    batch_bytes_max: self.config.batch_bytes_max,
+                });
+            }
+            let header = batch::validate(bytes)?;
+            if header.base_offset != expected_offset {
+                return Err(LogError::NonContiguous {
+                    expected: expected_offset,
+                    found: header.base_offset,
+                });
+            }
+            expected_offset = header.last_offset() + 1;
+            checked.push((header, bytes));
+        }
+        if checked.is_empty() {
+            return Err(BatchError::TooShort {
+                needed_bytes: BATCH_HEADER_BYTES,
+                available_bytes: batches.len(),
+            }
+            .into());
+        }
+        let mut first: Option<AppendInfo> = None;
+        let mut last = None;
+        for (header, bytes) in &checked {
+            let info = self.append_validated(bytes, header, None)?;
+            first.get_or_insert(info);
+            last = Some(info);
+        }
+        match (first, last) {
+            (Some(first), Some(last)) => Ok(AppendInfo {
+                base_offset: first.base_offset,
+                last_offset: last.last_offset,
+                log_end_offset: last.log_end_offset,
+                position: first.position,
+            }),
+            _ => unreachable!("checked is not empty"),
+        }
+    }
+
+    fn append_validated(
+        &mut self,
+        batch: &[u8],
+        header: &BatchHeader,
+        now_ms: Option<i64>,
+    ) -> Result<AppendInfo, LogError> {
+        if self.should_roll(header, batch.len() as u64, now_ms) {
+            self.roll()?;
+        }
+        let interval_bytes = self.config.index_interval_bytes;
+        let position = self
+            .active_mut()
+            .append(batch, header, interval_bytes, now_ms)?;
+        self.log_end_offset = header.last_offset() + 1;
+        self.size_bytes += batch.len() as u64;
+        Ok(AppendInfo {
+            base_offset: header.base_offset,
+            last_offset: header.last_offset(),
+            log_end_offset: self.log_end_offset,
+            position,
+        })
+    }
+
+    fn should_roll(&self, header: &BatchHeader, batch_bytes: u64, now_ms: Option<i64>) -> bool {
+        let active = self.active();
+        if active.size_bytes() == 0 {
+            return false;
+        }
+        let too_big = active.size_bytes() + batch_bytes > self.config.segment_bytes_max;
+        let too_old = match (now_ms, active.rolling_timestamp_ms()) {
+            (Some(now_ms), Some(since_ms)) => {
+                now_ms.saturating_sub(since_ms)
+                    >= i64::try_from(self.config.segment_ms_max).unwrap_or(i64::MAX)
+            }
+            _ => false,
+        };
+        // Index entries hold offsets relative to the segment base as u32.
+        let offsets_overflow = header.last_offset() - active.base_offset() > i64::from(u32::MAX);
+        too_big || too_old || offsets_overflow
+    }
+
+    /// Seals the active segment (fsyncing its log and index first, so sealed segments are
+    /// always durable) and starts a new one at the log end offset.
+    fn roll(&mut self) -> Result<(), LogError> {
+        if let Err(error) = self.active().sync_all() {
+            return Err(self.poison(error));
+        }
+        self.durable_offset = self.durable_offset.max(self.log_end_offset);
+        let segment = Segment::create(self.fs.as_ref(), &self.dir, self.log_end_offset)?;
+        if let Err(source) = self.fs.sync_dir(&self.dir) {
+            return Err(self.poison(LogError::io("fsync directory", &self.dir, source)));
+        }
+        tracing::debug!(dir = %self.dir.display(), base_offset = self.log_end_offset, "rolled segment");
+        self.segments.push(segment);
+        Ok(())
+    }
+
+    /// Reads whole stored batches, starting with the one holding `offset`, keeping only batches
+    /// whose last offset is below `upper_offset` (the high watermark), up to `max_bytes` but
+    /// always at least one batch if one qualifies. Crosses segments while under `max_bytes`.
+    pub fn read(&self, offset: i64, max_bytes: u32, upper_offset: i64) -> Result<Bytes, LogError> {
+        if offset < self.log_start_offset() || offset > self.log_end_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset(),
+                log_end_offset: self.log_end_offset,
+            });
+        }
+        let upper_offset = upper_offset.min(self.log_end_offset);
+        if offset >= upper_offset {
+            return Ok(Bytes::new());
+        }
+        let max_bytes = u64::from(max_bytes);
+        let mut out: Vec<u8> = Vec::new();
+        let mut segment_number = self.segment_number_for(offset);
+        let mut start = None;
+        // Find the first batch: normally in the segment named by the offset, but that segment may
+        // be empty (after a truncation), so look forward.
+        while segment_number < self.segments.len() {
+            if let Some(found) = self.segments[segment_number].find_batch(offset)? {
+                start = Some(found);
+                break;
+            }
+            segment_number += 1;
+        }
+        let Some((mut position, _)) = start else {
+            return Ok(Bytes::new());
+        };
+        while segment_number < self.segments.len() {
+            let segment = &self.segments[segment_number];
+            let left_in_segment_bytes = segment.size_bytes() - position;
+            if left_in_segment_bytes == 0 {
+                segment_number += 1;
+                position = 0;
+                continue;
+            }
+            let first = segment.read_header(position)?;
+            let first_bytes = first.total_bytes() as u64;
+            let budget_bytes = max_bytes.saturating_sub(out.len() as u64);
+            if first.last_offset() >= upper_offset
+                || (!out.is_empty() && first_bytes > budget_bytes)
+            {
+                break;
+            }
+            let chunk_bytes = left_in_segment_bytes.min(budget_bytes.max(first_bytes));
+            let chunk_start = out.len();
+            segment.read_bytes(position, chunk_bytes, &mut out)?;
+            let mut kept_bytes = 0usize;
+            let mut stopped = false;
+            for item in batch::batches(&out[chunk_start..]) {
+                let Ok((header, bytes)) = item else {
+                    // The chunk ends inside a batch: it did not fit the budget.
+                    stopped = true;
+                    break;
+                };
+                let total_bytes = chunk_start + kept_bytes + bytes.len();
+                let is_first = chunk_start + kept_bytes == 0;
+                if header.last_offset() >= upper_offset
+                    || (!is_first && total_bytes as u64 > max_bytes)
+                {
+                    stopped = true;
+                    break;
+                }
+                kept_bytes += bytes.len();
+            }
+            out.truncate(chunk_start + kept_bytes);
+            if stopped || chunk_bytes < left_in_segment_bytes || out.len() as u64 >= max_bytes {
+                break;
+            }
+            segment_number += 1;
+            position = 0;
+        }
+        Ok(Bytes::from(out))
+    }
+
+    /// Index of the last segment whose base offset is at most `offset` (0 if none).
+    fn segment_number_for(&self, offset: i64) -> usize {
+        self.segments
+            .partition_point(|segment| segment.base_offset() <= offset)
+            .saturating_sub(1)
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.segments.first().map_or(0, Segment::base_offset)
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset
+    }
+
+    /// Every offset below this is known to be fsynced.
+    pub fn durable_offset(&self) -> i64 {
+        self.durable_offset
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    pub fn flush_policy(&self) -> FlushPolicy {
+        self.config.flush
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether a failed fsync has poisoned this log.
+    pub fn is_failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Acquire)
+    }
+
+    /// The active segment and the log end offset, for a group commit outside the lock.
+    pub fn sync_target(&self) -> SyncTarget {
+        let active = self.active();
+        SyncTarget {
+            file: active.log_file().clone(),
+            path: active.log_path().to_path_buf(),
+            offset: self.log_end_offset,
+            truncations_count: self.shared.truncations_count.load(Ordering::Acquire),
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Records that a sync covering everything below `offset` succeeded (monotonic; ignored on
+    /// a failed log, whose earlier durability claims stand but which learns no new ones).
+    pub fn mark_durable(&mut self, offset: i64) {
+        if self.is_failed() {
+            return;
+        }
+        self.durable_offset = self.durable_offset.max(offset.min(self.log_end_offset));
+    }
+
+    /// fsyncs now and marks everything appended so far durable.
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        let target = self.sync_target();
+        let offset = target.sync()?;
+        self.mark_durable(offset);
+        Ok(())
+    }
+
+    /// Bytes of all segments' `.log` files.
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+
+    /// The first batch whose max_timestamp is at least `timestamp_ms`, as (its base offset, its
+    /// max_timestamp). This scans batch headers from the start of the log: fine for the rare
+    /// ListOffsets-by-time; a time index would make it a lookup.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
+        for segment in &self.segments {
+            let mut position = 0;
+            while position < segment.size_bytes() {
+                let header = segment.read_header(position)?;
+                if header.max_timestamp >= timestamp_ms {
+                    return Ok(Some((header.base_offset, header.max_timestamp)));
+                }
+                position += header.total_bytes() as u64;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Drops every record at or after `offset`, which must be a batch boundary (or the log end
+    /// offset). Later segments are removed, and the cut is fsynced before returning.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
+        self.check_usable()?;
+        if offset >= self.log_end_offset {
+            return Ok(());
+        }
+        if offset < self.log_start_offset() {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset(),
+                log_end_offset: self.log_end_offset,
+            });
+        }
+        let segment_number = self.segment_number_for(offset);
+        let position = match self.segments[segment_number].find_batch(offset)? {
+            Some((position, header)) if header.base_offset == offset => position,
+            Some(_) => return Err(LogError::NotBatchBoundary(offset)),
+            None if self.segments[segment_number].next_offset() == offset => {
+                self.segments[segment_number].size_bytes()
+            }
+            None => return Err(LogError::NotBatchBoundary(offset)),
+        };
+        // Tell outstanding sync targets before anything changes: a target taken before this
+        // call must not vouch for records written at these offsets afterwards.
+        self.shared
+            .truncation_offset_min
+            .fetch_min(offset, Ordering::AcqRel);
+        self.shared.truncations_count.fetch_add(1, Ordering::AcqRel);
+        // Newest first, so a crash part-way leaves a contiguous (if longer) log.
+        while self.segments.len() > segment_number + 1 {
+            if let Some(segment) = self.segments.pop() {
+                for path in [segment.log_path(), segment.index_path()] {
+                    self.fs
+                        .remove_file(path)
+                        .map_err(|source| LogError::io("remove", path, source))?;
+                }
+            }
+        }
+        self.active_mut().truncate_at(position, offset)?;
+        if let Err(error) = self.active().sync_all() {
+            return Err(self.poison(error));
+        }
+        if let Err(source) = self.fs.sync_dir(&self.dir) {
+            return Err(self.poison(LogError::io("fsync directory", &self.dir, source)));
+        }
+        self.log_end_offset = offset;
+        self.durable_offset = self.durable_offset.min(offset);
+        self.size_bytes = self.segments.iter().map(Segment::size_bytes).sum();
+        Ok(())
+    }
+
+    /// Removes the partition's directory and everything in it.
+    pub fn delete(self) -> Result<(), LogError> {
+        self.fs
+            .remove_dir_all(&self.dir)
+            .map_err(|source| LogError::io("remove directory", &self.dir, source))?;
+        if let Some(parent) = self.dir.parent() {
+            self.fs
+                .sync_dir(parent)
+                .map_err(|source| LogError::io("fsync directory", parent, source))?;
+        }
+        Ok(())
+    }
+}
