@@ -409,8 +409,26 @@ impl Segment {
                     segment.last_indexed_position = u64::from(last.position);
                     segment.next_offset = base_offset + i64::from(last.relative_offset);
                 }
-                segment.walk_to_end(segment.last_indexed_position, None)?;
-                false
+                // Entries the walk finds past the last one mean the index is incomplete (a
+                // missing or cut index file); the rule for adding entries is deterministic, so
+                // completing it yields the file an uninterrupted run would have written.
+                let mut missing = Vec::new();
+                segment.walk_to_end(
+                    segment.last_indexed_position,
+                    Some((&mut missing, index_interval_bytes)),
+                )?;
+                if missing.is_empty() {
+                    false
+                } else {
+                    tracing::warn!(path = %segment.index.path().display(), missing_entries = missing.len(), "completing offset index");
+                    let mut complete = entries;
+                    complete.extend_from_slice(&missing);
+                    segment
+                        .index
+                        .rewrite(&complete)
+                        .map_err(io_error("rewrite", segment.index.path()))?;
+                    true
+                }
             }
             Some(reason) => {
                 tracing::warn!(path = %segment.index.path().display(), %reason, "rebuilding offset index");
