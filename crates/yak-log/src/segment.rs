@@ -360,15 +360,28 @@ impl Segment {
             .log
             .sync_data()
             .map_err(io_error("fsync", &segment.log_path))?;
-        segment
-            .index
-            .rewrite(&entries)
-            .map_err(io_error("rewrite", segment.index.path()))?;
+        // Rewrite the index only if it differs from the rebuilt one: an open after a clean
+        // shutdown then writes nothing (and works on a full disk).
+        let (existing, whole) = OffsetIndex::read_all(segment.index.file().as_ref())
+            .map_err(io_error("read", segment.index.path()))?;
+        let index_rebuilt = !whole || existing != entries;
+        if index_rebuilt {
+            segment
+                .index
+                .rewrite(&entries)
+                .map_err(io_error("rewrite", segment.index.path()))?;
+        } else {
+            segment.index = OffsetIndex::new(
+                segment.index.path().to_path_buf(),
+                segment.index.file().clone(),
+                entries.len() as u64,
+            );
+        }
         Ok((
             segment,
             RecoveryReport {
                 truncated,
-                index_rebuilt: true,
+                index_rebuilt,
             },
         ))
     }
