@@ -29,6 +29,8 @@ pub trait FileSystem: Send + Sync + std::fmt::Debug {
 }
 
 /// One open file, read and written at explicit positions.
+// `len` is a file length that can fail, not a collection size, so `is_empty` would add nothing.
+#[allow(clippy::len_without_is_empty)]
 pub trait LogFile: Send + Sync + std::fmt::Debug {
     fn len(&self) -> io::Result<u64>;
     fn read_exact_at(&self, buf: &mut [u8], position: u64) -> io::Result<()>;

@@ -117,8 +117,12 @@ pub fn encode_batch(records: &[RecordToWrite<'_>], out: &mut Vec<u8>) {
         .map(|record| record.timestamp_ms)
         .max()
         .unwrap_or(base_timestamp);
-    let last_offset_delta =
-        i32::try_from(records.len() - 1).expect("record count bounded by the caller");
+    // A caller bug, not bad input: the HTTP front-end bounds records per request far below.
+    assert!(
+        records.len() <= i32::MAX as usize,
+        "a record batch holds at most i32::MAX records"
+    );
+    let last_offset_delta = (records.len() - 1) as i32;
     out.resize(start + BATCH_HEADER_BYTES, 0);
     for (index, record) in records.iter().enumerate() {
         let timestamp_delta = record.timestamp_ms.wrapping_sub(base_timestamp);
@@ -137,8 +141,13 @@ pub fn encode_batch(records: &[RecordToWrite<'_>], out: &mut Vec<u8>) {
             put_bytes_field(out, *value);
         }
     }
-    let batch_length = i32::try_from(out.len() - start - batch::BATCH_LENGTH_PREFIX_BYTES)
-        .expect("batch size bounded by the caller");
+    let batch_bytes = out.len() - start - batch::BATCH_LENGTH_PREFIX_BYTES;
+    // A caller bug, not bad input: the HTTP front-end bounds request bytes far below.
+    assert!(
+        batch_bytes <= i32::MAX as usize,
+        "a record batch holds at most i32::MAX bytes"
+    );
+    let batch_length = batch_bytes as i32;
     let header = &mut out[start..start + BATCH_HEADER_BYTES];
     header[0..8].copy_from_slice(&0i64.to_be_bytes());
     header[8..12].copy_from_slice(&batch_length.to_be_bytes());

@@ -148,6 +148,7 @@ fn records_round_trip_with_headers_and_nulls() {
     assert_eq!(decoded[1].value, None);
 }
 
+type Header<'a> = (&'a [u8], Option<&'a [u8]>);
 type OwnedRecord = (
     Option<Vec<u8>>,
     Option<Vec<u8>>,
@@ -174,7 +175,7 @@ proptest! {
     /// Any records encode into a valid batch that decodes back to the same records.
     #[test]
     fn records_round_trip(owned in proptest::collection::vec(owned_record(), 1..20), base in 0i64..1 << 40) {
-        let header_refs: Vec<Vec<(&[u8], Option<&[u8]>)>> = owned
+        let header_refs: Vec<Vec<Header<'_>>> = owned
             .iter()
             .map(|(_, _, headers, _)| headers.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).collect())
             .collect();
@@ -235,11 +236,9 @@ proptest! {
         if buf.len() > 16 { buf[16] = 2; }
         if magic_at < buf.len() { buf[magic_at] = 2; }
         let mut total = 0;
-        for item in batches(&buf) {
-            if let Ok((header, bytes)) = item {
-                prop_assert_eq!(header.total_bytes(), bytes.len());
-                total += bytes.len();
-            }
+        for (header, bytes) in batches(&buf).flatten() {
+            prop_assert_eq!(header.total_bytes(), bytes.len());
+            total += bytes.len();
         }
         prop_assert!(total <= buf.len());
         let _ = batch::validate(&buf);

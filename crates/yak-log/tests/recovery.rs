@@ -167,7 +167,8 @@ fn recovery_rebuilds_corrupted_indexes() {
         .filter(|base| fs.file_bytes(&common::index_path(*base)).unwrap().len() >= 16)
         .collect();
     assert!(!with_entries.is_empty());
-    let damages: Vec<Box<dyn Fn(&mut Vec<u8>)>> = vec![
+    type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+    let damages: Vec<Damage> = vec![
         Box::new(|bytes| bytes[5] ^= 0x40),
         Box::new(|bytes| bytes.push(7)),
         Box::new(|bytes| bytes.truncate(bytes.len() - 3)),
