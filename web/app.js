@@ -35,7 +35,7 @@ const main = document.getElementById('main');
 let cleanup = null;
 let generation = 0;
 
-async function render() {
+async function render(event) {
   const route = parseHash(window.location.hash);
   const mine = ++generation;
   if (cleanup) { try { cleanup(); } catch (err) { console.error(err); } cleanup = null; }
@@ -60,6 +60,8 @@ async function render() {
     const container = h('div', { class: 'page', dataset: { page: route.name } });
     main.append(container);
     cleanup = page.mount(container, route) || null;
+    // After a navigation, keyboard and screen reader users start at the new page's content.
+    if (event) main.focus({ preventScroll: false });
   } catch (err) {
     main.append(errorBox(err, 'This page failed to load'));
   }
