@@ -1,1 +1,42 @@
-//! placeholder
+//! YAK's Kafka wire-protocol front-end: unmodified Kafka clients (kcat/librdkafka,
+//! confluent-kafka, kafka-python, aiokafka, Java, franz-go) talk to YAK through it.
+//!
+//! The chain from the socket to the broker:
+//!
+//! - [`server`]: accept loop, connection limit, per-connection task (4-byte length framing,
+//!   `frame_bytes_max`, in-flight limit, responses in request order).
+//! - [`request`]: frame → typed request (version checks against [`versions`]) → handler →
+//!   response frame.
+//! - [`versions`]: the API versions we advertise and decode (our table, not the crate's).
+//! - One module per API key: [`api_versions`], [`metadata`], [`produce`], [`fetch`],
+//!   [`list_offsets`], [`create_topics`], [`delete_topics`], [`create_partitions`],
+//!   [`init_producer_id`], [`describe_configs`], [`describe_cluster`].
+//! - [`backend`]: the [`Backend`] trait the broker implements (topics, logs, producer ids).
+//! - `memory_backend` (feature `memory-backend`): an in-memory backend that exists only to
+//!   exercise the front-end.
+//!
+//! Wire formats come from the `kafka-protocol` crate; record batches travel as opaque bytes
+//! (stored as received, served as stored).
+
+pub mod api_versions;
+pub mod backend;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod fetch;
+pub mod init_producer_id;
+pub mod list_offsets;
+#[cfg(any(test, feature = "memory-backend"))]
+pub mod memory_backend;
+pub mod metadata;
+pub mod produce;
+pub mod request;
+pub mod server;
+pub mod versions;
+
+pub use backend::{
+    Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, TopicMeta,
+};
+pub use server::{serve, ServerConfig};

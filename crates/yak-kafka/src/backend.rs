@@ -1,0 +1,258 @@
+//! The `Backend` trait: everything the Kafka front-end needs from the broker.
+//!
+//! The front-end owns the wire format (framing, versions, request and response bodies); the
+//! backend owns topics, partitions, logs and producer state. The broker crate implements this
+//! trait; `memory_backend` (feature `memory-backend`) implements it in memory for tests.
+
+use std::future::Future;
+
+use bytes::{Bytes, BytesMut};
+
+/// One broker as clients must reach it: the *advertised* address, never the bind address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+}
+
+/// One partition of a topic as Metadata reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionMeta {
+    pub partition: i32,
+    /// -1 while the partition has no leader; Metadata then answers LEADER_NOT_AVAILABLE.
+    pub leader_id: i32,
+    pub leader_epoch: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+/// One topic as Metadata, CreateTopics and DescribeConfigs report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicMeta {
+    pub name: String,
+    /// A real UUID: clients fall back to older Fetch versions when it is all zero.
+    pub topic_id: [u8; 16],
+    pub partitions: Vec<PartitionMeta>,
+    /// Topic configs in Kafka's names (`retention.ms`, `cleanup.policy`, ...).
+    pub configs: Vec<(String, String)>,
+}
+
+/// What the backend answers to an append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProduceOutcome {
+    pub base_offset: i64,
+    /// -1 unless the topic uses LogAppendTime.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+/// What the backend answers to a read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchOutcome {
+    /// Whole stored batches, concatenated, exactly as stored; empty when nothing is readable.
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+}
+
+/// A typed failure that maps onto one of Kafka's error codes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    #[error("unknown topic or partition")]
+    UnknownTopicOrPartition,
+    #[error("not the leader or a follower of this partition")]
+    NotLeaderOrFollower,
+    #[error("offset out of range")]
+    OffsetOutOfRange,
+    #[error("corrupt message: {0}")]
+    CorruptMessage(String),
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
+    #[error("message too large")]
+    MessageTooLarge,
+    #[error("storage error: {0}")]
+    KafkaStorageError(String),
+    #[error("topic already exists")]
+    TopicAlreadyExists,
+    #[error("invalid topic: {0}")]
+    InvalidTopic(String),
+    #[error("invalid partitions: {0}")]
+    InvalidPartitions(String),
+    #[error("invalid replication factor: {0}")]
+    InvalidReplicationFactor(String),
+    #[error("out of order sequence number")]
+    OutOfOrderSequence,
+    #[error("duplicate sequence number")]
+    DuplicateSequence,
+    #[error("invalid producer epoch")]
+    InvalidProducerEpoch,
+    #[error("unknown producer id")]
+    UnknownProducerId,
+    #[error("not enough in-sync replicas")]
+    NotEnoughReplicas,
+    #[error("request timed out")]
+    RequestTimedOut,
+    #[error("unknown server error: {0}")]
+    Unknown(String),
+}
+
+impl BackendError {
+    /// Kafka's error code for this failure (see Kafka's `Errors.java`).
+    pub fn code(&self) -> i16 {
+        match self {
+            BackendError::UnknownTopicOrPartition => 3,
+            BackendError::NotLeaderOrFollower => 6,
+            BackendError::OffsetOutOfRange => 1,
+            BackendError::CorruptMessage(_) => 2,
+            BackendError::InvalidRecord(_) => 87,
+            BackendError::MessageTooLarge => 10,
+            BackendError::KafkaStorageError(_) => 56,
+            BackendError::TopicAlreadyExists => 36,
+            BackendError::InvalidTopic(_) => 17,
+            BackendError::InvalidPartitions(_) => 37,
+            BackendError::InvalidReplicationFactor(_) => 38,
+            BackendError::OutOfOrderSequence => 45,
+            BackendError::DuplicateSequence => 46,
+            BackendError::InvalidProducerEpoch => 47,
+            BackendError::UnknownProducerId => 59,
+            BackendError::NotEnoughReplicas => 19,
+            BackendError::RequestTimedOut => 7,
+            BackendError::Unknown(_) => -1,
+        }
+    }
+
+    /// The human-readable message for responses that carry one, when there is more to say
+    /// than the code itself.
+    pub fn message(&self) -> Option<String> {
+        match self {
+            BackendError::CorruptMessage(detail)
+            | BackendError::InvalidRecord(detail)
+            | BackendError::KafkaStorageError(detail)
+            | BackendError::InvalidTopic(detail)
+            | BackendError::InvalidPartitions(detail)
+            | BackendError::InvalidReplicationFactor(detail)
+            | BackendError::Unknown(detail) => {
+                Some(self.to_string()).filter(|_| !detail.is_empty())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Kafka error codes the front-end produces itself (the backend's are in `BackendError::code`).
+pub mod error_code {
+    pub const NONE: i16 = 0;
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    pub const LEADER_NOT_AVAILABLE: i16 = 5;
+    pub const CORRUPT_MESSAGE: i16 = 2;
+    pub const INVALID_REQUIRED_ACKS: i16 = 21;
+    pub const UNSUPPORTED_VERSION: i16 = 35;
+    pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+    pub const INVALID_REQUEST: i16 = 42;
+    pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+    pub const UNKNOWN_TOPIC_ID: i16 = 100;
+    pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 119;
+}
+
+/// The broker as the Kafka front-end sees it. Every method is called concurrently from many
+/// connections; the backend does its own locking.
+pub trait Backend: Send + Sync + 'static {
+    fn cluster_id(&self) -> String;
+    fn controller_id(&self) -> i32;
+    /// The advertised host:port of each node.
+    fn nodes(&self) -> Vec<NodeInfo>;
+    fn topics(&self) -> Vec<TopicMeta>;
+    fn topic(&self, name: &str) -> Option<TopicMeta>;
+    /// Metadata with `allow_auto_topic_creation`: create the topic with the broker's defaults,
+    /// or answer `UnknownTopicOrPartition` when auto-creation is off.
+    fn auto_create_topic(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<TopicMeta, BackendError>> + Send;
+    /// `partitions` and `replication_factor` are -1 for the broker's default. Resolves once
+    /// Metadata shows the topic (clients produce right after).
+    fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: Vec<(String, String)>,
+        validate_only: bool,
+    ) -> impl Future<Output = Result<TopicMeta, BackendError>> + Send;
+    fn delete_topic(&self, name: &str) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Grow `name` to `total_count` partitions.
+    fn create_partitions(
+        &self,
+        name: &str,
+        total_count: i32,
+        validate_only: bool,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Append exactly one v2 record batch, as the client sent it (the front-end has checked
+    /// only that its length field covers the buffer). The backend validates it (magic, CRC,
+    /// counts, sequences), patches base offset and leader epoch in place, and resolves when
+    /// `acks` is satisfied (-1 = all in-sync replicas, 1 = leader, 0 = leader too: the
+    /// front-end just sends no response) or `timeout_ms` has passed (`RequestTimedOut`).
+    fn produce(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: BytesMut,
+        acks: i16,
+        timeout_ms: i32,
+    ) -> impl Future<Output = Result<ProduceOutcome, BackendError>> + Send;
+    /// Whole stored batches starting at the batch that holds `offset`, never above the high
+    /// watermark (the last stable offset when `read_committed`), at most
+    /// `partition_max_bytes` — except that at least one whole batch is returned when one
+    /// exists, however large (KIP-74). Empty `records` when nothing is there.
+    /// `OffsetOutOfRange` below the log start or above the high watermark.
+    fn fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        partition_max_bytes: i32,
+        read_committed: bool,
+    ) -> Result<FetchOutcome, BackendError>;
+    /// Resolves once data at or above `offset` may be readable (the high watermark moved past
+    /// it), or at once when it already is. The front-end applies `max_wait_ms` with
+    /// `tokio::time::timeout` and waits on every partition of a Fetch at once, so a Fetch
+    /// long-polls without sleep loops. Spurious wake-ups are allowed.
+    fn wait_for_data(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> impl Future<Output = ()> + Send;
+    /// `timestamp` is -2 (earliest: the log start), -1 (latest: the high watermark), -3 (the
+    /// offset of the largest timestamp, ListOffsets v7+) or milliseconds (the first offset
+    /// whose batch has a timestamp at or after it). Answers `(offset, timestamp)`, or
+    /// `(-1, -1)` when no record is that recent.
+    fn list_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+    ) -> Result<(i64, i64), BackendError>;
+    /// A cluster-unique producer id and its epoch, for idempotent producers.
+    fn init_producer_id(&self) -> impl Future<Output = Result<(i64, i16), BackendError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Proves the codes match Kafka's `Errors.java` for the errors clients react to.
+    #[test]
+    fn error_codes_are_kafkas() {
+        assert_eq!(BackendError::UnknownTopicOrPartition.code(), 3);
+        assert_eq!(BackendError::NotLeaderOrFollower.code(), 6);
+        assert_eq!(BackendError::CorruptMessage(String::new()).code(), 2);
+        assert_eq!(BackendError::OutOfOrderSequence.code(), 45);
+        assert_eq!(BackendError::CorruptMessage(String::new()).message(), None);
+        assert!(BackendError::InvalidRecord("count".into())
+            .message()
+            .is_some_and(|m| m.contains("count")));
+    }
+}

@@ -1,0 +1,258 @@
+//! Fetch (key 1, v4-12): stored batches, sent as stored, with long-polling.
+//!
+//! Answers at once when the partitions hold at least `min_bytes` or any partition has an
+//! error; otherwise waits on `Backend::wait_for_data` for every partition at once, up to
+//! `max_wait_ms` (capped by `fetch_wait_ms_max`), and reads again. `max_bytes` bounds the
+//! response and `partition_max_bytes` each partition, except that the first partition with
+//! data always returns at least one whole batch (KIP-74), or the client would stall.
+//! `records` is never null (librdkafka rejects a -1 MessageSetSize), and no fetch sessions are
+//! kept: `session_id` is always 0, so clients stay on full fetches.
+
+use std::time::Duration;
+
+use futures::future::select_all;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use tokio::time::Instant;
+
+use crate::backend::{error_code, Backend};
+
+/// `isolation_level` 1 = read_committed (librdkafka's default).
+const READ_COMMITTED: i8 = 1;
+
+pub async fn handle<B: Backend>(
+    backend: &B,
+    fetch_wait_ms_max: u64,
+    request: FetchRequest,
+) -> FetchResponse {
+    // Sessions are optional (KIP-227): a full fetch (epoch -1 or 0) is served without one;
+    // an incremental fetch names a session we never created.
+    if request.session_id != 0 || request.session_epoch > 0 {
+        return FetchResponse::default().with_error_code(error_code::FETCH_SESSION_ID_NOT_FOUND);
+    }
+    let wait_ms = u64::try_from(request.max_wait_ms)
+        .unwrap_or(0)
+        .min(fetch_wait_ms_max);
+    let deadline = Instant::now() + Duration::from_millis(wait_ms);
+    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    loop {
+        let (response, bytes, any_error) = read(backend, &request);
+        if bytes >= min_bytes || any_error || Instant::now() >= deadline {
+            return response;
+        }
+        // Wait for data past what this read saw (its high watermark), not past the fetch
+        // offset: a partition holding fewer than min_bytes would otherwise wake at once,
+        // again and again, until the deadline.
+        let waits: Vec<_> =
+            request
+                .topics
+                .iter()
+                .zip(&response.responses)
+                .flat_map(|(topic, answered)| {
+                    topic.partitions.iter().zip(&answered.partitions).map(
+                        move |(partition, seen)| {
+                            let offset = partition.fetch_offset.max(seen.high_watermark);
+                            Box::pin(backend.wait_for_data(
+                                topic.topic.as_str(),
+                                partition.partition,
+                                offset,
+                            ))
+                        },
+                    )
+                })
+                .collect();
+        if waits.is_empty() {
+            // Nothing to wait for: Kafka still holds an empty fetch for max_wait_ms.
+            tokio::time::sleep_until(deadline).await;
+            return response;
+        }
+        if tokio::time::timeout_at(deadline, select_all(waits))
+            .await
+            .is_err()
+        {
+            return read(backend, &request).0;
+        }
+    }
+}
+
+/// Reads every partition once. Returns the response, its record bytes, and whether any
+/// partition failed.
+pub fn read<B: Backend>(backend: &B, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+    let read_committed = request.isolation_level == READ_COMMITTED;
+    let mut budget_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    let mut bytes_total = 0usize;
+    let mut any_error = false;
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for partition in &topic.partitions {
+            let partition_max_bytes = usize::try_from(partition.partition_max_bytes).unwrap_or(0);
+            let limit_bytes = partition_max_bytes.min(budget_bytes);
+            let entry = PartitionData::default().with_partition_index(partition.partition);
+            let outcome = backend.fetch(
+                topic.topic.as_str(),
+                partition.partition,
+                partition.fetch_offset,
+                i32::try_from(limit_bytes).unwrap_or(i32::MAX),
+                read_committed,
+            );
+            let entry = match outcome {
+                Ok(outcome) => {
+                    // Only the first partition with data may exceed the limits (KIP-74).
+                    let fits = outcome.records.len() <= limit_bytes || bytes_total == 0;
+                    let records = if fits {
+                        outcome.records
+                    } else {
+                        bytes::Bytes::new()
+                    };
+                    bytes_total += records.len();
+                    budget_bytes = budget_bytes.saturating_sub(records.len());
+                    entry
+                        .with_error_code(error_code::NONE)
+                        .with_high_watermark(outcome.high_watermark)
+                        .with_last_stable_offset(outcome.last_stable_offset)
+                        .with_log_start_offset(outcome.log_start_offset)
+                        .with_records(Some(records))
+                }
+                Err(error) => {
+                    any_error = true;
+                    entry
+                        .with_error_code(error.code())
+                        .with_high_watermark(-1)
+                        .with_last_stable_offset(-1)
+                        .with_log_start_offset(-1)
+                        .with_records(Some(bytes::Bytes::new()))
+                }
+            };
+            partitions.push(entry);
+        }
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_partitions(partitions),
+        );
+    }
+    let response = FetchResponse::default()
+        .with_error_code(error_code::NONE)
+        .with_session_id(0)
+        .with_responses(topics);
+    (response, bytes_total, any_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory_backend::{test_batch, MemoryBackend};
+    use crate::metadata::topic_name;
+    use crate::versions;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::ApiKey;
+    use kafka_protocol::protocol::Encodable;
+    use std::sync::Arc;
+
+    fn request(topic: &str, partition: i32, offset: i64, wait_ms: i32) -> FetchRequest {
+        FetchRequest::default()
+            .with_max_wait_ms(wait_ms)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic_name(topic))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(partition)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(1 << 20)])])
+    }
+
+    /// Proves the response encodes at every version, and records are never null.
+    #[tokio::test]
+    async fn encodes_at_every_version() {
+        let backend = MemoryBackend::for_tests();
+        backend.add_topic("t1", 1);
+        backend
+            .append("t1", 0, test_batch(&[b"a"]))
+            .expect("appends");
+        for version in versions::decoded_versions(ApiKey::Fetch) {
+            for (topic, offset) in [("t1", 0), ("t1", 1), ("t1", 99), ("nope", 0)] {
+                let response = handle(&backend, 0, request(topic, 0, offset, 0)).await;
+                let partition = &response.responses[0].partitions[0];
+                assert!(partition.records.is_some());
+                let mut buf = bytes::BytesMut::new();
+                response.encode(&mut buf, version).expect("encodes");
+            }
+        }
+    }
+
+    /// Proves a fetch starting inside a batch returns that whole batch, and offsets past
+    /// the high watermark are out of range.
+    #[tokio::test]
+    async fn starts_at_the_batch_holding_the_offset() {
+        let backend = MemoryBackend::for_tests();
+        backend.add_topic("t1", 1);
+        let first = test_batch(&[b"a", b"b", b"c"]);
+        backend.append("t1", 0, first.clone()).expect("appends");
+        let response = handle(&backend, 0, request("t1", 0, 1, 0)).await;
+        let partition = &response.responses[0].partitions[0];
+        assert_eq!(
+            partition.records.as_ref().map(|r| r.len()),
+            Some(first.len())
+        );
+        assert_eq!(partition.high_watermark, 3);
+        let response = handle(&backend, 0, request("t1", 0, 4, 0)).await;
+        assert_eq!(response.responses[0].partitions[0].error_code, 1);
+    }
+
+    /// Proves max_bytes smaller than a batch still returns one whole batch (KIP-74), and
+    /// the second partition then gets none.
+    #[tokio::test]
+    async fn at_least_one_batch() {
+        let backend = MemoryBackend::for_tests();
+        backend.add_topic("t1", 2);
+        backend
+            .append("t1", 0, test_batch(&[b"aaaaaaaaaa"]))
+            .expect("appends");
+        backend
+            .append("t1", 1, test_batch(&[b"bbbbbbbbbb"]))
+            .expect("appends");
+        let mut req = request("t1", 0, 0, 0);
+        req.max_bytes = 1;
+        let mut second = req.topics[0].partitions[0].clone();
+        second.partition = 1;
+        req.topics[0].partitions.push(second);
+        let response = handle(&backend, 0, req).await;
+        let parts = &response.responses[0].partitions;
+        assert!(parts[0].records.as_ref().is_some_and(|r| !r.is_empty()));
+        assert!(parts[1].records.as_ref().is_some_and(|r| r.is_empty()));
+        assert_eq!(parts[1].high_watermark, 1);
+    }
+
+    /// Proves a long-poll wakes on new data instead of waiting out max_wait_ms.
+    #[tokio::test]
+    async fn long_poll_wakes_on_produce() {
+        let backend = Arc::new(MemoryBackend::for_tests());
+        backend.add_topic("t1", 1);
+        let writer = Arc::clone(&backend);
+        let started = Instant::now();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            writer
+                .append("t1", 0, test_batch(&[b"late"]))
+                .expect("appends");
+        });
+        let response = handle(&*backend, 10_000, request("t1", 0, 0, 5_000)).await;
+        let partition = &response.responses[0].partitions[0];
+        assert!(partition.records.as_ref().is_some_and(|r| !r.is_empty()));
+        assert!(started.elapsed() < Duration::from_secs(4));
+    }
+
+    /// Proves an empty partition is held until max_wait_ms, then answered empty.
+    #[tokio::test(start_paused = true)]
+    async fn waits_out_max_wait_ms() {
+        let backend = MemoryBackend::for_tests();
+        backend.add_topic("t1", 1);
+        let started = Instant::now();
+        let response = handle(&backend, 10_000, request("t1", 0, 0, 500)).await;
+        assert!(started.elapsed() >= Duration::from_millis(500));
+        let partition = &response.responses[0].partitions[0];
+        assert_eq!(partition.records.as_ref().map(|r| r.len()), Some(0));
+    }
+}

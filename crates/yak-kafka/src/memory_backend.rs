@@ -1,0 +1,483 @@
+//! An in-memory `Backend` that exists only to exercise the front-end: unit tests, the fuzz
+//! harness and `examples/memory_broker.rs` (so kcat can talk to `serve()`). One node, one
+//! `Vec` of batches per partition, no durability, no replication. The broker crate is the
+//! real implementation.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::indexmap::IndexMap;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use tokio::sync::Notify;
+
+use crate::backend::{
+    Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, TopicMeta,
+};
+
+/// The node id of the single in-memory node.
+pub const NODE_ID: i32 = 1;
+/// Partitions of an auto-created topic, or of a topic created with -1.
+pub const DEFAULT_PARTITIONS: i32 = 1;
+/// Largest batch the memory backend accepts, Kafka's default `max.message.bytes`.
+pub const BATCH_BYTES_MAX: usize = 1_048_588;
+
+/// Byte offsets inside a RecordBatch v2 header (see the research note, §4.1).
+const BASE_OFFSET_AT: usize = 0;
+const LEADER_EPOCH_AT: usize = 12;
+const CRC_AT: usize = 17;
+const ATTRIBUTES_AT: usize = 21;
+const LAST_OFFSET_DELTA_AT: usize = 23;
+const MAX_TIMESTAMP_AT: usize = 35;
+const RECORDS_COUNT_AT: usize = 57;
+const CONTROL_BIT: u16 = 1 << 5;
+
+struct StoredBatch {
+    base_offset: i64,
+    next_offset: i64,
+    max_timestamp: i64,
+    bytes: Bytes,
+}
+
+#[derive(Default)]
+struct PartitionLog {
+    batches: Vec<StoredBatch>,
+    log_end_offset: i64,
+}
+
+struct Topic {
+    meta: TopicMeta,
+    logs: Vec<PartitionLog>,
+}
+
+#[derive(Default)]
+struct State {
+    topics: BTreeMap<String, Topic>,
+    next_producer_id: i64,
+    topics_created: u64,
+}
+
+/// See the module doc.
+pub struct MemoryBackend {
+    node: NodeInfo,
+    auto_create_topics: bool,
+    state: Mutex<State>,
+    appended: Notify,
+}
+
+fn be_i32(bytes: &[u8], at: usize) -> i32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&bytes[at..at + 4]);
+    i32::from_be_bytes(word)
+}
+
+fn be_i64(bytes: &[u8], at: usize) -> i64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    i64::from_be_bytes(word)
+}
+
+fn partition_meta(partition: i32) -> PartitionMeta {
+    PartitionMeta {
+        partition,
+        leader_id: NODE_ID,
+        leader_epoch: 0,
+        replicas: vec![NODE_ID],
+        isr: vec![NODE_ID],
+    }
+}
+
+fn valid_topic_name(name: &str) -> bool {
+    (1..=249).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl MemoryBackend {
+    /// A node advertised at `host:port`.
+    pub fn new(host: &str, port: i32, auto_create_topics: bool) -> Self {
+        MemoryBackend {
+            node: NodeInfo {
+                node_id: NODE_ID,
+                host: host.to_owned(),
+                port,
+            },
+            auto_create_topics,
+            state: Mutex::new(State::default()),
+            appended: Notify::new(),
+        }
+    }
+
+    /// A node at localhost:9092 that auto-creates topics.
+    pub fn for_tests() -> Self {
+        Self::new("localhost", 9092, true)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Creates `name` with `partitions` partitions (or returns the existing topic).
+    pub fn add_topic(&self, name: &str, partitions: i32) -> TopicMeta {
+        let mut state = self.lock();
+        if let Some(topic) = state.topics.get(name) {
+            return topic.meta.clone();
+        }
+        state.topics_created += 1;
+        let mut hasher = DefaultHasher::new();
+        (name, state.topics_created).hash(&mut hasher);
+        let high = hasher.finish();
+        (high, "yak").hash(&mut hasher);
+        let low = hasher.finish();
+        let mut topic_id = [0u8; 16];
+        topic_id[..8].copy_from_slice(&high.to_be_bytes());
+        topic_id[8..].copy_from_slice(&low.to_be_bytes());
+        // Mark it as a version-4 UUID so it looks like one to every client.
+        topic_id[6] = (topic_id[6] & 0x0f) | 0x40;
+        topic_id[8] = (topic_id[8] & 0x3f) | 0x80;
+        let meta = TopicMeta {
+            name: name.to_owned(),
+            topic_id,
+            partitions: (0..partitions).map(partition_meta).collect(),
+            configs: vec![
+                ("cleanup.policy".into(), "delete".into()),
+                ("retention.ms".into(), "604800000".into()),
+                ("max.message.bytes".into(), BATCH_BYTES_MAX.to_string()),
+            ],
+        };
+        let logs = (0..partitions).map(|_| PartitionLog::default()).collect();
+        state.topics.insert(
+            name.to_owned(),
+            Topic {
+                meta: meta.clone(),
+                logs,
+            },
+        );
+        meta
+    }
+
+    /// Validates and appends one batch; the synchronous core of `produce`.
+    pub fn append(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: impl Into<BytesMut>,
+    ) -> Result<ProduceOutcome, BackendError> {
+        let mut batch: BytesMut = batch.into();
+        validate(&batch)?;
+        let outcome = {
+            let mut state = self.lock();
+            let log = state
+                .topics
+                .get_mut(topic)
+                .and_then(|t| {
+                    usize::try_from(partition)
+                        .ok()
+                        .and_then(|p| t.logs.get_mut(p))
+                })
+                .ok_or(BackendError::UnknownTopicOrPartition)?;
+            let base_offset = log.log_end_offset;
+            let count = i64::from(be_i32(&batch, LAST_OFFSET_DELTA_AT)) + 1;
+            // Neither field is covered by the CRC.
+            batch[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
+            batch[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&0i32.to_be_bytes());
+            let max_timestamp = be_i64(&batch, MAX_TIMESTAMP_AT);
+            log.log_end_offset = base_offset + count;
+            log.batches.push(StoredBatch {
+                base_offset,
+                next_offset: base_offset + count,
+                max_timestamp,
+                bytes: batch.freeze(),
+            });
+            ProduceOutcome {
+                base_offset,
+                log_append_time_ms: -1,
+                log_start_offset: 0,
+            }
+        };
+        self.appended.notify_waiters();
+        Ok(outcome)
+    }
+
+    fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        let state = self.lock();
+        let topic = state.topics.get(topic)?;
+        let log = topic.logs.get(usize::try_from(partition).ok()?)?;
+        Some(log.log_end_offset)
+    }
+}
+
+/// The checks Kafka makes on a client's batch (research note §4.2), minus sequences.
+fn validate(batch: &[u8]) -> Result<(), BackendError> {
+    crate::produce::check_one_batch(batch)?;
+    if batch.len() > BATCH_BYTES_MAX {
+        return Err(BackendError::MessageTooLarge);
+    }
+    let crc = be_i32(batch, CRC_AT) as u32;
+    if crc32c::crc32c(&batch[ATTRIBUTES_AT..]) != crc {
+        return Err(BackendError::CorruptMessage("CRC-32C mismatch".into()));
+    }
+    if be_i64(batch, BASE_OFFSET_AT) != 0 {
+        return Err(BackendError::InvalidRecord("base offset is not 0".into()));
+    }
+    let attributes = u16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]);
+    if attributes & CONTROL_BIT != 0 {
+        return Err(BackendError::InvalidRecord(
+            "control batch from a client".into(),
+        ));
+    }
+    let count = be_i32(batch, RECORDS_COUNT_AT);
+    if count <= 0 || be_i32(batch, LAST_OFFSET_DELTA_AT).checked_add(1) != Some(count) {
+        return Err(BackendError::InvalidRecord(
+            "inconsistent batch offset range".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// An uncompressed batch of `values` (no keys), base offset 0, as a client would send it.
+pub fn test_batch(values: &[&[u8]]) -> Bytes {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: index as i64,
+            // The encoder keeps records in one batch only while offset - sequence is constant.
+            sequence: index as i32 - 1,
+            timestamp: 1_700_000_000_000 + index as i64,
+            key: None,
+            value: Some(Bytes::copy_from_slice(value)),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    if let Err(error) = RecordBatchEncoder::encode(&mut buf, &records, &options) {
+        panic!("test batch must encode: {error}");
+    }
+    buf.freeze()
+}
+
+impl Backend for MemoryBackend {
+    fn cluster_id(&self) -> String {
+        "yak-memory".to_owned()
+    }
+
+    fn controller_id(&self) -> i32 {
+        NODE_ID
+    }
+
+    fn nodes(&self) -> Vec<NodeInfo> {
+        vec![self.node.clone()]
+    }
+
+    fn topics(&self) -> Vec<TopicMeta> {
+        self.lock()
+            .topics
+            .values()
+            .map(|t| t.meta.clone())
+            .collect()
+    }
+
+    fn topic(&self, name: &str) -> Option<TopicMeta> {
+        self.lock().topics.get(name).map(|t| t.meta.clone())
+    }
+
+    async fn auto_create_topic(&self, name: &str) -> Result<TopicMeta, BackendError> {
+        if !self.auto_create_topics {
+            return Err(BackendError::UnknownTopicOrPartition);
+        }
+        if !valid_topic_name(name) {
+            return Err(BackendError::InvalidTopic(name.to_owned()));
+        }
+        Ok(self.add_topic(name, DEFAULT_PARTITIONS))
+    }
+
+    async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        _configs: Vec<(String, String)>,
+        validate_only: bool,
+    ) -> Result<TopicMeta, BackendError> {
+        if !valid_topic_name(name) {
+            return Err(BackendError::InvalidTopic(format!(
+                "{name:?} must match [a-zA-Z0-9._-]{{1,249}}"
+            )));
+        }
+        let partitions = if partitions == -1 {
+            DEFAULT_PARTITIONS
+        } else {
+            partitions
+        };
+        if partitions <= 0 {
+            return Err(BackendError::InvalidPartitions(format!("{partitions}")));
+        }
+        if !matches!(replication_factor, -1 | 1) {
+            return Err(BackendError::InvalidReplicationFactor(
+                "the memory backend has one node".into(),
+            ));
+        }
+        if self.topic(name).is_some() {
+            return Err(BackendError::TopicAlreadyExists);
+        }
+        if validate_only {
+            let mut meta = self.add_topic(name, partitions);
+            self.lock().topics.remove(name);
+            meta.partitions
+                .truncate(usize::try_from(partitions).unwrap_or(0));
+            return Ok(meta);
+        }
+        Ok(self.add_topic(name, partitions))
+    }
+
+    async fn delete_topic(&self, name: &str) -> Result<(), BackendError> {
+        match self.lock().topics.remove(name) {
+            Some(_) => Ok(()),
+            None => Err(BackendError::UnknownTopicOrPartition),
+        }
+    }
+
+    async fn create_partitions(
+        &self,
+        name: &str,
+        total_count: i32,
+        validate_only: bool,
+    ) -> Result<(), BackendError> {
+        let mut state = self.lock();
+        let topic = state
+            .topics
+            .get_mut(name)
+            .ok_or(BackendError::UnknownTopicOrPartition)?;
+        let current = topic.logs.len();
+        let wanted = usize::try_from(total_count).unwrap_or(0);
+        if wanted <= current {
+            return Err(BackendError::InvalidPartitions(format!(
+                "topic has {current} partitions; {total_count} does not grow it"
+            )));
+        }
+        if !validate_only {
+            for partition in current..wanted {
+                topic.logs.push(PartitionLog::default());
+                let index = i32::try_from(partition).unwrap_or(i32::MAX);
+                topic.meta.partitions.push(partition_meta(index));
+            }
+        }
+        Ok(())
+    }
+
+    async fn produce(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: BytesMut,
+        _acks: i16,
+        _timeout_ms: i32,
+    ) -> Result<ProduceOutcome, BackendError> {
+        self.append(topic, partition, batch)
+    }
+
+    fn fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        partition_max_bytes: i32,
+        _read_committed: bool,
+    ) -> Result<FetchOutcome, BackendError> {
+        let state = self.lock();
+        let log = state
+            .topics
+            .get(topic)
+            .and_then(|t| usize::try_from(partition).ok().and_then(|p| t.logs.get(p)))
+            .ok_or(BackendError::UnknownTopicOrPartition)?;
+        if offset < 0 || offset > log.log_end_offset {
+            return Err(BackendError::OffsetOutOfRange);
+        }
+        let limit_bytes = usize::try_from(partition_max_bytes).unwrap_or(0);
+        let first = log.batches.partition_point(|b| b.next_offset <= offset);
+        let mut records = BytesMut::new();
+        for batch in &log.batches[first..] {
+            if !records.is_empty() && records.len() + batch.bytes.len() > limit_bytes {
+                break;
+            }
+            records.extend_from_slice(&batch.bytes);
+        }
+        Ok(FetchOutcome {
+            records: records.freeze(),
+            high_watermark: log.log_end_offset,
+            last_stable_offset: log.log_end_offset,
+            log_start_offset: 0,
+        })
+    }
+
+    async fn wait_for_data(&self, topic: &str, partition: i32, offset: i64) {
+        loop {
+            let notified = self.appended.notified();
+            tokio::pin!(notified);
+            // Register before checking, so an append between the check and the await wakes us.
+            notified.as_mut().enable();
+            match self.high_watermark(topic, partition) {
+                Some(high_watermark) if high_watermark > offset => return,
+                // Unknown partitions answer at once; the next read reports the error.
+                None => return,
+                Some(_) => notified.await,
+            }
+        }
+    }
+
+    fn list_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+    ) -> Result<(i64, i64), BackendError> {
+        let state = self.lock();
+        let log = state
+            .topics
+            .get(topic)
+            .and_then(|t| usize::try_from(partition).ok().and_then(|p| t.logs.get(p)))
+            .ok_or(BackendError::UnknownTopicOrPartition)?;
+        Ok(match timestamp {
+            -2 => (0, -1),
+            -1 => (log.log_end_offset, -1),
+            -3 => log
+                .batches
+                .iter()
+                .max_by_key(|b| b.max_timestamp)
+                .map(|b| (b.next_offset - 1, b.max_timestamp))
+                .unwrap_or((-1, -1)),
+            at => log
+                .batches
+                .iter()
+                .find(|b| b.max_timestamp >= at)
+                .map(|b| (b.base_offset, b.max_timestamp))
+                .unwrap_or((-1, -1)),
+        })
+    }
+
+    async fn init_producer_id(&self) -> Result<(i64, i16), BackendError> {
+        let mut state = self.lock();
+        let producer_id = state.next_producer_id;
+        state.next_producer_id += 1;
+        Ok((producer_id, 0))
+    }
+}
