@@ -1,1 +1,103 @@
-fn main() {}
+//! The `yak` binary: the broker, the command-line client, the standalone console and the
+//! benchmark. Each subcommand is a module; this file only parses flags and dispatches.
+
+mod bench;
+mod broker_command;
+mod console;
+mod consume;
+mod produce;
+mod topics;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "yak",
+    version,
+    about = "YAK: a Kafka-compatible message broker in one binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a broker node (standalone unless --coordinator is given).
+    Broker(Box<broker_command::BrokerArgs>),
+    /// Send records: one MESSAGE, one per stdin line, or one per CSV row.
+    Produce(produce::ProduceArgs),
+    /// Read records, one JSON object per line.
+    Consume(consume::ConsumeArgs),
+    /// List, create, describe and delete topics.
+    Topics(topics::TopicsArgs),
+    /// Consumer groups and their lag.
+    Groups(topics::GroupsArgs),
+    /// The cluster: nodes, leader, epoch, partitions.
+    Cluster(topics::ClusterArgs),
+    /// Serve the web console as its own process, in front of one or more brokers.
+    Console(console::ConsoleArgs),
+    /// Load generator with a progress bar and a JSON summary.
+    Bench(bench::BenchArgs),
+}
+
+fn init_tracing(default: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("YAK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let is_broker = matches!(cli.command, Command::Broker(_) | Command::Console(_));
+    init_tracing(if is_broker { "info" } else { "warn" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Broker(args) => broker_command::run(*args).await,
+            Command::Produce(args) => produce::run(args).await,
+            Command::Consume(args) => consume::run(args).await,
+            Command::Topics(args) => topics::run_topics(args).await,
+            Command::Groups(args) => topics::run_groups(args).await,
+            Command::Cluster(args) => topics::run_cluster(args).await,
+            Command::Console(args) => console::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGTERM; only Ctrl-C stops the process");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

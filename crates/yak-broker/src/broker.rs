@@ -1,0 +1,283 @@
+//! The node: its topics and partitions, and the admin operations over them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use tokio_util::sync::CancellationToken;
+use yak_api::ActivityKind;
+use yak_log::{FileSystem, Log, LogConfig};
+
+use crate::activity::Activity;
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::metrics::Metrics;
+use crate::partition::Partition;
+use crate::topic::{validate_topic_name, Topic, TopicConfig, TopicsFile, TOPIC_PARTITIONS_MAX};
+
+/// A request to create a topic; `None` fields take the broker's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct NewTopic {
+    pub name: String,
+    pub partitions: Option<i32>,
+    pub replication_factor: Option<i32>,
+    pub retention_ms: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct Broker {
+    pub config: BrokerConfig,
+    fs: Arc<dyn FileSystem>,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    /// Serialises topic creation and deletion, which rewrite `topics.json`.
+    admin_lock: tokio::sync::Mutex<()>,
+    pub metrics: Metrics,
+    pub activity: Activity,
+    /// Cancelled when the node begins to shut down; long-polls and streams end on it.
+    pub shutdown: CancellationToken,
+    pub advertised_http: String,
+    pub advertised_kafka: String,
+    pub started_ms: i64,
+}
+
+impl Broker {
+    /// Opens every topic found in `DATA/topics.json`, recovering each partition's log.
+    pub fn open(
+        config: BrokerConfig,
+        fs: Arc<dyn FileSystem>,
+        advertised_http: String,
+        advertised_kafka: String,
+    ) -> Result<Arc<Broker>, BrokerError> {
+        config.validate().map_err(BrokerError::InvalidField)?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            BrokerError::Storage(format!("cannot create {}: {e}", config.data_dir.display()))
+        })?;
+        let file = TopicsFile::load(&config.data_dir)
+            .map_err(|e| BrokerError::Storage(format!("cannot read topic metadata: {e}")))?;
+        let broker = Broker {
+            config,
+            fs,
+            topics: RwLock::new(HashMap::new()),
+            admin_lock: tokio::sync::Mutex::new(()),
+            metrics: Metrics::default(),
+            activity: Activity::default(),
+            shutdown: CancellationToken::new(),
+            advertised_http,
+            advertised_kafka,
+            started_ms: crate::now_ms(),
+        };
+        for topic_config in file.topics {
+            let topic = broker.open_topic(topic_config)?;
+            broker
+                .write_topics()
+                .insert(topic.name().to_string(), topic);
+        }
+        broker.activity.record(
+            ActivityKind::BrokerStarted,
+            format!(
+                "node {} started with {} topics",
+                broker.config.node_id,
+                broker.read_topics().len()
+            ),
+        );
+        Ok(Arc::new(broker))
+    }
+
+    fn read_topics(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_topics(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Topic>>> {
+        self.topics.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn partition_dir(&self, topic: &str, partition: i32) -> PathBuf {
+        self.config.data_dir.join(format!("{topic}-{partition}"))
+    }
+
+    fn log_config(&self) -> LogConfig {
+        LogConfig {
+            segment_bytes_max: self.config.segment_bytes_max,
+            segment_ms_max: self.config.segment_ms_max,
+            flush: self.config.flush,
+            ..LogConfig::default()
+        }
+    }
+
+    fn open_topic(&self, config: TopicConfig) -> Result<Arc<Topic>, BrokerError> {
+        let mut partitions = Vec::with_capacity(config.partitions as usize);
+        for index in 0..config.partitions {
+            let dir = self.partition_dir(&config.name, index);
+            let log = Log::open(Arc::clone(&self.fs), &dir, self.log_config())?;
+            partitions.push(Arc::new(Partition::new(
+                config.name.clone(),
+                index,
+                log,
+                self.config.flush,
+            )));
+        }
+        Ok(Arc::new(Topic::new(config, partitions)))
+    }
+
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.read_topics().get(name).cloned()
+    }
+
+    /// Every topic, sorted by name.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        let mut topics: Vec<_> = self.read_topics().values().cloned().collect();
+        topics.sort_by(|a, b| a.name().cmp(b.name()));
+        topics
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, BrokerError> {
+        let found = self
+            .topic(topic)
+            .ok_or_else(|| BrokerError::UnknownTopic(topic.into()))?;
+        found
+            .partition(partition)
+            .cloned()
+            .ok_or(BrokerError::UnknownPartition {
+                topic: topic.into(),
+                partition,
+            })
+    }
+
+    /// The topic, created with the defaults if this is its first use (as Kafka's
+    /// `auto.create.topics.enable`).
+    pub async fn topic_or_create(&self, name: &str) -> Result<Arc<Topic>, BrokerError> {
+        if let Some(topic) = self.topic(name) {
+            return Ok(topic);
+        }
+        match self
+            .create_topic(NewTopic {
+                name: name.into(),
+                ..NewTopic::default()
+            })
+            .await
+        {
+            Ok(topic) => Ok(topic),
+            // Another request created it first.
+            Err(BrokerError::TopicAlreadyExists(_)) => self
+                .topic(name)
+                .ok_or_else(|| BrokerError::UnknownTopic(name.into())),
+            Err(error) => Err(error),
+        }
+    }
+
+    pub async fn create_topic(&self, request: NewTopic) -> Result<Arc<Topic>, BrokerError> {
+        validate_topic_name(&request.name).map_err(BrokerError::InvalidTopicName)?;
+        let partitions = request.partitions.unwrap_or(self.config.default_partitions);
+        if !(1..=TOPIC_PARTITIONS_MAX).contains(&partitions) {
+            return Err(BrokerError::InvalidField(format!(
+                "partitions must be 1..={TOPIC_PARTITIONS_MAX}, got {partitions}"
+            )));
+        }
+        let replication_factor = request
+            .replication_factor
+            .unwrap_or(self.config.default_replication_factor);
+        if replication_factor != 1 {
+            return Err(BrokerError::InvalidField(format!(
+                "replication_factor {replication_factor} is more than the 1 node of this standalone broker"
+            )));
+        }
+        if let Some(retention_ms) = request.retention_ms {
+            if retention_ms < -1 {
+                return Err(BrokerError::InvalidField(format!(
+                    "retention_ms must be -1 (forever) or positive, got {retention_ms}"
+                )));
+            }
+        }
+        let _admin = self.admin_lock.lock().await;
+        if self.topic(&request.name).is_some() {
+            return Err(BrokerError::TopicAlreadyExists(request.name));
+        }
+        let config = TopicConfig {
+            name: request.name.clone(),
+            partitions,
+            replication_factor,
+            retention_ms: request.retention_ms,
+            topic_id: uuid::Uuid::new_v4().to_string(),
+        };
+        // Leftovers of an earlier topic of the same name (deleted while the node was down
+        // half-way) must not come back as this topic's records.
+        for index in 0..partitions {
+            let dir = self.partition_dir(&config.name, index);
+            if self.fs.exists(&dir) {
+                self.fs.remove_dir_all(&dir).map_err(|e| {
+                    BrokerError::Storage(format!("cannot clear {}: {e}", dir.display()))
+                })?;
+            }
+        }
+        let topic = self.open_topic(config)?;
+        let mut file = self.topics_file();
+        file.topics.push(topic.config.clone());
+        file.store(&self.config.data_dir)
+            .map_err(|e| BrokerError::Storage(format!("cannot write topic metadata: {e}")))?;
+        self.write_topics()
+            .insert(request.name.clone(), Arc::clone(&topic));
+        self.activity.record(
+            ActivityKind::TopicCreated,
+            format!(
+                "topic {} created with {} partitions",
+                request.name, partitions
+            ),
+        );
+        Ok(topic)
+    }
+
+    fn topics_file(&self) -> TopicsFile {
+        let mut topics: Vec<TopicConfig> = self
+            .read_topics()
+            .values()
+            .map(|t| t.config.clone())
+            .collect();
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        TopicsFile { topics }
+    }
+
+    pub async fn delete_topic(&self, name: &str) -> Result<(), BrokerError> {
+        let _admin = self.admin_lock.lock().await;
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| BrokerError::UnknownTopic(name.into()))?;
+        let mut file = self.topics_file();
+        file.topics.retain(|t| t.name != name);
+        // The metadata goes first: a crash after it leaves orphan directories, which the next
+        // creation of the same name clears, never a topic without its records.
+        file.store(&self.config.data_dir)
+            .map_err(|e| BrokerError::Storage(format!("cannot write topic metadata: {e}")))?;
+        self.write_topics().remove(name);
+        for partition in &topic.partitions {
+            let dir = self.partition_dir(name, partition.index);
+            if let Err(error) = self.fs.remove_dir_all(&dir) {
+                tracing::warn!(%error, dir = %dir.display(), "cannot remove a deleted partition's files");
+            }
+        }
+        self.activity
+            .record(ActivityKind::TopicDeleted, format!("topic {name} deleted"));
+        Ok(())
+    }
+
+    /// Fsyncs every partition (shutdown and the `interval:MS` policy).
+    pub fn flush_all(&self) -> Result<(), BrokerError> {
+        let mut first_error = None;
+        for topic in self.topics() {
+            for partition in &topic.partitions {
+                if let Err(error) = partition.flush_now() {
+                    tracing::error!(%error, topic = %topic.name(), partition = partition.index, "flush failed");
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    pub fn role(&self) -> &'static str {
+        "standalone"
+    }
+
+    pub fn epoch(&self) -> i64 {
+        0
+    }
+}

@@ -1,0 +1,95 @@
+//! What a node is told at start-up. The binary fills this from flags, `YAK_*` variables and the
+//! TOML file; the library only checks it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use yak_log::FlushPolicy;
+
+/// Named limits of the HTTP front-end, checked at start-up.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Largest JSON body of `POST /produce` and the admin endpoints.
+    pub body_bytes_max: usize,
+    /// Largest `application/x-ndjson` body of `POST /produce`.
+    pub ndjson_body_bytes_max: usize,
+    /// Most records in one `messages` array.
+    pub batch_records_max: usize,
+    /// Most records in one NDJSON body.
+    pub ndjson_records_max: usize,
+    /// Most records one `GET /consume` returns.
+    pub consume_records_max: i64,
+    /// Longest long-poll of `GET /consume`.
+    pub consume_wait_ms_max: i64,
+    /// Bytes of stored batches read per `GET /consume` step.
+    pub consume_read_bytes_max: u32,
+    /// Concurrent `GET /consume/stream` and `GET /events` streams.
+    pub streams_max: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            body_bytes_max: 8 * 1024 * 1024,
+            ndjson_body_bytes_max: 256 * 1024 * 1024,
+            batch_records_max: 10_000,
+            ndjson_records_max: 2_000_000,
+            consume_records_max: 10_000,
+            consume_wait_ms_max: 30_000,
+            consume_read_bytes_max: 4 * 1024 * 1024,
+            streams_max: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub data_dir: PathBuf,
+    pub http: SocketAddr,
+    pub kafka: SocketAddr,
+    /// The URL clients should use for this node's HTTP API; derived from the bound address when
+    /// absent.
+    pub advertise_http: Option<String>,
+    /// The `host:port` Kafka clients should use; derived from the bound address when absent.
+    pub advertise_kafka: Option<String>,
+    pub cluster: String,
+    pub default_partitions: i32,
+    pub default_replication_factor: i32,
+    pub min_insync_replicas: i32,
+    pub flush: FlushPolicy,
+    pub segment_bytes_max: u64,
+    pub segment_ms_max: u64,
+    pub http_limits: HttpLimits,
+}
+
+impl BrokerConfig {
+    /// Rejects configurations the broker cannot honour, before anything starts.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.default_partitions < 1
+            || self.default_partitions > crate::topic::TOPIC_PARTITIONS_MAX
+        {
+            return Err(format!(
+                "default_partitions must be 1..={}, got {}",
+                crate::topic::TOPIC_PARTITIONS_MAX,
+                self.default_partitions
+            ));
+        }
+        if self.default_replication_factor != 1 {
+            return Err(format!(
+                "default_replication_factor {} needs replication, which this build does not have yet; use 1",
+                self.default_replication_factor
+            ));
+        }
+        if self.min_insync_replicas < 1 {
+            return Err("min_insync_replicas must be at least 1".into());
+        }
+        if self.segment_bytes_max < 1024 * 1024 || self.segment_bytes_max > u32::MAX as u64 {
+            return Err("segment_bytes_max must be between 1 MiB and 4 GiB".into());
+        }
+        if let FlushPolicy::IntervalMs(0) = self.flush {
+            return Err("flush interval must be at least 1 ms".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,75 @@
+//! The broker's operating errors, and how each maps to an HTTP error code.
+
+use yak_api::{ApiError, ErrorCode};
+use yak_log::LogError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("unknown topic {0:?}")]
+    UnknownTopic(String),
+    #[error("topic {topic:?} has no partition {partition}")]
+    UnknownPartition { topic: String, partition: i32 },
+    #[error("topic {0:?} already exists")]
+    TopicAlreadyExists(String),
+    #[error("invalid topic name: {0}")]
+    InvalidTopicName(String),
+    #[error("{0}")]
+    InvalidField(String),
+    #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    #[error("{0}")]
+    RecordTooLarge(String),
+    #[error("invalid record batch: {0}")]
+    InvalidBatch(String),
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("the broker is shutting down")]
+    ShuttingDown,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl BrokerError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            BrokerError::UnknownTopic(_) => ErrorCode::UnknownTopic,
+            BrokerError::UnknownPartition { .. } => ErrorCode::UnknownPartition,
+            BrokerError::TopicAlreadyExists(_) => ErrorCode::TopicAlreadyExists,
+            BrokerError::InvalidTopicName(_) => ErrorCode::InvalidTopicName,
+            BrokerError::InvalidField(_) => ErrorCode::InvalidField,
+            BrokerError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            BrokerError::RecordTooLarge(_) => ErrorCode::RecordTooLarge,
+            BrokerError::InvalidBatch(_) => ErrorCode::InvalidField,
+            BrokerError::Storage(_) => ErrorCode::StorageError,
+            BrokerError::ShuttingDown => ErrorCode::Unavailable,
+            BrokerError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub fn to_api(&self) -> ApiError {
+        ApiError::new(self.code(), self.to_string())
+    }
+}
+
+impl From<LogError> for BrokerError {
+    fn from(error: LogError) -> BrokerError {
+        match error {
+            LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset,
+                log_end_offset,
+            } => BrokerError::OffsetOutOfRange {
+                offset,
+                log_start_offset,
+                log_end_offset,
+            },
+            LogError::BatchTooLarge { .. } => BrokerError::RecordTooLarge(error.to_string()),
+            LogError::Batch(_) => BrokerError::InvalidBatch(error.to_string()),
+            other => BrokerError::Storage(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! `GET /consume` (long-poll) and `GET /consume/stream` (server-sent events).
+//!
+//! Both read whole stored batches from the partition, never past the high watermark, and turn the
+//! records at or above the requested offset into JSON without building a JSON tree per payload.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::ser::SerializeMap;
+use serde::Serializer;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use yak_api::ErrorCode;
+
+use super::records::{self, DecodeError, RecordOut};
+use super::{AppState, HttpError};
+use crate::metrics::Metrics;
+use crate::partition::Partition;
+
+/// Records a default `GET /consume` returns.
+pub const CONSUME_RECORDS_DEFAULT: i64 = 100;
+/// Server-sent events buffered per stream before the reader waits for the client.
+pub const STREAM_EVENTS_BUFFER_MAX: usize = 256;
+/// Records one stream step reads before yielding to other work.
+pub const STREAM_STEP_RECORDS_MAX: i64 = 1000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/consume", get(consume))
+        .route("/consume/stream", get(consume_stream))
+}
+
+/// A consume request after its parameters were checked.
+struct Request {
+    topic: String,
+    partition: Arc<Partition>,
+    offset: i64,
+    max: i64,
+    wait_ms: i64,
+}
+
+fn parse_number(query: &HashMap<String, String>, name: &str) -> Result<Option<i64>, HttpError> {
+    match query.get(name) {
+        None => Ok(None),
+        Some(text) => text.trim().parse::<i64>().map(Some).map_err(|_| {
+            HttpError::new(
+                ErrorCode::InvalidField,
+                format!("{name} must be an integer, got {text:?}"),
+            )
+        }),
+    }
+}
+
+fn parse_request(state: &AppState, query: &HashMap<String, String>) -> Result<Request, HttpError> {
+    let limits = &state.broker.config.http_limits;
+    let topic = query
+        .get("topic")
+        .ok_or_else(|| HttpError::new(ErrorCode::MissingField, "missing query parameter `topic`"))?
+        .clone();
+    crate::topic::validate_topic_name(&topic)
+        .map_err(|e| HttpError::new(ErrorCode::InvalidTopicName, e))?;
+    let partition_index = parse_number(query, "partition")?.unwrap_or(0);
+    let partition_index = i32::try_from(partition_index).map_err(|_| {
+        HttpError::new(
+            ErrorCode::InvalidField,
+            format!("partition {partition_index} is out of range"),
+        )
+    })?;
+    if partition_index < 0 {
+        return Err(HttpError::new(
+            ErrorCode::InvalidField,
+            format!("partition must not be negative, got {partition_index}"),
+        ));
+    }
+    let partition = state.broker.partition(&topic, partition_index)?;
+    let offset = match query.get("offset").map(|s| s.trim()) {
+        None | Some("earliest") => partition.log_start_offset(),
+        Some("latest") => partition.high_watermark(),
+        Some(_) => {
+            let offset = parse_number(query, "offset")?.unwrap_or(0);
+            let (start, end) = (partition.log_start_offset(), partition.log_end_offset());
+            if offset < start || offset > end {
+                return Err(HttpError::new(
+                    ErrorCode::OffsetOutOfRange,
+                    format!("offset {offset} is out of range [{start}, {end}] of {topic}/{partition_index}"),
+                ));
+            }
+            offset
+        }
+    };
+    let max = parse_number(query, "max")?.unwrap_or(CONSUME_RECORDS_DEFAULT);
+    if !(1..=limits.consume_records_max).contains(&max) {
+        return Err(HttpError::new(
+            ErrorCode::InvalidField,
+            format!("max must be 1..={}, got {max}", limits.consume_records_max),
+        ));
+    }
+    let wait_ms = parse_number(query, "wait_ms")?.unwrap_or(0);
+    if !(0..=limits.consume_wait_ms_max).contains(&wait_ms) {
+        return Err(HttpError::new(
+            ErrorCode::InvalidField,
+            format!(
+                "wait_ms must be 0..={}, got {wait_ms}",
+                limits.consume_wait_ms_max
+            ),
+        ));
+    }
+    Ok(Request {
+        topic,
+        partition,
+        offset,
+        max,
+        wait_ms,
+    })
+}
+
+fn decode_error(error: DecodeError) -> HttpError {
+    match error {
+        DecodeError::Compressed(codec) => HttpError::new(
+            ErrorCode::NotImplemented,
+            format!("the batch is compressed with {codec:?}, which HTTP consume cannot read yet"),
+        ),
+        DecodeError::Corrupt(message) => HttpError::new(ErrorCode::Internal, message),
+    }
+}
+
+/// Reads up to `max` records from `offset` and hands each to `visit`; the next offset to read.
+fn read_records(
+    state: &AppState,
+    topic: &str,
+    partition: &Partition,
+    mut offset: i64,
+    max: i64,
+    include_location: bool,
+    mut visit: impl FnMut(&RecordOut<'_>) -> Result<(), HttpError>,
+) -> Result<i64, HttpError> {
+    let read_bytes_max = state.broker.config.http_limits.consume_read_bytes_max;
+    let mut taken = 0;
+    while taken < max {
+        let batches = partition.read(offset, read_bytes_max)?;
+        if batches.is_empty() {
+            break;
+        }
+        let mut result = Ok(());
+        let before = taken;
+        records::for_each_record(&batches, offset, |record_offset, record| {
+            let out = RecordOut {
+                topic,
+                partition: partition.index,
+                with_location: include_location,
+                offset: record_offset,
+                record,
+            };
+            if let Err(error) = visit(&out) {
+                result = Err(error);
+                return false;
+            }
+            offset = record_offset + 1;
+            taken += 1;
+            taken < max
+        })
+        .map_err(decode_error)?;
+        result?;
+        let metrics = &state.broker.metrics;
+        Metrics::add(&metrics.messages_out_total, (taken - before) as u64);
+        Metrics::add(&metrics.bytes_out_total, batches.len() as u64);
+        if taken == before {
+            // Only control records were there; step past them.
+            break;
+        }
+    }
+    Ok(offset)
+}
+
+#[utoipa::path(
+    get,
+    path = "/consume",
+    tag = "records",
+    params(yak_api::ConsumeParams),
+    responses(
+        (status = 200, description = "Records in offset order, never past the high watermark", body = yak_api::ConsumeResponse),
+        (status = 400, description = "A bad parameter or an offset out of range", body = yak_api::ErrorBody),
+        (status = 404, description = "Unknown topic or partition", body = yak_api::ErrorBody),
+    )
+)]
+pub async fn consume(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, HttpError> {
+    Metrics::add(&state.broker.metrics.fetch_requests_total, 1);
+    let result = consume_inner(&state, &query).await;
+    if result.is_err() {
+        Metrics::add(&state.broker.metrics.failed_fetch_requests_total, 1);
+    }
+    result
+}
+
+async fn consume_inner(
+    state: &AppState,
+    query: &HashMap<String, String>,
+) -> Result<Response, HttpError> {
+    let request = parse_request(state, query)?;
+    let partition = &request.partition;
+    if request.wait_ms > 0 && request.offset >= partition.high_watermark() {
+        tokio::select! {
+            _ = partition.wait_for_data(request.offset, Duration::from_millis(request.wait_ms as u64)) => {}
+            _ = state.broker.shutdown.cancelled() => {}
+        }
+    }
+    // The body is written by hand around the records so each payload goes out as its stored text.
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(b"{\"topic\":");
+    serde_json::to_writer(&mut out, &request.topic)
+        .map_err(|e| HttpError::new(ErrorCode::Internal, e.to_string()))?;
+    out.extend_from_slice(format!(",\"partition\":{},\"messages\":[", partition.index).as_bytes());
+    let mut first = true;
+    let next_offset = read_records(
+        state,
+        &request.topic,
+        partition,
+        request.offset,
+        request.max,
+        false,
+        |record| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            serde_json::to_writer(&mut out, record)
+                .map_err(|e| HttpError::new(ErrorCode::Internal, e.to_string()))
+        },
+    )?;
+    out.extend_from_slice(
+        format!(
+            "],\"next_offset\":{next_offset},\"high_watermark\":{}}}",
+            partition.high_watermark()
+        )
+        .as_bytes(),
+    );
+    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
+fn error_event(error: &HttpError) -> Event {
+    let mut data = Vec::new();
+    let mut serializer = serde_json::Serializer::new(&mut data);
+    let written = serializer.serialize_map(Some(1)).and_then(|mut map| {
+        map.serialize_entry("error", &error.0)?;
+        map.end()
+    });
+    if written.is_err() {
+        data = br#"{"error":{"code":"internal","message":"unprintable error"}}"#.to_vec();
+    }
+    Event::default()
+        .event("error")
+        .data(String::from_utf8_lossy(&data))
+}
+
+#[utoipa::path(
+    get,
+    path = "/consume/stream",
+    tag = "records",
+    params(yak_api::ConsumeParams),
+    responses(
+        (status = 200, description = "Server-sent events: `event: record` with one record (with topic and partition) per event; `event: error` on failure", content_type = "text/event-stream", body = yak_api::ConsumedRecord),
+        (status = 400, description = "A bad parameter", body = yak_api::ErrorBody),
+        (status = 404, description = "Unknown topic or partition", body = yak_api::ErrorBody),
+    )
+)]
+pub async fn consume_stream(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, HttpError> {
+    let request = parse_request(&state, &query)?;
+    let slot = state.stream_slot()?;
+    let (sender, receiver) = mpsc::channel::<Result<Event, Infallible>>(STREAM_EVENTS_BUFFER_MAX);
+    tokio::spawn(async move {
+        let _slot = slot;
+        let Request {
+            topic,
+            partition,
+            mut offset,
+            ..
+        } = request;
+        let mut high_watermark = partition.subscribe();
+        loop {
+            let mut events = Vec::new();
+            let read = read_records(
+                &state,
+                &topic,
+                &partition,
+                offset,
+                STREAM_STEP_RECORDS_MAX,
+                true,
+                |record| {
+                    let data = serde_json::to_string(record)
+                        .map_err(|e| HttpError::new(ErrorCode::Internal, e.to_string()))?;
+                    events.push(
+                        Event::default()
+                            .event("record")
+                            .id(record.offset.to_string())
+                            .data(data),
+                    );
+                    Ok(())
+                },
+            );
+            match read {
+                Ok(next) => offset = next,
+                Err(error) => {
+                    let _ = sender.send(Ok(error_event(&error))).await;
+                    return;
+                }
+            }
+            let caught_up = events.is_empty();
+            for event in events {
+                if sender.send(Ok(event)).await.is_err() {
+                    return; // The client went away.
+                }
+            }
+            if caught_up {
+                tokio::select! {
+                    changed = high_watermark.wait_for(|hwm| *hwm > offset) => {
+                        if changed.is_err() { return; }
+                    }
+                    _ = state.broker.shutdown.cancelled() => return,
+                    _ = sender.closed() => return,
+                }
+            }
+        }
+    });
+    Ok(Sse::new(ReceiverStream::new(receiver))
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}

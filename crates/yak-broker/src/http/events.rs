@@ -1,0 +1,91 @@
+//! The console's live feed: `GET /events` (stats every second, activity as it happens) and
+//! `GET /activity` (recent history).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use yak_api::{ActivityList, StatsEvent};
+
+use super::{AppState, HttpError};
+
+/// How often `event: stats` goes out.
+pub const STATS_INTERVAL_MS: u64 = 1000;
+/// Events buffered per console before the feed waits for it.
+pub const EVENTS_BUFFER_MAX: usize = 64;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/events", get(events))
+        .route("/activity", get(activity))
+}
+
+fn stats(state: &AppState) -> StatsEvent {
+    let broker = &state.broker;
+    let counters = &broker.metrics;
+    let topics = broker.topics();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    StatsEvent {
+        ts_ms: crate::now_ms(),
+        node_id: broker.config.node_id,
+        role: broker.role().into(),
+        leader_id: broker.config.node_id,
+        epoch: broker.epoch(),
+        topics: topics.len(),
+        partitions: topics.iter().map(|t| t.partitions.len()).sum(),
+        records_in_total: load(&counters.messages_in_total),
+        records_out_total: load(&counters.messages_out_total),
+        bytes_in_total: load(&counters.bytes_in_total),
+        bytes_out_total: load(&counters.bytes_out_total),
+    }
+}
+
+fn json_event(kind: &str, value: &impl serde::Serialize) -> Option<Event> {
+    Event::default().event(kind).json_data(value).ok()
+}
+
+#[utoipa::path(get, path = "/events", tag = "console",
+    responses((status = 200, description = "Server-sent events: `stats` once per second (StatsEvent), `activity` as it happens (ActivityEvent)", content_type = "text/event-stream", body = StatsEvent)))]
+pub async fn events(State(state): State<AppState>) -> Result<Response, HttpError> {
+    let slot = state.stream_slot()?;
+    let (sender, receiver) = mpsc::channel::<Result<Event, Infallible>>(EVENTS_BUFFER_MAX);
+    tokio::spawn(async move {
+        let _slot = slot;
+        let mut activity = state.broker.activity.subscribe();
+        let mut ticker = tokio::time::interval(Duration::from_millis(STATS_INTERVAL_MS));
+        loop {
+            let event = tokio::select! {
+                _ = ticker.tick() => json_event("stats", &stats(&state)),
+                received = activity.recv() => match received {
+                    Ok(event) => json_event("activity", &event),
+                    Err(broadcast::error::RecvError::Lagged(_)) => None,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = state.broker.shutdown.cancelled() => return,
+                _ = sender.closed() => return,
+            };
+            if let Some(event) = event {
+                if sender.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(Sse::new(ReceiverStream::new(receiver))
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/activity", tag = "console",
+    responses((status = 200, description = "Recent activity, oldest first", body = ActivityList)))]
+pub async fn activity(State(state): State<AppState>) -> Json<ActivityList> {
+    Json(ActivityList {
+        events: state.broker.activity.history(),
+    })
+}

@@ -1,0 +1,263 @@
+//! Between the HTTP API's JSON records and Kafka v2 record batches.
+//!
+//! Produce stores each payload as its JSON text, exactly as it came (no re-encoding: the raw
+//! value is copied). A `msg_id` the client gave travels in the record header `yak.msg_id`; one the
+//! client did not give is `topic-partition-offset`, stable and free to store. Consume turns a value
+//! back into JSON when it parses as JSON, into a string when it is UTF-8, and into
+//! `payload_base64` otherwise, so records from Kafka clients read back too.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
+use yak_log::batch::{self, Compression};
+use yak_log::record;
+
+/// The record header that carries a client's `msg_id`.
+pub const MSG_ID_HEADER: &str = "yak.msg_id";
+
+/// One record of a produce request, borrowed from the request body.
+#[derive(Debug, Deserialize)]
+pub struct RecordIn<'a> {
+    #[serde(borrow, default)]
+    pub topic: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub key: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub payload: Option<&'a RawValue>,
+    #[serde(default)]
+    pub partition: Option<i32>,
+    #[serde(borrow, default)]
+    pub msg_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub headers: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+}
+
+/// A produce body: one record, or `{"topic"?, "messages": [...]}`. The record's fields are
+/// spelled out rather than flattened because serde cannot buffer a borrowed raw payload.
+#[derive(Debug, Deserialize)]
+pub struct BodyIn<'a> {
+    #[serde(borrow, default)]
+    pub topic: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub key: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub payload: Option<&'a RawValue>,
+    #[serde(default)]
+    pub partition: Option<i32>,
+    #[serde(borrow, default)]
+    pub msg_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub headers: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+    #[serde(borrow, default)]
+    pub messages: Option<Vec<RecordIn<'a>>>,
+}
+
+impl<'a> BodyIn<'a> {
+    /// The records of the body, each with its topic filled in from the top level if absent.
+    pub fn into_records(self) -> (Vec<RecordIn<'a>>, bool) {
+        match self.messages {
+            Some(mut messages) => {
+                for message in &mut messages {
+                    if message.topic.is_none() {
+                        message.topic = self.topic.clone();
+                    }
+                }
+                (messages, true)
+            }
+            None => (
+                vec![RecordIn {
+                    topic: self.topic,
+                    key: self.key,
+                    payload: self.payload,
+                    partition: self.partition,
+                    msg_id: self.msg_id,
+                    headers: self.headers,
+                    timestamp: self.timestamp,
+                }],
+                false,
+            ),
+        }
+    }
+}
+
+/// Bytes a record adds to a batch beyond its key, value and headers (varints, deltas), an
+/// upper bound used to split batches before encoding.
+pub const RECORD_OVERHEAD_BYTES_MAX: usize = 32;
+
+/// Upper bound of a record's encoded size.
+pub fn record_bytes_estimate(record: &RecordIn<'_>) -> usize {
+    let headers: usize = record
+        .headers
+        .iter()
+        .flatten()
+        .map(|(k, v)| k.len() + v.len() + 10)
+        .sum();
+    RECORD_OVERHEAD_BYTES_MAX
+        + record.key.as_ref().map_or(0, |k| k.len())
+        + record.payload.map_or(0, |p| p.get().len())
+        + record
+            .msg_id
+            .as_ref()
+            .map_or(0, |m| m.len() + MSG_ID_HEADER.len() + 10)
+        + headers
+}
+
+/// Encodes records into one uncompressed v2 batch, appended to `out`.
+pub fn encode(records: &[&RecordIn<'_>], now_ms: i64, out: &mut Vec<u8>) {
+    let headers: Vec<Vec<(&[u8], Option<&[u8]>)>> = records
+        .iter()
+        .map(|r| {
+            let mut headers: Vec<(&[u8], Option<&[u8]>)> = Vec::new();
+            if let Some(msg_id) = &r.msg_id {
+                headers.push((MSG_ID_HEADER.as_bytes(), Some(msg_id.as_bytes())));
+            }
+            for (k, v) in r.headers.iter().flatten() {
+                headers.push((k.as_bytes(), Some(v.as_bytes())));
+            }
+            headers
+        })
+        .collect();
+    let to_write: Vec<record::RecordToWrite<'_>> = records
+        .iter()
+        .zip(&headers)
+        .map(|(r, headers)| record::RecordToWrite {
+            key: r.key.as_ref().map(|k| k.as_bytes()),
+            value: r.payload.map(|p| p.get().as_bytes()),
+            headers,
+            timestamp_ms: r.timestamp.unwrap_or(now_ms),
+        })
+        .collect();
+    record::encode_batch(&to_write, out);
+}
+
+/// A payload as consumers see it.
+enum Payload<'a> {
+    Json(&'a RawValue),
+    Text(&'a str),
+    Null,
+}
+
+impl Serialize for Payload<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Payload::Json(raw) => raw.serialize(serializer),
+            Payload::Text(text) => serializer.serialize_str(text),
+            Payload::Null => serializer.serialize_none(),
+        }
+    }
+}
+
+/// One record, borrowed from a stored batch, in the shape of `yak_api::ConsumedRecord`.
+pub struct RecordOut<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    /// Whether `topic` and `partition` are written (streams) or left to the envelope (consume).
+    pub with_location: bool,
+    pub offset: i64,
+    pub record: record::Record<'a>,
+}
+
+impl Serialize for RecordOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let base64 = base64::engine::general_purpose::STANDARD;
+        let mut map = serializer.serialize_map(None)?;
+        if self.with_location {
+            map.serialize_entry("topic", self.topic)?;
+            map.serialize_entry("partition", &self.partition)?;
+        }
+        map.serialize_entry("offset", &self.offset)?;
+        let mut msg_id = None;
+        let mut headers: BTreeMap<Cow<'_, str>, Cow<'_, str>> = BTreeMap::new();
+        for (key, value) in &self.record.headers {
+            let value = value
+                .map(String::from_utf8_lossy)
+                .unwrap_or(Cow::Borrowed(""));
+            if *key == MSG_ID_HEADER.as_bytes() {
+                msg_id = Some(value);
+            } else {
+                headers.insert(String::from_utf8_lossy(key), value);
+            }
+        }
+        match msg_id {
+            Some(id) => map.serialize_entry("msg_id", &id)?,
+            None => map.serialize_entry(
+                "msg_id",
+                &format_args!("{}-{}-{}", self.topic, self.partition, self.offset),
+            )?,
+        }
+        match self.record.key {
+            None => map.serialize_entry("key", &None::<&str>)?,
+            Some(key) => match std::str::from_utf8(key) {
+                Ok(text) => map.serialize_entry("key", text)?,
+                Err(_) => {
+                    map.serialize_entry("key", &None::<&str>)?;
+                    map.serialize_entry("key_base64", &base64.encode(key))?;
+                }
+            },
+        }
+        match self.record.value {
+            None => map.serialize_entry("payload", &Payload::Null)?,
+            Some(value) => match serde_json::from_slice::<&RawValue>(value) {
+                Ok(raw) => map.serialize_entry("payload", &Payload::Json(raw))?,
+                Err(_) => match std::str::from_utf8(value) {
+                    Ok(text) => map.serialize_entry("payload", &Payload::Text(text))?,
+                    Err(_) => {
+                        map.serialize_entry("payload", &Payload::Null)?;
+                        map.serialize_entry("payload_base64", &base64.encode(value))?;
+                    }
+                },
+            },
+        }
+        map.serialize_entry("timestamp", &self.record.timestamp_ms)?;
+        if !headers.is_empty() {
+            map.serialize_entry("headers", &headers)?;
+        }
+        map.end()
+    }
+}
+
+/// Why stored batches could not be turned into records.
+#[derive(Debug)]
+pub enum DecodeError {
+    Compressed(Compression),
+    Corrupt(String),
+}
+
+/// Calls `visit` with every record at or above `from_offset` in `batches` (whole stored batches),
+/// skipping control batches, until `visit` returns false.
+pub fn for_each_record<'a>(
+    batches: &'a [u8],
+    from_offset: i64,
+    mut visit: impl FnMut(i64, record::Record<'a>) -> bool,
+) -> Result<(), DecodeError> {
+    for item in batch::batches(batches) {
+        let (header, bytes) = item.map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+        if header.is_control() || header.last_offset() < from_offset {
+            continue;
+        }
+        if header.compression() != Compression::None {
+            return Err(DecodeError::Compressed(header.compression()));
+        }
+        let (_, records) =
+            record::decode_batch(bytes).map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+        for record in records {
+            let record = record.map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+            if record.offset < from_offset {
+                continue;
+            }
+            let offset = record.offset;
+            if !visit(offset, record) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}

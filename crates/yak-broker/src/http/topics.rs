@@ -1,0 +1,138 @@
+//! `GET/POST /topics`, `GET/DELETE /topics/{name}`.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use yak_api::{
+    CreateTopicRequest, DeleteTopicResponse, ErrorCode, PartitionState, TopicDetail, TopicList,
+    TopicSummary,
+};
+
+use super::{AppState, HttpError};
+use crate::broker::NewTopic;
+use crate::topic::Topic;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/topics", get(list_topics).post(create_topic))
+        .route("/topics/{name}", get(describe_topic).delete(delete_topic))
+}
+
+pub fn partition_states(topic: &Topic, with_topic: bool) -> Vec<PartitionState> {
+    topic
+        .partitions
+        .iter()
+        .map(|p| PartitionState {
+            topic: with_topic.then(|| topic.name().to_string()),
+            partition: p.index,
+            leader: 0,
+            leader_epoch: p.leader_epoch(),
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            log_start_offset: p.log_start_offset(),
+            log_end_offset: p.log_end_offset(),
+            high_watermark: p.high_watermark(),
+            size_bytes: p.size_bytes(),
+        })
+        .collect()
+}
+
+fn detail(state: &AppState, topic: &Topic) -> TopicDetail {
+    let node_id = state.broker.config.node_id;
+    let mut partitions = partition_states(topic, false);
+    for partition in &mut partitions {
+        partition.leader = node_id;
+        partition.replicas = vec![node_id];
+        partition.isr = vec![node_id];
+    }
+    TopicDetail {
+        name: topic.name().to_string(),
+        replication_factor: topic.config.replication_factor,
+        retention_ms: topic.config.retention_ms,
+        partitions,
+    }
+}
+
+#[utoipa::path(get, path = "/topics", tag = "topics",
+    responses((status = 200, description = "Every topic", body = TopicList)))]
+pub async fn list_topics(State(state): State<AppState>) -> Json<TopicList> {
+    let topics = state
+        .broker
+        .topics()
+        .iter()
+        .map(|topic| {
+            let partitions = partition_states(topic, false);
+            TopicSummary {
+                name: topic.name().to_string(),
+                partitions: topic.partition_count(),
+                replication_factor: topic.config.replication_factor,
+                records: partitions
+                    .iter()
+                    .map(|p| p.high_watermark - p.log_start_offset)
+                    .sum(),
+                size_bytes: partitions.iter().map(|p| p.size_bytes).sum(),
+                retention_ms: topic.config.retention_ms,
+            }
+        })
+        .collect();
+    Json(TopicList { topics })
+}
+
+#[utoipa::path(post, path = "/topics", tag = "topics", request_body = CreateTopicRequest,
+    responses(
+        (status = 201, description = "The new topic", body = TopicDetail),
+        (status = 400, description = "Invalid name, partitions or replication factor", body = yak_api::ErrorBody),
+        (status = 409, description = "The topic exists", body = yak_api::ErrorBody),
+    ))]
+pub async fn create_topic(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<Response, HttpError> {
+    let body =
+        super::produce::read_body(body, state.broker.config.http_limits.body_bytes_max).await?;
+    let request: CreateTopicRequest = serde_json::from_slice(&body)
+        .map_err(|e| HttpError::new(ErrorCode::InvalidJson, e.to_string()))?;
+    let topic = state
+        .broker
+        .create_topic(NewTopic {
+            name: request.name,
+            partitions: request.partitions,
+            replication_factor: request.replication_factor,
+            retention_ms: request.retention_ms,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(detail(&state, &topic))).into_response())
+}
+
+#[utoipa::path(get, path = "/topics/{name}", tag = "topics",
+    params(("name" = String, Path, description = "Topic name")),
+    responses(
+        (status = 200, description = "The topic and its partitions", body = TopicDetail),
+        (status = 404, description = "Unknown topic", body = yak_api::ErrorBody),
+    ))]
+pub async fn describe_topic(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<TopicDetail>, HttpError> {
+    let topic = state.broker.topic(&name).ok_or_else(|| {
+        HttpError::new(ErrorCode::UnknownTopic, format!("unknown topic {name:?}"))
+    })?;
+    Ok(Json(detail(&state, &topic)))
+}
+
+#[utoipa::path(delete, path = "/topics/{name}", tag = "topics",
+    params(("name" = String, Path, description = "Topic name")),
+    responses(
+        (status = 200, description = "The topic and its records are gone", body = DeleteTopicResponse),
+        (status = 404, description = "Unknown topic", body = yak_api::ErrorBody),
+    ))]
+pub async fn delete_topic(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<DeleteTopicResponse>, HttpError> {
+    state.broker.delete_topic(&name).await?;
+    Ok(Json(DeleteTopicResponse { deleted: name }))
+}

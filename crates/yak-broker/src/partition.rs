@@ -1,0 +1,200 @@
+//! A partition on this node: its log, its high watermark, and group commit.
+//!
+//! Appends take the log's write lock only for the `write` itself. Durability under
+//! `--flush always` is group commit: an appender that needs its offset durable queues on
+//! `flush_lock`; whoever holds it fsyncs the active segment outside the log lock, and that one
+//! fsync covers every batch appended while the previous fsync ran. The high watermark follows the
+//! durable offset under `always`, and the log end offset otherwise, so consumers only ever see
+//! records that would survive a crash of this node under the policy the operator chose.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use yak_log::{FlushPolicy, Log, LogError};
+
+use crate::error::BrokerError;
+
+/// Where a batch landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub log_start_offset: i64,
+}
+
+/// Whether an append waits for its records to be durable before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Return once written; durability happens in the background (`acks=0`).
+    Background,
+    /// Return once the flush policy is satisfied (`acks=1` and `acks=all` on one node).
+    Wait,
+}
+
+#[derive(Debug)]
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    log: RwLock<Log>,
+    flush: FlushPolicy,
+    high_watermark: AtomicI64,
+    high_watermark_tx: watch::Sender<i64>,
+    /// Held by the one task running an fsync; the rest queue behind it.
+    flush_lock: tokio::sync::Mutex<()>,
+    leader_epoch: i32,
+}
+
+impl Partition {
+    pub fn new(topic: String, index: i32, log: Log, flush: FlushPolicy) -> Partition {
+        // Everything recovered from disk at start-up is as durable as it will get; it becomes
+        // visible at once.
+        let high_watermark = log.log_end_offset();
+        let (high_watermark_tx, _) = watch::channel(high_watermark);
+        Partition {
+            topic,
+            index,
+            log: RwLock::new(log),
+            flush,
+            high_watermark: AtomicI64::new(high_watermark),
+            high_watermark_tx,
+            flush_lock: tokio::sync::Mutex::new(()),
+            leader_epoch: 0,
+        }
+    }
+
+    fn read_log(&self) -> RwLockReadGuard<'_, Log> {
+        // A panic while holding the lock leaves the Log as it was between calls (each call is
+        // all-or-nothing), so a poisoned lock is still safe to use.
+        self.log
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_log(&self) -> RwLockWriteGuard<'_, Log> {
+        self.log
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.read_log().log_end_offset()
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.read_log().log_start_offset()
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.read_log().size_bytes()
+    }
+
+    /// Appends one record batch (Kafka v2, base offset 0 as a producer sends it). The broker
+    /// patches in the base offset and leader epoch.
+    pub async fn append(
+        self: &Arc<Self>,
+        mut batch: Vec<u8>,
+        durability: Durability,
+    ) -> Result<Appended, BrokerError> {
+        let now_ms = crate::now_ms();
+        let (info, log_start_offset) = {
+            let mut log = self.write_log();
+            let info = log.append(&mut batch, self.leader_epoch, now_ms)?;
+            (info, log.log_start_offset())
+        };
+        let appended = Appended {
+            base_offset: info.base_offset,
+            last_offset: info.last_offset,
+            log_start_offset,
+        };
+        match self.flush {
+            FlushPolicy::Always => match durability {
+                Durability::Wait => self.wait_durable(info.last_offset + 1).await?,
+                Durability::Background => {
+                    // Someone must still fsync it; a detached waiter does, and logs a failure
+                    // (the next acknowledged write would fail on the poisoned log anyway).
+                    let partition = Arc::clone(self);
+                    tokio::spawn(async move {
+                        if let Err(error) = partition.wait_durable(info.last_offset + 1).await {
+                            tracing::error!(%error, "background flush failed");
+                        }
+                    });
+                }
+            },
+            FlushPolicy::IntervalMs(_) | FlushPolicy::Never => {
+                self.advance_high_watermark(info.log_end_offset)
+            }
+        }
+        Ok(appended)
+    }
+
+    /// Waits until every offset below `target` is fsynced, running the fsync if nobody is.
+    pub async fn wait_durable(&self, target: i64) -> Result<(), BrokerError> {
+        loop {
+            if self.read_log().durable_offset() >= target {
+                return Ok(());
+            }
+            let _flushing = self.flush_lock.lock().await;
+            // While this task queued, the fsync ahead of it may have covered its records.
+            if self.read_log().durable_offset() >= target {
+                return Ok(());
+            }
+            let sync_target = self.read_log().sync_target();
+            let durable = tokio::task::spawn_blocking(move || sync_target.sync())
+                .await
+                .map_err(|e| BrokerError::Internal(format!("fsync task failed: {e}")))??;
+            self.write_log().mark_durable(durable);
+            self.advance_high_watermark(durable);
+        }
+    }
+
+    /// Fsyncs whatever is written (the `interval:MS` policy and shutdown).
+    pub fn flush_now(&self) -> Result<(), BrokerError> {
+        let mut log = self.write_log();
+        log.flush()?;
+        let durable = log.durable_offset();
+        drop(log);
+        if self.flush == FlushPolicy::Always {
+            self.advance_high_watermark(durable);
+        }
+        Ok(())
+    }
+
+    fn advance_high_watermark(&self, offset: i64) {
+        let previous = self.high_watermark.fetch_max(offset, Ordering::AcqRel);
+        if offset > previous {
+            self.high_watermark_tx.send_replace(offset.max(previous));
+        }
+    }
+
+    /// Whole stored batches from the one holding `offset`, never past the high watermark.
+    pub fn read(&self, offset: i64, max_bytes: u32) -> Result<Bytes, BrokerError> {
+        let high_watermark = self.high_watermark();
+        Ok(self.read_log().read(offset, max_bytes, high_watermark)?)
+    }
+
+    /// Resolves when the high watermark moves past `offset`, or after `wait`.
+    pub async fn wait_for_data(&self, offset: i64, wait: Duration) {
+        let mut receiver = self.high_watermark_tx.subscribe();
+        let _ = tokio::time::timeout(wait, receiver.wait_for(|hwm| *hwm > offset)).await;
+    }
+
+    /// A receiver that sees every change of the high watermark.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.high_watermark_tx.subscribe()
+    }
+
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
+        self.read_log().offset_for_timestamp(timestamp_ms)
+    }
+}

@@ -1,0 +1,115 @@
+//! Starting and stopping a node: bind the listeners, open the broker, serve until told to stop,
+//! then stop accepting, let in-flight requests finish, flush every log, and return.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use yak_log::{FileSystem, FlushPolicy};
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+
+/// A node that is serving.
+pub struct Running {
+    pub broker: Arc<Broker>,
+    pub http_addr: SocketAddr,
+    pub kafka_addr: SocketAddr,
+    http: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, BrokerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| BrokerError::InvalidField(format!("cannot listen for {what} on {addr}: {e}")))
+}
+
+/// Binds the listeners and opens the broker (recovering every log) before answering anyone.
+pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Running, BrokerError> {
+    let http_listener = bind(config.http, "HTTP").await?;
+    let kafka_listener = bind(config.kafka, "Kafka").await?;
+    let http_addr = http_listener
+        .local_addr()
+        .map_err(|e| BrokerError::Internal(e.to_string()))?;
+    let kafka_addr = kafka_listener
+        .local_addr()
+        .map_err(|e| BrokerError::Internal(e.to_string()))?;
+    let advertised_http = config
+        .advertise_http
+        .clone()
+        .unwrap_or_else(|| format!("http://{http_addr}"));
+    let advertised_kafka = config
+        .advertise_kafka
+        .clone()
+        .unwrap_or_else(|| kafka_addr.to_string());
+
+    let open_config = config.clone();
+    let broker = tokio::task::spawn_blocking(move || {
+        Broker::open(open_config, fs, advertised_http, advertised_kafka)
+    })
+    .await
+    .map_err(|e| BrokerError::Internal(format!("start-up task failed: {e}")))??;
+
+    let mut background = Vec::new();
+    if let FlushPolicy::IntervalMs(interval_ms) = config.flush {
+        let broker = Arc::clone(&broker);
+        background.push(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_millis(interval_ms));
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = broker.shutdown.cancelled() => return,
+                }
+                let flushing = Arc::clone(&broker);
+                // Failures are logged by flush_all; the next tick tries again.
+                let _ = tokio::task::spawn_blocking(move || flushing.flush_all()).await;
+            }
+        }));
+    }
+    // The Kafka listener is bound so the address is reserved and reported; the wire protocol is
+    // served by the Kafka front-end.
+    background.push(crate::kafka::spawn(Arc::clone(&broker), kafka_listener));
+
+    let app = crate::http::router(Arc::clone(&broker));
+    let shutdown = broker.shutdown.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(http_listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+    });
+    tracing::info!(%http_addr, %kafka_addr, data_dir = %config.data_dir.display(), flush = %config.flush, "broker started");
+    Ok(Running {
+        broker,
+        http_addr,
+        kafka_addr,
+        http,
+        background,
+    })
+}
+
+impl Running {
+    /// Stops accepting, waits for in-flight requests (long-polls and streams end at once), then
+    /// fsyncs every log.
+    pub async fn shutdown(self) -> Result<(), BrokerError> {
+        tracing::info!("shutting down");
+        self.broker.shutdown.cancel();
+        match self.http.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::error!(%error, "HTTP server stopped with an error"),
+            Err(error) => tracing::error!(%error, "HTTP server task failed"),
+        }
+        for task in self.background {
+            task.abort();
+        }
+        let broker = Arc::clone(&self.broker);
+        tokio::task::spawn_blocking(move || broker.flush_all())
+            .await
+            .map_err(|e| BrokerError::Internal(format!("final flush task failed: {e}")))??;
+        tracing::info!("every log flushed; stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,216 @@
+//! `yak broker`: configuration from flags, `YAK_*` variables and a TOML file, with the same
+//! names in every layer (`--data-dir`, `YAK_DATA_DIR`, `data_dir`). Flags and variables win over
+//! the file; the file wins over the defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Deserialize;
+use yak_broker::{BrokerConfig, HttpLimits};
+
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerArgs {
+    /// TOML file with any of the settings below (same names, snake_case).
+    #[arg(long, env = "YAK_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Where the logs and topic metadata live.
+    #[arg(long, env = "YAK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// This node's id, unique in the cluster.
+    #[arg(long, env = "YAK_NODE_ID")]
+    pub node_id: Option<i32>,
+    /// HTTP API and console address (port 0 picks a free port).
+    #[arg(long, env = "YAK_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// Kafka protocol address.
+    #[arg(long, env = "YAK_KAFKA")]
+    pub kafka: Option<SocketAddr>,
+    /// URL other nodes and clients use for this node's HTTP API.
+    #[arg(long, env = "YAK_ADVERTISE_HTTP")]
+    pub advertise_http: Option<String>,
+    /// host:port Kafka clients use for this node.
+    #[arg(long, env = "YAK_ADVERTISE_KAFKA")]
+    pub advertise_kafka: Option<String>,
+    /// redis://HOST:PORT/DB of the coordinator; standalone when absent.
+    #[arg(long, env = "YAK_COORDINATOR")]
+    pub coordinator: Option<String>,
+    /// Cluster name (the coordinator's key prefix).
+    #[arg(long, env = "YAK_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Partitions of a topic created on first use.
+    #[arg(long, env = "YAK_DEFAULT_PARTITIONS")]
+    pub default_partitions: Option<i32>,
+    /// Replicas of a new topic.
+    #[arg(long, env = "YAK_DEFAULT_REPLICATION_FACTOR")]
+    pub default_replication_factor: Option<i32>,
+    /// In-sync replicas an acks=all write needs.
+    #[arg(long, env = "YAK_MIN_INSYNC_REPLICAS")]
+    pub min_insync_replicas: Option<i32>,
+    /// Leader lease length in the coordinator.
+    #[arg(long, env = "YAK_LEASE_MS")]
+    pub lease_ms: Option<u64>,
+    /// always (fsync before acknowledging, with group commit), interval:MS, or never.
+    #[arg(long, env = "YAK_FLUSH")]
+    pub flush: Option<String>,
+    /// A segment rolls when it reaches this size.
+    #[arg(long, env = "YAK_SEGMENT_BYTES_MAX")]
+    pub segment_bytes_max: Option<u64>,
+    /// A segment rolls when its first record is this old.
+    #[arg(long, env = "YAK_SEGMENT_MS_MAX")]
+    pub segment_ms_max: Option<u64>,
+}
+
+macro_rules! layer {
+    ($flags:expr, $file:expr, $($field:ident),*) => {
+        $( if $flags.$field.is_none() { $flags.$field = $file.$field.clone(); } )*
+    };
+}
+
+impl BrokerArgs {
+    /// Flags and variables over the file named by `--config`.
+    pub fn with_file(mut self) -> anyhow::Result<BrokerArgs> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let file: BrokerArgs = toml::from_str(&text)
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        layer!(
+            self,
+            file,
+            data_dir,
+            node_id,
+            http,
+            kafka,
+            advertise_http,
+            advertise_kafka,
+            coordinator,
+            cluster,
+            default_partitions,
+            default_replication_factor,
+            min_insync_replicas,
+            lease_ms,
+            flush,
+            segment_bytes_max,
+            segment_ms_max
+        );
+        Ok(self)
+    }
+
+    pub fn into_config(self) -> anyhow::Result<BrokerConfig> {
+        if let Some(coordinator) = &self.coordinator {
+            bail!("--coordinator {coordinator}: replication through a coordinator is not in this build yet; run without it for a standalone node");
+        }
+        let flush = match &self.flush {
+            Some(text) => text.parse().map_err(|e| anyhow::anyhow!("--flush: {e}"))?,
+            None => yak_log::FlushPolicy::Always,
+        };
+        let defaults = yak_log::LogConfig::default();
+        Ok(BrokerConfig {
+            node_id: self.node_id.unwrap_or(0),
+            data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("./yak-data")),
+            http: self
+                .http
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5001))),
+            kafka: self
+                .kafka
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9092))),
+            advertise_http: self.advertise_http,
+            advertise_kafka: self.advertise_kafka,
+            cluster: self.cluster.unwrap_or_else(|| "yak".into()),
+            default_partitions: self.default_partitions.unwrap_or(3),
+            default_replication_factor: self.default_replication_factor.unwrap_or(1),
+            min_insync_replicas: self.min_insync_replicas.unwrap_or(1),
+            flush,
+            segment_bytes_max: self.segment_bytes_max.unwrap_or(defaults.segment_bytes_max),
+            segment_ms_max: self.segment_ms_max.unwrap_or(defaults.segment_ms_max),
+            http_limits: HttpLimits::default(),
+        })
+    }
+}
+
+pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
+    let config = args.with_file()?.into_config()?;
+    config.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let running = yak_broker::start(config, Arc::new(yak_log::OsFileSystem))
+        .await
+        .context("the broker could not start")?;
+    // Scripts and tests that bind port 0 read the real addresses from this line.
+    println!(
+        "listening http=http://{} kafka={}",
+        running.http_addr, running.kafka_addr
+    );
+    crate::shutdown_signal().await;
+    running
+        .shutdown()
+        .await
+        .context("the broker did not shut down cleanly")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sample configuration uses exactly the flag names, and every key in it is known.
+    #[test]
+    fn example_config_parses_into_broker_settings() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../yak.example.toml");
+        let text = std::fs::read_to_string(path).expect("yak.example.toml exists");
+        // The sample keeps its settings commented out; uncomment them to check every name.
+        let uncommented: String = text
+            .lines()
+            .map(|l| {
+                l.strip_prefix("# ")
+                    .filter(|l| l.contains(" = "))
+                    .unwrap_or(l)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let parsed: BrokerArgs =
+            toml::from_str(&uncommented).expect("every key is a broker setting");
+        assert_eq!(parsed.default_partitions, Some(3));
+        assert_eq!(parsed.flush.as_deref(), Some("always"));
+        assert!(parsed.data_dir.is_some() && parsed.http.is_some() && parsed.kafka.is_some());
+        let config = BrokerArgs {
+            coordinator: None,
+            ..parsed
+        }
+        .into_config()
+        .expect("valid config");
+        assert!(config.validate().is_ok());
+    }
+
+    /// A flag wins over the file, and the file over the default.
+    #[test]
+    fn flags_override_the_config_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("yak.toml");
+        std::fs::write(&path, "default_partitions = 7\nnode_id = 4\n").expect("write");
+        let args = BrokerArgs {
+            config: Some(path),
+            node_id: Some(9),
+            ..BrokerArgs::default()
+        };
+        let config = args
+            .with_file()
+            .expect("file")
+            .into_config()
+            .expect("config");
+        assert_eq!(config.default_partitions, 7);
+        assert_eq!(config.node_id, 9);
+        assert_eq!(config.http.port(), 5001);
+    }
+
+    /// An unknown key in the file is an error, not silently ignored.
+    #[test]
+    fn unknown_config_keys_are_rejected() {
+        assert!(toml::from_str::<BrokerArgs>("data_dri = \"x\"").is_err());
+    }
+}
