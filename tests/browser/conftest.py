@@ -53,50 +53,63 @@ class Broker:
         return body
 
 
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory):
-    binary = yak_bin()
-    if not binary.exists():
-        pytest.fail(f"no broker binary at {binary}: build it with `cargo build -p yak` or set YAK_BIN")
-    data_dir = tmp_path_factory.mktemp("yak-data")
-    log_path = data_dir.parent / "broker.log"
-    log_file = open(log_path, "w")
-    process = subprocess.Popen(
-        [str(binary), "broker", "--data-dir", str(data_dir), "--http", "127.0.0.1:0", "--kafka", "127.0.0.1:0"],
-        stdout=subprocess.PIPE, stderr=log_file, text=True, cwd=data_dir)
-    lines = queue.Queue()
+class BrokerProcess:
+    """One `yak broker` process; `stop()` ends it, `kill()` ends it without warning."""
 
-    def read_stdout():
-        for line in process.stdout:
+    def __init__(self, data_dir, http="127.0.0.1:0", kafka="127.0.0.1:0"):
+        binary = yak_bin()
+        if not binary.exists():
+            pytest.fail(f"no broker binary at {binary}: build it with `cargo build -p yak` or set YAK_BIN")
+        self.log_path = data_dir.parent / f"{data_dir.name}-broker.log"
+        self.log_file = open(self.log_path, "a")
+        self.process = subprocess.Popen(
+            [str(binary), "broker", "--data-dir", str(data_dir), "--http", http, "--kafka", kafka],
+            stdout=subprocess.PIPE, stderr=self.log_file, text=True, cwd=data_dir)
+        lines = queue.Queue()
+        threading.Thread(target=self._read_stdout, args=(lines,), daemon=True).start()
+        deadline = time.monotonic() + BROKER_START_SECONDS_MAX
+        match = None
+        while match is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.kill()
+                pytest.fail(f"the broker printed no `listening http=… kafka=…` line within {BROKER_START_SECONDS_MAX} s; log: {self.log_path}")
+            try:
+                line = lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                self.process.wait()
+                pytest.fail(f"the broker exited with status {self.process.returncode} before listening; "
+                            f"log: {self.log_path}\n{self.log_path.read_text()[-3000:]}")
+            match = LISTENING.search(line)
+        self.api = Broker(match.group(1), match.group(2))
+
+    def _read_stdout(self, lines):
+        for line in self.process.stdout:
             lines.put(line)
-            log_file.write(line)
-            log_file.flush()
+            self.log_file.write(line)
+            self.log_file.flush()
         lines.put(None)
 
-    threading.Thread(target=read_stdout, daemon=True).start()
-    deadline = time.monotonic() + BROKER_START_SECONDS_MAX
-    match = None
-    while match is None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            process.kill()
-            pytest.fail(f"the broker printed no `listening http=… kafka=…` line within {BROKER_START_SECONDS_MAX} s; log: {log_path}")
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self):
+        self.process.terminate()
         try:
-            line = lines.get(timeout=left)
-        except queue.Empty:
-            continue
-        if line is None:
-            process.wait()
-            pytest.fail(f"the broker exited with status {process.returncode} before listening; log: {log_path}\n{log_path.read_text()[-3000:]}")
-        match = LISTENING.search(line)
-    yield Broker(match.group(1), match.group(2))
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log_file.close()
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self.log_file.close()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    running = BrokerProcess(tmp_path_factory.mktemp("yak-data"))
+    yield running.api
+    running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -239,3 +239,34 @@ def test_phone_layout_folds_navigation_behind_menu(phone_page, broker):
     nav_link.click()
     expect(page.get_by_role("heading", name="Topics", exact=True)).to_be_visible()
     expect(nav_link).to_be_hidden()
+
+
+def test_pages_reconnect_after_the_broker_comes_back(browser, tmp_path):
+    """When the broker the page talks to dies and comes back, the console retries with backoff,
+    asks /metadata/leader, logs "reconnected to leader N at URL" and resumes its live stream."""
+    from conftest import BrokerProcess
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    first = BrokerProcess(data_dir)
+    address = first.api.http.removeprefix("http://")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=first.api.http)
+    try:
+        page = context.new_page()
+        page.goto("/")
+        expect(page.get_by_test_id("stream-state")).to_have_text("live")
+        first.kill()
+        expect(page.locator("#connection")).to_have_attribute("data-state", re.compile("reconnecting|disconnected"))
+        second = BrokerProcess(data_dir, http=address)
+        try:
+            log = page.get_by_label("Broker activity")
+            expect(log.locator('li[data-kind="reconnected"]')).to_contain_text(
+                re.compile(r"reconnected to leader \d+ at http://"), timeout=30_000)
+            expect(page.get_by_test_id("stream-state")).to_have_text("live", timeout=30_000)
+            expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+            screenshot(page, "dashboard-reconnected")
+        finally:
+            second.stop()
+    finally:
+        context.close()
+        first.stop()
