@@ -30,7 +30,7 @@ export function mount(root, { params }) {
         { label: 'Log end offset', num: true, render: (p) => formatNumber(p.log_end_offset) },
         { label: 'High watermark', num: true, render: (p) => formatNumber(p.high_watermark) },
         { label: 'Size', num: true, render: (p) => formatBytes(p.size_bytes) },
-        { label: '', render: (p) => h('a', { href: `#/consume?topic=${encodeURIComponent(name)}&partition=${p.partition}&start=earliest` }, 'Consume') },
+        { label: 'Tail', render: (p) => h('a', { href: `#/consume?topic=${encodeURIComponent(name)}&partition=${p.partition}&start=earliest`, 'aria-label': `Consume partition ${p.partition} from the earliest offset` }, 'Consume') },
       ], partitions, { caption: `Partitions of ${name}` }));
     } catch (err) {
       if (!closed) { clear(summary); clear(partitionsBox).append(errorBox(err, `Could not read topic ${name}`)); }
