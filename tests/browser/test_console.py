@@ -3,6 +3,7 @@ the Produce page and come out live on the Consume page, a CSV upload lands whole
 created and deleted, and errors are shown in words."""
 import csv
 import re
+import threading
 import uuid
 
 from playwright.sync_api import expect
@@ -26,14 +27,38 @@ def read_partition(broker, topic, partition):
 
 
 def test_dashboard_shows_node_role_and_live_stats(page, broker):
-    """The dashboard names this node's role and fills its counts from the live /events stream."""
+    """The dashboard names this node's role, fills its counts from the live /events stream, draws
+    the records-in rate while records flow, and lists the new topic's partitions."""
+    topic = unique("browser-dashboard")
     page.goto("/")
     expect(page.get_by_test_id("node-role")).to_have_text(re.compile(r"^(standalone|leader|follower)$"))
     expect(page.get_by_test_id("stream-state")).to_have_text("live")
-    expect(page.get_by_test_id("topic-count")).to_have_text(re.compile(r"^\d"))
     expect(page.get_by_test_id("epoch")).to_have_text(re.compile(r"^\d"))
-    expect(page.locator(".log li[data-kind]").first).to_be_visible()
     expect(page.locator("#connection")).to_contain_text("Connected")
+
+    # Keep records flowing until the chart shows them: a rate is the difference of two samples.
+    flowing = threading.Event()
+
+    def produce_until_seen():
+        batch = {"topic": topic, "messages": [{"key": f"k{i}", "payload": {"i": i}} for i in range(20)]}
+        while not flowing.is_set():
+            status, body = broker.call("POST", "/produce", batch)
+            assert status == 200, body
+            flowing.wait(0.2)
+
+    producer = threading.Thread(target=produce_until_seen, daemon=True)
+    producer.start()
+    try:
+        records_in = page.get_by_role("region", name="Records per second").locator('.current[data-series="in"]')
+        expect(records_in).to_have_text(re.compile(r"^[1-9]"))
+        # A few samples make a line a reviewer can see in the screenshot.
+        page.wait_for_function("document.querySelector('svg.chart').dataset.samples >= 5", timeout=15_000)
+    finally:
+        flowing.set()
+        producer.join()
+    expect(page.get_by_test_id("topic-count")).to_have_text(re.compile(r"^[1-9]"))
+    expect(page.locator(f'.log li[data-kind="topic_created"]').filter(has_text=topic)).to_be_visible()
+    expect(page.get_by_role("link", name=topic).first).to_be_visible()
     screenshot(page, "dashboard")
 
 

@@ -4,7 +4,7 @@
 import { s, h, formatNumber } from './dom.js';
 
 const HEIGHT = 180;
-const PAD_LEFT = 56;
+const PAD_LEFT = 76;
 const PAD_BOTTOM = 18;
 const PAD_TOP = 8;
 
@@ -53,10 +53,14 @@ export function lineChart({ title, series, points = 60, format = formatNumber })
     });
     values.forEach((list, si) => {
       const offset = points - list.length;
-      const d = list.map((v, i) => `${i === 0 ? 'M' : 'L'}${x(offset + i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+      // A single sample is drawn as a short flat segment so it is visible at once.
+      const drawn = list.length === 1 ? [list[0], list[0]] : list;
+      const start = list.length === 1 ? points - 2 : offset;
+      const d = drawn.map((v, i) => `${i === 0 ? 'M' : 'L'}${x(start + i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
       paths[si].setAttribute('d', d);
       current[si].textContent = list.length ? format(list[list.length - 1]) : '–';
     });
+    svg.dataset.samples = String(values[0].length);
     description.textContent = series.map((name, i) => `${name} ${current[i].textContent}`).join(', ');
   }
 

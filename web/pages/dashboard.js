@@ -56,9 +56,8 @@ export function mount(root) {
     h('div', { class: 'grid' },
       h('section', { class: 'panel', 'aria-label': 'Records per second' }, recordsChart.el),
       h('section', { class: 'panel', 'aria-label': 'Bytes per second' }, bytesChart.el)),
-    h('div', { class: 'grid' },
-      h('section', { class: 'panel' }, h('h2', {}, 'Replication status'), replication),
-      h('section', { class: 'panel' }, h('h2', {}, 'Activity log'), log.el)),
+    h('section', { class: 'panel' }, h('h2', {}, 'Replication status'), replication),
+    h('section', { class: 'panel' }, h('h2', {}, 'Activity log'), log.el),
   );
 
   function showError(err, what) {
