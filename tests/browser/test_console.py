@@ -80,7 +80,7 @@ def test_produced_record_shows_offset_and_arrives_live_on_consume_page(new_page,
     consume.get_by_label("Topic").fill(topic)
     consume.get_by_label("Partitions").fill("all")
     consume.get_by_label("Start from").select_option("earliest")
-    consume.get_by_role("button", name="Subscribe").click()
+    consume.get_by_role("button", name="Subscribe", exact=True).click()
     expect(consume.locator("[data-sub]")).to_have_count(3)
     for status_badge in consume.get_by_test_id("sub-status").all():
         expect(status_badge).to_have_text("live")
@@ -295,3 +295,60 @@ def test_pages_reconnect_after_the_broker_comes_back(browser, tmp_path):
     finally:
         context.close()
         first.stop()
+
+
+def test_consume_stream_refusal_is_shown_in_words(page, broker):
+    """A stream the broker refuses (an unknown topic) shows the API's message and code, and stops."""
+    topic = unique("browser-missing")
+    page.goto("/#/consume")
+    page.get_by_label("Topic").fill(topic)
+    page.get_by_label("Partitions").fill("0")
+    page.get_by_role("button", name="Subscribe", exact=True).click()
+    subscription = page.locator(f'[data-sub="{topic}/0"]')
+    expect(subscription.get_by_role("alert")).to_contain_text(topic)
+    expect(subscription.get_by_role("alert").locator("code")).to_have_text(re.compile(r"^\([a-z_]+\)$"))
+    expect(subscription.get_by_test_id("sub-status")).to_have_text("stopped")
+
+    # Asking for every partition of a topic that does not exist fails before any stream opens.
+    page.get_by_label("Partitions").fill("all")
+    page.get_by_role("button", name="Subscribe", exact=True).click()
+    expect(page.get_by_role("form", name="Subscribe").get_by_role("alert")).to_contain_text(f"Could not read topic {topic}")
+
+
+def test_consume_from_chosen_offset_pause_jump_and_unsubscribe(page, broker):
+    """A subscription starts at a chosen offset, resumes after a pause where it stopped, jumps back
+    to an earlier offset and ends on Unsubscribe."""
+    topic = unique("browser-tail")
+    status, body = broker.call("POST", "/topics", {"name": topic, "partitions": 1})
+    assert status == 201, body
+    status, body = broker.call("POST", "/produce", {"topic": topic, "messages": [{"payload": {"n": n}} for n in range(3)]})
+    assert status == 200, body
+
+    page.goto("/#/consume")
+    page.get_by_label("Topic").fill(topic)
+    page.get_by_label("Partitions").fill("0")
+    page.get_by_label("Start from").select_option("offset")
+    page.get_by_label("Offset", exact=True).fill("1")
+    page.get_by_role("button", name="Subscribe", exact=True).click()
+    records = page.locator("article.record")
+    expect(records).to_have_count(2)
+    expect(records.first).to_have_attribute("data-offset", "2")
+
+    subscription = page.locator(f'[data-sub="{topic}/0"]')
+    subscription.get_by_role("button", name="Pause").click()
+    expect(subscription.get_by_test_id("sub-status")).to_have_text("paused")
+    status, body = broker.call("POST", "/produce", {"topic": topic, "payload": {"n": 3}})
+    assert status == 200, body
+    subscription.get_by_role("button", name="Resume").click()
+    expect(records).to_have_count(3)
+    expect(records.first).to_have_attribute("data-offset", "3")
+
+    subscription.get_by_label(f"Jump {topic}/0 to offset").fill("0")
+    subscription.get_by_role("button", name=f"Jump {topic}/0").click()
+    expect(records).to_have_count(4)
+    expect(records.last).to_have_attribute("data-offset", "0")
+
+    page.get_by_label("Filter by payload text").fill('"n": 2')
+    expect(records).to_have_count(1)
+    subscription.get_by_role("button", name=f"Unsubscribe from {topic}/0").click()
+    expect(subscription).to_have_count(0)

@@ -95,8 +95,8 @@ export function mount(root, { query }) {
     const error = h('div', {});
     const pauseButton = h('button', { type: 'button', class: 'small' }, 'Pause');
     const jumpInput = h('input', { type: 'number', min: '0', step: '1', 'aria-label': `Jump ${id} to offset`, placeholder: 'offset' });
-    const jumpButton = h('button', { type: 'button', class: 'small' }, 'Jump');
-    const removeButton = h('button', { type: 'button', class: 'small danger' }, 'Unsubscribe');
+    const jumpButton = h('button', { type: 'button', class: 'small', 'aria-label': `Jump ${id}` }, 'Jump');
+    const removeButton = h('button', { type: 'button', class: 'small danger', 'aria-label': `Unsubscribe from ${id}` }, 'Unsubscribe');
     const item = h('li', { class: 'sub', dataset: { sub: id } },
       h('span', { class: 'name' }, id), status, position, pauseButton,
       h('span', { class: 'actions' }, jumpInput, jumpButton), removeButton,
