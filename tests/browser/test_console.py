@@ -3,12 +3,15 @@ the Produce page and come out live on the Consume page, a CSV upload lands whole
 created and deleted, and errors are shown in words."""
 import csv
 import re
+import subprocess
 import threading
+import time
 import uuid
 
+import pytest
 from playwright.sync_api import expect
 
-from conftest import screenshot
+from conftest import BrokerProcess, screenshot, yak_bin
 
 
 def unique(prefix):
@@ -269,8 +272,6 @@ def test_phone_layout_folds_navigation_behind_menu(phone_page, broker):
 def test_pages_reconnect_after_the_broker_comes_back(browser, tmp_path):
     """When the broker the page talks to dies and comes back, the console retries with backoff,
     asks /metadata/leader, logs "reconnected to leader N at URL" and resumes its live stream."""
-    from conftest import BrokerProcess
-
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     first = BrokerProcess(data_dir)
@@ -352,3 +353,38 @@ def test_consume_from_chosen_offset_pause_jump_and_unsubscribe(page, broker):
     expect(records).to_have_count(1)
     subscription.get_by_role("button", name=f"Unsubscribe from {topic}/0").click()
     expect(subscription).to_have_count(0)
+
+
+def test_standalone_console_process_serves_pages_and_proxies_the_api(browser, broker, tmp_path):
+    """`yak console --brokers URL` serves the same pages from its own process and forwards the API,
+    live streams included."""
+    if yak_bin().suffix == ".py":
+        pytest.skip("the stand-in broker has no console command")
+    process = subprocess.Popen([str(yak_bin()), "console", "--brokers", broker.http, "--listen", "127.0.0.1:0"],
+                               stdout=subprocess.PIPE, stderr=open(tmp_path / "console.log", "w"), text=True)
+    try:
+        deadline = time.monotonic() + 30
+        url = None
+        while url is None and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            found = re.search(r"listening console=(\S+)", line)
+            url = found and found.group(1)
+        assert url, f"the console printed no `listening console=…` line; log: {(tmp_path / 'console.log').read_text()}"
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=url)
+        try:
+            page = context.new_page()
+            page.goto("/")
+            expect(page.get_by_test_id("node-role")).to_have_text(re.compile(r"^(standalone|leader|follower)$"))
+            expect(page.get_by_test_id("stream-state")).to_have_text("live")
+            page.goto("/#/produce")
+            form = page.get_by_role("form", name="Send one record")
+            form.get_by_label("Topic").fill(unique("browser-console"))
+            form.get_by_role("button", name="Send record").click()
+            expect(page.get_by_test_id("result-offset")).to_have_text("0")
+        finally:
+            context.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
