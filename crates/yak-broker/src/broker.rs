@@ -165,7 +165,9 @@ impl Broker {
         }
     }
 
-    pub async fn create_topic(&self, request: NewTopic) -> Result<Arc<Topic>, BrokerError> {
+    /// Checks a topic request against the broker's rules; the partition count and replication
+    /// factor it would get.
+    pub fn check_new_topic(&self, request: &NewTopic) -> Result<(i32, i32), BrokerError> {
         validate_topic_name(&request.name).map_err(BrokerError::InvalidTopicName)?;
         let partitions = request.partitions.unwrap_or(self.config.default_partitions);
         if !(1..=TOPIC_PARTITIONS_MAX).contains(&partitions) {
@@ -177,7 +179,7 @@ impl Broker {
             .replication_factor
             .unwrap_or(self.config.default_replication_factor);
         if replication_factor != 1 {
-            return Err(BrokerError::InvalidField(format!(
+            return Err(BrokerError::InvalidReplicationFactor(format!(
                 "replication_factor {replication_factor} is more than the 1 node of this standalone broker"
             )));
         }
@@ -188,6 +190,14 @@ impl Broker {
                 )));
             }
         }
+        if self.topic(&request.name).is_some() {
+            return Err(BrokerError::TopicAlreadyExists(request.name.clone()));
+        }
+        Ok((partitions, replication_factor))
+    }
+
+    pub async fn create_topic(&self, request: NewTopic) -> Result<Arc<Topic>, BrokerError> {
+        let (partitions, replication_factor) = self.check_new_topic(&request)?;
         let _admin = self.admin_lock.lock().await;
         if self.topic(&request.name).is_some() {
             return Err(BrokerError::TopicAlreadyExists(request.name));
@@ -256,6 +266,54 @@ impl Broker {
         }
         self.activity
             .record(ActivityKind::TopicDeleted, format!("topic {name} deleted"));
+        Ok(())
+    }
+
+    /// Grows a topic to `total` partitions. Keys map to partitions by count, so some keys move,
+    /// as in Kafka.
+    pub async fn add_partitions(&self, name: &str, total: i32) -> Result<(), BrokerError> {
+        let _admin = self.admin_lock.lock().await;
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| BrokerError::UnknownTopic(name.into()))?;
+        let current = topic.partition_count();
+        if total <= current || total > TOPIC_PARTITIONS_MAX {
+            return Err(BrokerError::InvalidPartitions(format!(
+                "topic {name} has {current} partitions; the new count must be more, and at most {TOPIC_PARTITIONS_MAX}, got {total}"
+            )));
+        }
+        let mut partitions = topic.partitions.clone();
+        for index in current..total {
+            let dir = self.partition_dir(name, index);
+            if self.fs.exists(&dir) {
+                self.fs.remove_dir_all(&dir).map_err(|e| {
+                    BrokerError::Storage(format!("cannot clear {}: {e}", dir.display()))
+                })?;
+            }
+            let log = Log::open(Arc::clone(&self.fs), &dir, self.log_config())?;
+            partitions.push(Arc::new(Partition::new(
+                name.into(),
+                index,
+                log,
+                self.config.flush,
+            )));
+        }
+        let mut config = topic.config.clone();
+        config.partitions = total;
+        let grown = Arc::new(Topic::new(config, partitions));
+        let mut file = self.topics_file();
+        for entry in &mut file.topics {
+            if entry.name == name {
+                entry.partitions = total;
+            }
+        }
+        file.store(&self.config.data_dir)
+            .map_err(|e| BrokerError::Storage(format!("cannot write topic metadata: {e}")))?;
+        self.write_topics().insert(name.to_string(), grown);
+        self.activity.record(
+            ActivityKind::TopicCreated,
+            format!("topic {name} grew from {current} to {total} partitions"),
+        );
         Ok(())
     }
 

@@ -15,6 +15,10 @@ pub enum BrokerError {
     InvalidTopicName(String),
     #[error("{0}")]
     InvalidField(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
     #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
         offset: i64,
@@ -25,6 +29,10 @@ pub enum BrokerError {
     RecordTooLarge(String),
     #[error("invalid record batch: {0}")]
     InvalidBatch(String),
+    #[error("out of order sequence: {0}")]
+    OutOfOrderSequence(String),
+    #[error("invalid producer epoch: {0}")]
+    InvalidProducerEpoch(String),
     #[error("storage error: {0}")]
     Storage(String),
     #[error("the broker is shutting down")]
@@ -40,10 +48,14 @@ impl BrokerError {
             BrokerError::UnknownPartition { .. } => ErrorCode::UnknownPartition,
             BrokerError::TopicAlreadyExists(_) => ErrorCode::TopicAlreadyExists,
             BrokerError::InvalidTopicName(_) => ErrorCode::InvalidTopicName,
-            BrokerError::InvalidField(_) => ErrorCode::InvalidField,
+            BrokerError::InvalidField(_)
+            | BrokerError::InvalidPartitions(_)
+            | BrokerError::InvalidReplicationFactor(_) => ErrorCode::InvalidField,
             BrokerError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             BrokerError::RecordTooLarge(_) => ErrorCode::RecordTooLarge,
-            BrokerError::InvalidBatch(_) => ErrorCode::InvalidField,
+            BrokerError::InvalidBatch(_)
+            | BrokerError::OutOfOrderSequence(_)
+            | BrokerError::InvalidProducerEpoch(_) => ErrorCode::InvalidField,
             BrokerError::Storage(_) => ErrorCode::StorageError,
             BrokerError::ShuttingDown => ErrorCode::Unavailable,
             BrokerError::Internal(_) => ErrorCode::Internal,

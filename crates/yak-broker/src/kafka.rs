@@ -1,25 +1,422 @@
-//! The Kafka front-end's place in the node. Until the wire protocol is wired in, the listener is
-//! held open and connections are closed at once, so clients fail fast instead of hanging.
+//! The broker as the Kafka front-end's [`Backend`]: topics and partitions as Kafka clients see
+//! them, appends of client batches (validated and deduplicated here), and reads of stored
+//! batches as they are.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use yak_kafka::backend::{
+    Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, TopicMeta,
+};
+use yak_kafka::ServerConfig;
+use yak_log::batch;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, NewTopic};
+use crate::error::BrokerError;
+use crate::metrics::Metrics;
+use crate::partition::{Durability, Partition};
+use crate::topic::Topic;
 
-pub fn spawn(broker: Arc<Broker>, listener: TcpListener) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    if let Ok((stream, peer)) = accepted {
-                        tracing::debug!(%peer, "Kafka connection closed: protocol not served yet");
-                        drop(stream);
-                    }
-                }
-                _ = broker.shutdown.cancelled() => return,
+/// The broker, seen by the Kafka front-end.
+#[derive(Debug)]
+pub struct KafkaBackend {
+    broker: Arc<Broker>,
+    /// Next producer id. Seeded from the clock at start so ids stay unique across restarts of
+    /// this node (a thousand ids per millisecond of uptime before they could catch up).
+    next_producer_id: AtomicI64,
+}
+
+impl KafkaBackend {
+    pub fn new(broker: Arc<Broker>) -> KafkaBackend {
+        KafkaBackend {
+            broker,
+            next_producer_id: AtomicI64::new(crate::now_ms() * 1000),
+        }
+    }
+
+    fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, BackendError> {
+        self.broker
+            .partition(topic, partition)
+            .map_err(backend_error)
+    }
+
+    fn meta(&self, topic: &Topic) -> TopicMeta {
+        let node_id = self.broker.config.node_id;
+        let topic_id = uuid::Uuid::parse_str(&topic.config.topic_id)
+            .map(|u| *u.as_bytes())
+            .unwrap_or([0; 16]);
+        let mut configs = vec![
+            ("cleanup.policy".to_string(), "delete".to_string()),
+            (
+                "max.message.bytes".to_string(),
+                yak_log::LogConfig::default().batch_bytes_max.to_string(),
+            ),
+            (
+                "retention.ms".to_string(),
+                topic.config.retention_ms.unwrap_or(-1).to_string(),
+            ),
+            (
+                "segment.bytes".to_string(),
+                self.broker.config.segment_bytes_max.to_string(),
+            ),
+        ];
+        configs.sort();
+        TopicMeta {
+            name: topic.name().to_string(),
+            topic_id,
+            partitions: topic
+                .partitions
+                .iter()
+                .map(|p| PartitionMeta {
+                    partition: p.index,
+                    leader_id: node_id,
+                    leader_epoch: p.leader_epoch(),
+                    replicas: vec![node_id],
+                    isr: vec![node_id],
+                })
+                .collect(),
+            configs,
+        }
+    }
+}
+
+/// How a broker failure reads to a Kafka client.
+pub fn backend_error(error: BrokerError) -> BackendError {
+    match error {
+        BrokerError::UnknownTopic(_) | BrokerError::UnknownPartition { .. } => {
+            BackendError::UnknownTopicOrPartition
+        }
+        BrokerError::TopicAlreadyExists(_) => BackendError::TopicAlreadyExists,
+        BrokerError::InvalidTopicName(m) => BackendError::InvalidTopic(m),
+        BrokerError::InvalidPartitions(m) => BackendError::InvalidPartitions(m),
+        BrokerError::InvalidReplicationFactor(m) => BackendError::InvalidReplicationFactor(m),
+        BrokerError::OffsetOutOfRange { .. } => BackendError::OffsetOutOfRange,
+        BrokerError::RecordTooLarge(_) => BackendError::MessageTooLarge,
+        BrokerError::InvalidBatch(m) if m.contains("CRC") || m.contains("crc") => {
+            BackendError::CorruptMessage(m)
+        }
+        BrokerError::InvalidBatch(m) => BackendError::InvalidRecord(m),
+        BrokerError::OutOfOrderSequence(_) => BackendError::OutOfOrderSequence,
+        BrokerError::InvalidProducerEpoch(_) => BackendError::InvalidProducerEpoch,
+        BrokerError::Storage(m) => BackendError::KafkaStorageError(m),
+        BrokerError::InvalidField(m) => BackendError::InvalidRecord(m),
+        BrokerError::ShuttingDown => BackendError::NotLeaderOrFollower,
+        BrokerError::Internal(m) => BackendError::Unknown(m),
+    }
+}
+
+fn parse_configs(configs: &[(String, String)]) -> Result<Option<i64>, BackendError> {
+    let mut retention_ms = None;
+    for (name, value) in configs {
+        if name == "retention.ms" {
+            retention_ms = Some(value.parse::<i64>().map_err(|_| {
+                BackendError::InvalidRecord(format!(
+                    "retention.ms must be an integer, got {value:?}"
+                ))
+            })?);
+        }
+    }
+    Ok(retention_ms)
+}
+
+impl Backend for KafkaBackend {
+    fn cluster_id(&self) -> String {
+        self.broker.config.cluster.clone()
+    }
+
+    fn controller_id(&self) -> i32 {
+        self.broker.config.node_id
+    }
+
+    fn nodes(&self) -> Vec<NodeInfo> {
+        let advertised = &self.broker.advertised_kafka;
+        let (host, port) = advertised
+            .rsplit_once(':')
+            .unwrap_or((advertised.as_str(), "9092"));
+        vec![NodeInfo {
+            node_id: self.broker.config.node_id,
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port: port.parse().unwrap_or(9092),
+        }]
+    }
+
+    fn topics(&self) -> Vec<TopicMeta> {
+        self.broker.topics().iter().map(|t| self.meta(t)).collect()
+    }
+
+    fn topic(&self, name: &str) -> Option<TopicMeta> {
+        self.broker.topic(name).map(|t| self.meta(&t))
+    }
+
+    async fn auto_create_topic(&self, name: &str) -> Result<TopicMeta, BackendError> {
+        let topic = self
+            .broker
+            .topic_or_create(name)
+            .await
+            .map_err(backend_error)?;
+        Ok(self.meta(&topic))
+    }
+
+    async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: Vec<(String, String)>,
+        validate_only: bool,
+    ) -> Result<TopicMeta, BackendError> {
+        let request = NewTopic {
+            name: name.to_string(),
+            partitions: (partitions != -1).then_some(partitions),
+            replication_factor: (replication_factor != -1).then_some(replication_factor as i32),
+            retention_ms: parse_configs(&configs)?,
+        };
+        if validate_only {
+            let (partitions, _) = self
+                .broker
+                .check_new_topic(&request)
+                .map_err(backend_error)?;
+            let node_id = self.broker.config.node_id;
+            return Ok(TopicMeta {
+                name: name.to_string(),
+                topic_id: [0; 16],
+                partitions: (0..partitions)
+                    .map(|p| PartitionMeta {
+                        partition: p,
+                        leader_id: node_id,
+                        leader_epoch: 0,
+                        replicas: vec![node_id],
+                        isr: vec![node_id],
+                    })
+                    .collect(),
+                configs,
+            });
+        }
+        let topic = self
+            .broker
+            .create_topic(request)
+            .await
+            .map_err(backend_error)?;
+        Ok(self.meta(&topic))
+    }
+
+    async fn delete_topic(&self, name: &str) -> Result<(), BackendError> {
+        self.broker.delete_topic(name).await.map_err(backend_error)
+    }
+
+    async fn create_partitions(
+        &self,
+        name: &str,
+        total_count: i32,
+        validate_only: bool,
+    ) -> Result<(), BackendError> {
+        if validate_only {
+            let topic = self
+                .broker
+                .topic(name)
+                .ok_or(BackendError::UnknownTopicOrPartition)?;
+            if total_count <= topic.partition_count() {
+                return Err(BackendError::InvalidPartitions(format!(
+                    "topic {name} already has {} partitions",
+                    topic.partition_count()
+                )));
             }
+            return Ok(());
+        }
+        self.broker
+            .add_partitions(name, total_count)
+            .await
+            .map_err(backend_error)
+    }
+
+    async fn produce(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: BytesMut,
+        acks: i16,
+        _timeout_ms: i32,
+    ) -> Result<ProduceOutcome, BackendError> {
+        let metrics = &self.broker.metrics;
+        Metrics::add(&metrics.produce_requests_total, 1);
+        let result = self.produce_inner(topic, partition, batch, acks).await;
+        if result.is_err() {
+            Metrics::add(&metrics.failed_produce_requests_total, 1);
+        }
+        result
+    }
+
+    fn fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        partition_max_bytes: i32,
+        _read_committed: bool,
+    ) -> Result<FetchOutcome, BackendError> {
+        let metrics = &self.broker.metrics;
+        Metrics::add(&metrics.fetch_requests_total, 1);
+        let partition = self.partition(topic, partition)?;
+        let high_watermark = partition.high_watermark();
+        let log_start_offset = partition.log_start_offset();
+        // Between the high watermark and the log end the records exist but are not committed
+        // yet: an empty answer, not an error, so the client simply fetches again.
+        if offset < log_start_offset || offset > partition.log_end_offset() {
+            Metrics::add(&metrics.failed_fetch_requests_total, 1);
+            return Err(BackendError::OffsetOutOfRange);
+        }
+        let records = partition
+            .read(offset, partition_max_bytes.max(0) as u32)
+            .map_err(backend_error)?;
+        if !records.is_empty() {
+            let mut count = 0u64;
+            for (header, _) in batch::batches(&records).flatten() {
+                count += header.records_count.max(0) as u64;
+            }
+            Metrics::add(&metrics.messages_out_total, count);
+            Metrics::add(&metrics.bytes_out_total, records.len() as u64);
+        }
+        Ok(FetchOutcome {
+            records,
+            high_watermark,
+            // No transactions: everything below the high watermark is stable.
+            last_stable_offset: high_watermark,
+            log_start_offset,
+        })
+    }
+
+    async fn wait_for_data(&self, topic: &str, partition: i32, offset: i64) {
+        let Ok(partition) = self.partition(topic, partition) else {
+            return;
+        };
+        let mut receiver = partition.subscribe();
+        tokio::select! {
+            _ = receiver.wait_for(|hwm| *hwm > offset) => {}
+            _ = self.broker.shutdown.cancelled() => {}
+        }
+    }
+
+    fn list_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+    ) -> Result<(i64, i64), BackendError> {
+        let partition = self.partition(topic, partition)?;
+        let high_watermark = partition.high_watermark();
+        match timestamp {
+            -2 => Ok((partition.log_start_offset(), -1)),
+            -1 => Ok((high_watermark, -1)),
+            -3 => {
+                // The record with the largest timestamp; approximated by the last committed
+                // record, which is exact for clients that stamp with their clock.
+                if high_watermark > partition.log_start_offset() {
+                    Ok((high_watermark - 1, -1))
+                } else {
+                    Ok((-1, -1))
+                }
+            }
+            timestamp if timestamp >= 0 => {
+                match partition
+                    .offset_for_timestamp(timestamp)
+                    .map_err(|e| backend_error(e.into()))?
+                {
+                    Some((offset, found)) if offset < high_watermark => Ok((offset, found)),
+                    _ => Ok((-1, -1)),
+                }
+            }
+            _ => Err(BackendError::InvalidRecord(format!(
+                "unknown ListOffsets timestamp {timestamp}"
+            ))),
+        }
+    }
+
+    async fn init_producer_id(&self) -> Result<(i64, i16), BackendError> {
+        Ok((self.next_producer_id.fetch_add(1, Ordering::Relaxed), 0))
+    }
+}
+
+impl KafkaBackend {
+    async fn produce_inner(
+        &self,
+        topic: &str,
+        partition: i32,
+        batch: BytesMut,
+        acks: i16,
+    ) -> Result<ProduceOutcome, BackendError> {
+        if !matches!(acks, -1..=1) {
+            return Err(BackendError::InvalidRecord(format!(
+                "acks must be -1, 0 or 1, got {acks}"
+            )));
+        }
+        let header = batch::validate(&batch).map_err(|e| match e {
+            yak_log::BatchError::CrcMismatch { .. } => BackendError::CorruptMessage(e.to_string()),
+            _ => BackendError::InvalidRecord(e.to_string()),
+        })?;
+        if header.is_control() {
+            return Err(BackendError::InvalidRecord(
+                "clients may not send control batches".into(),
+            ));
+        }
+        if header.is_transactional() {
+            return Err(BackendError::InvalidRecord(
+                "transactions are not supported".into(),
+            ));
+        }
+        if header.base_offset != 0 {
+            return Err(BackendError::InvalidRecord(format!(
+                "a produced batch starts at offset 0, not {}",
+                header.base_offset
+            )));
+        }
+        if header.producer_id >= 0 && header.base_sequence < 0 {
+            return Err(BackendError::InvalidRecord(
+                "an idempotent batch needs a base sequence".into(),
+            ));
+        }
+        let partition = self.partition(topic, partition)?;
+        let durability = if acks == 0 {
+            Durability::Background
+        } else {
+            Durability::Wait
+        };
+        let bytes = batch.len() as u64;
+        let appended = partition
+            .append(batch.to_vec(), durability)
+            .await
+            .map_err(backend_error)?;
+        let metrics = &self.broker.metrics;
+        Metrics::add(
+            &metrics.messages_in_total,
+            header.records_count.max(0) as u64,
+        );
+        Metrics::add(&metrics.bytes_in_total, bytes);
+        Ok(ProduceOutcome {
+            base_offset: appended.base_offset,
+            log_append_time_ms: -1,
+            log_start_offset: appended.log_start_offset,
+        })
+    }
+}
+
+/// Serves the Kafka protocol on `listener` until the broker shuts down.
+pub fn spawn(broker: Arc<Broker>, listener: TcpListener) -> JoinHandle<()> {
+    let backend = Arc::new(KafkaBackend::new(Arc::clone(&broker)));
+    let shutdown = broker.shutdown.clone();
+    tokio::spawn(async move {
+        let config = ServerConfig::default();
+        if let Err(error) = yak_kafka::serve(listener, backend, config, async move {
+            shutdown.cancelled().await
+        })
+        .await
+        {
+            tracing::error!(%error, "the Kafka listener stopped");
         }
     })
 }

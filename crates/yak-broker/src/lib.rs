@@ -13,6 +13,8 @@
 //! - [`topic`]: topic names, metadata persisted in `DATA/topics.json`.
 //! - [`partition`]: one partition's log, high watermark and group commit.
 //! - [`partitioner`]: murmur2 key partitioning, as Kafka's Java client.
+//! - [`producer_state`]: idempotent producers' sequence checks.
+//! - [`kafka`]: the broker as the Kafka front-end's backend.
 //! - [`http`]: the HTTP API and console.
 //! - [`metrics`], [`activity`]: what the node shows about itself.
 //! - [`config`], [`error`].
@@ -26,6 +28,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod partition;
 pub mod partitioner;
+pub mod producer_state;
 pub mod server;
 pub mod topic;
 

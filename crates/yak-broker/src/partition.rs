@@ -13,9 +13,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
-use yak_log::{FlushPolicy, Log, LogError};
+use yak_log::{BatchHeader, FlushPolicy, Log, LogError};
 
 use crate::error::BrokerError;
+use crate::producer_state::{ProducerStates, SequenceCheck, SequenceError};
+
+/// Bytes read per step when rebuilding producer state from the log at start-up.
+const PRODUCER_SCAN_READ_BYTES_MAX: u32 = 8 * 1024 * 1024;
 
 /// Where a batch landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +48,8 @@ pub struct Partition {
     high_watermark_tx: watch::Sender<i64>,
     /// Held by the one task running an fsync; the rest queue behind it.
     flush_lock: tokio::sync::Mutex<()>,
+    /// Idempotent producers' recent batches; locked only while the log's write lock is held.
+    producers: std::sync::Mutex<ProducerStates>,
     leader_epoch: i32,
 }
 
@@ -53,6 +59,7 @@ impl Partition {
         // visible at once.
         let high_watermark = log.log_end_offset();
         let (high_watermark_tx, _) = watch::channel(high_watermark);
+        let producers = rebuild_producer_states(&log);
         Partition {
             topic,
             index,
@@ -61,6 +68,7 @@ impl Partition {
             high_watermark: AtomicI64::new(high_watermark),
             high_watermark_tx,
             flush_lock: tokio::sync::Mutex::new(()),
+            producers: std::sync::Mutex::new(producers),
             leader_epoch: 0,
         }
     }
@@ -107,10 +115,55 @@ impl Partition {
         durability: Durability,
     ) -> Result<Appended, BrokerError> {
         let now_ms = crate::now_ms();
-        let (info, log_start_offset) = {
+        let header =
+            BatchHeader::parse(&batch).map_err(|e| BrokerError::InvalidBatch(e.to_string()))?;
+        // The locks are taken and released in this block, never across an await.
+        let written = {
             let mut log = self.write_log();
-            let info = log.append(&mut batch, self.leader_epoch, now_ms)?;
-            (info, log.log_start_offset())
+            if header.producer_id >= 0 {
+                let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+                let last_sequence = last_sequence(&header);
+                match producers
+                    .check(
+                        header.producer_id,
+                        header.producer_epoch,
+                        header.base_sequence,
+                        last_sequence,
+                    )
+                    .map_err(sequence_error)?
+                {
+                    SequenceCheck::Duplicate { base_offset } => Err(base_offset),
+                    SequenceCheck::Append => {
+                        let info = log.append(&mut batch, self.leader_epoch, now_ms)?;
+                        producers.record(
+                            header.producer_id,
+                            header.producer_epoch,
+                            header.base_sequence,
+                            last_sequence,
+                            info.base_offset,
+                        );
+                        Ok((info, log.log_start_offset()))
+                    }
+                }
+            } else {
+                let info = log.append(&mut batch, self.leader_epoch, now_ms)?;
+                Ok((info, log.log_start_offset()))
+            }
+        };
+        let (info, log_start_offset) = match written {
+            Ok(written) => written,
+            Err(base_offset) => {
+                let last_offset = base_offset + header.last_offset_delta as i64;
+                // The first copy may still be on its way to disk.
+                if durability == Durability::Wait && self.flush == FlushPolicy::Always {
+                    self.wait_durable(last_offset + 1).await?;
+                }
+                return Ok(Appended {
+                    base_offset,
+                    last_offset,
+                    log_start_offset: self.log_start_offset(),
+                });
+            }
         };
         let appended = Appended {
             base_offset: info.base_offset,
@@ -197,4 +250,53 @@ impl Partition {
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
         self.read_log().offset_for_timestamp(timestamp_ms)
     }
+}
+
+fn last_sequence(header: &BatchHeader) -> i32 {
+    // Sequences wrap after i32::MAX, as in Kafka.
+    ((header.base_sequence as i64 + header.last_offset_delta as i64) % (i32::MAX as i64 + 1)) as i32
+}
+
+fn sequence_error(error: SequenceError) -> BrokerError {
+    match error {
+        SequenceError::OutOfOrder { .. } => BrokerError::OutOfOrderSequence(error.to_string()),
+        SequenceError::InvalidEpoch { .. } => BrokerError::InvalidProducerEpoch(error.to_string()),
+    }
+}
+
+/// Replays the batch headers of the log into producer state, so a producer that retries across
+/// a restart is still deduplicated. This reads the whole log once at start-up; a snapshot of the
+/// state at each segment roll would bound it, as Kafka does.
+fn rebuild_producer_states(log: &Log) -> ProducerStates {
+    let mut states = ProducerStates::default();
+    let mut offset = log.log_start_offset();
+    let end = log.log_end_offset();
+    while offset < end {
+        let bytes = match log.read(offset, PRODUCER_SCAN_READ_BYTES_MAX, end) {
+            Ok(bytes) if !bytes.is_empty() => bytes,
+            Ok(_) => break,
+            Err(error) => {
+                tracing::warn!(%error, "cannot replay producer state; idempotent retries across this restart may duplicate");
+                break;
+            }
+        };
+        let before = offset;
+        for item in yak_log::batches(&bytes) {
+            let Ok((header, _)) = item else { break };
+            if header.producer_id >= 0 {
+                states.record(
+                    header.producer_id,
+                    header.producer_epoch,
+                    header.base_sequence,
+                    last_sequence(&header),
+                    header.base_offset,
+                );
+            }
+            offset = header.last_offset() + 1;
+        }
+        if offset == before {
+            break; // Nothing readable past here; recovery already vouched for the log.
+        }
+    }
+    states
 }

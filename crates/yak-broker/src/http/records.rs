@@ -26,7 +26,7 @@ pub struct RecordIn<'a> {
     pub topic: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub key: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present_payload")]
     pub payload: Option<&'a RawValue>,
     #[serde(default)]
     pub partition: Option<i32>,
@@ -38,6 +38,14 @@ pub struct RecordIn<'a> {
     pub timestamp: Option<i64>,
 }
 
+/// A `payload` field that is present, even as `null`: the payload is any JSON value, and a bare
+/// `Option<&RawValue>` would read `"payload": null` as an absent field.
+fn present_payload<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'a RawValue>, D::Error> {
+    <&'a RawValue>::deserialize(deserializer).map(Some)
+}
+
 /// A produce body: one record, or `{"topic"?, "messages": [...]}`. The record's fields are
 /// spelled out rather than flattened because serde cannot buffer a borrowed raw payload.
 #[derive(Debug, Deserialize)]
@@ -46,7 +54,7 @@ pub struct BodyIn<'a> {
     pub topic: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub key: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present_payload")]
     pub payload: Option<&'a RawValue>,
     #[serde(default)]
     pub partition: Option<i32>,

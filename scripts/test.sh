@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every YAK test on a fresh machine: installs what the suites need (Debian packages, a
+# Python virtual environment from PyPI), builds the workspace, runs the Rust tests, then the
+# end-to-end suites against real processes (real Kafka clients, a real Chromium).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+# --- System packages (Debian) ---------------------------------------------------------------
+missing=()
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- Python clients and Playwright (PyPI) ---------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+for requirements in tests/*/requirements.txt; do
+  .venv/bin/pip install -q --disable-pip-version-check -r "$requirements"
+done
+
+# --- Rust -----------------------------------------------------------------------------------
+echo "== cargo build"
+cargo build --workspace --bins --examples
+echo "== cargo test"
+cargo test --workspace
+
+# --- End-to-end suites against the real binary ----------------------------------------------
+echo "== end-to-end suites"
+export YAK_BIN="$PWD/target/debug/yak"
+mkdir -p target/screenshots
+.venv/bin/python -m pytest tests -q -p no:cacheprovider
