@@ -270,3 +270,276 @@ pub async fn handle<B: Backend>(
     };
     Ok(Some(frame))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory_backend::{test_batch, MemoryBackend};
+    use crate::metadata::topic_name;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ApiVersionsResponse, RequestHeader};
+    use kafka_protocol::protocol::{encode_request_header_into_buffer, StrBytes};
+    use proptest::prelude::*;
+
+    fn frame<R: Encodable>(api_key: ApiKey, version: i16, correlation_id: i32, body: &R) -> Bytes {
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("test")));
+        let mut buf = BytesMut::new();
+        encode_request_header_into_buffer(&mut buf, &header).expect("header encodes");
+        body.encode(&mut buf, version).expect("body encodes");
+        buf.freeze()
+    }
+
+    /// Valid frames of every API we serve, as seeds for mutation.
+    fn seed_frames() -> Vec<Bytes> {
+        let produce = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(100)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(topic_name("t1"))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(test_batch(&[b"a", b"b"])))])]);
+        let fetch = FetchRequest::default()
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic_name("t1"))
+                .with_partitions(vec![
+                    FetchPartition::default().with_partition_max_bytes(1 << 20)
+                ])]);
+        vec![
+            frame(ApiKey::ApiVersions, 3, 1, &ApiVersionsRequest::default()),
+            frame(ApiKey::ApiVersions, 0, 1, &ApiVersionsRequest::default()),
+            frame(ApiKey::Metadata, 12, 2, &MetadataRequest::default()),
+            frame(
+                ApiKey::Metadata,
+                1,
+                2,
+                &MetadataRequest::default().with_topics(None),
+            ),
+            frame(ApiKey::Produce, 9, 3, &produce),
+            frame(ApiKey::Produce, 3, 3, &produce),
+            frame(ApiKey::Fetch, 12, 4, &fetch),
+            frame(ApiKey::Fetch, 4, 4, &fetch),
+            frame(ApiKey::ListOffsets, 7, 5, &ListOffsetsRequest::default()),
+            frame(ApiKey::CreateTopics, 7, 6, &CreateTopicsRequest::default()),
+            frame(ApiKey::DeleteTopics, 6, 7, &DeleteTopicsRequest::default()),
+            frame(
+                ApiKey::CreatePartitions,
+                3,
+                8,
+                &CreatePartitionsRequest::default(),
+            ),
+            frame(
+                ApiKey::InitProducerId,
+                4,
+                9,
+                &InitProducerIdRequest::default().with_transactional_id(None),
+            ),
+            frame(
+                ApiKey::DescribeConfigs,
+                4,
+                10,
+                &DescribeConfigsRequest::default(),
+            ),
+            frame(
+                ApiKey::DescribeCluster,
+                1,
+                11,
+                &DescribeClusterRequest::default(),
+            ),
+        ]
+    }
+
+    fn backend() -> MemoryBackend {
+        let backend = MemoryBackend::for_tests();
+        backend.add_topic("t1", 2);
+        backend
+    }
+
+    /// Decodes and, when the frame is valid, handles it; must never panic.
+    fn exercise(runtime: &tokio::runtime::Runtime, backend: &MemoryBackend, frame: Bytes) {
+        if let Ok(request) = decode(frame) {
+            let config = HandlerConfig {
+                fetch_wait_ms_max: 0,
+            };
+            // Encoding errors are allowed (they close the connection); panics are not.
+            let _ = runtime.block_on(handle(backend, config, request));
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    /// Proves every seed frame decodes and is answered.
+    #[test]
+    fn seeds_are_answered() {
+        let runtime = runtime();
+        let backend = backend();
+        for seed in seed_frames() {
+            let request = decode(seed.clone()).expect("seed decodes");
+            let config = HandlerConfig {
+                fetch_wait_ms_max: 0,
+            };
+            let response = runtime
+                .block_on(handle(&backend, config, request))
+                .expect("seed response encodes");
+            assert!(response.is_some());
+        }
+    }
+
+    /// Proves ApiVersions above our maximum gets a v0 UNSUPPORTED_VERSION answer with the
+    /// request's correlation id, even with a body we cannot parse.
+    #[test]
+    fn api_versions_above_max_gets_v0_error() {
+        let mut raw = BytesMut::new();
+        raw.put_i16(ApiKey::ApiVersions as i16);
+        raw.put_i16(9);
+        raw.put_i32(77);
+        raw.put_slice(b"\xff\xfe garbage");
+        let request = decode(raw.freeze()).expect("answered, not closed");
+        let response = runtime()
+            .block_on(handle(
+                &backend(),
+                HandlerConfig {
+                    fetch_wait_ms_max: 0,
+                },
+                request,
+            ))
+            .expect("encodes")
+            .expect("has a response");
+        let mut body = response.freeze();
+        assert_eq!(body.get_i32() as usize, body.remaining());
+        assert_eq!(body.get_i32(), 77, "v0 header: only the correlation id");
+        let decoded = ApiVersionsResponse::decode(&mut body, 0).expect("v0 body");
+        assert_eq!(decoded.error_code, 35);
+    }
+
+    /// Proves the cases Kafka closes the connection for are refused by the decoder.
+    #[test]
+    fn closes_on_bad_keys_and_versions() {
+        let raw = |key: i16, version: i16| {
+            let mut raw = BytesMut::new();
+            raw.put_i16(key);
+            raw.put_i16(version);
+            raw.put_i32(1);
+            raw.put_i16(-1);
+            raw.freeze()
+        };
+        assert_eq!(
+            decode(raw(999, 0)).map(|_| ()),
+            Err(DecodeError::UnknownApiKey(999))
+        );
+        // FindCoordinator exists but is not served in this step.
+        assert_eq!(
+            decode(raw(10, 0)).map(|_| ()),
+            Err(DecodeError::UnknownApiKey(10))
+        );
+        for version in 0..3 {
+            assert!(matches!(
+                decode(raw(0, version)),
+                Err(DecodeError::UnsupportedVersion { .. })
+            ));
+        }
+        assert!(matches!(
+            decode(raw(1, 13)),
+            Err(DecodeError::UnsupportedVersion { .. })
+        ));
+        assert_eq!(
+            decode(Bytes::from_static(b"\0\x03")).map(|_| ()),
+            Err(DecodeError::TooShort(2))
+        );
+    }
+
+    /// Proves a frame with bytes after a valid body is refused.
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let mut seed = BytesMut::from(&seed_frames()[2][..]);
+        seed.put_u8(0);
+        assert!(matches!(
+            decode(seed.freeze()),
+            Err(DecodeError::TrailingBytes(1))
+        ));
+    }
+
+    /// Regression: a 20-byte Metadata frame declaring i32::MAX topics made the crate's
+    /// decoder allocate ~90 GB and abort the process (fixed in vendor/kafka-protocol).
+    #[test]
+    fn huge_array_count_is_an_error_not_an_abort() {
+        let mut raw = BytesMut::new();
+        raw.put_i16(ApiKey::Metadata as i16);
+        raw.put_i16(0);
+        raw.put_i32(1);
+        raw.put_i16(-1);
+        raw.put_i32(i32::MAX);
+        raw.put_slice(b"topic");
+        assert!(matches!(
+            decode(raw.freeze()),
+            Err(DecodeError::Body { .. })
+        ));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Random bytes never panic the decoder or the handlers.
+        #[test]
+        fn random_frames_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let runtime = runtime();
+            exercise(&runtime, &backend(), Bytes::from(bytes));
+        }
+
+        /// A served api key and version followed by random bytes never panics.
+        #[test]
+        fn random_bodies_never_panic(
+            row in 0..crate::versions::TABLE.len(),
+            version_pick in any::<u16>(),
+            body in prop::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let support = crate::versions::TABLE[row];
+            let span = (support.decoded.max - support.decoded.min + 1) as u16;
+            let version = support.decoded.min + (version_pick % span) as i16;
+            let mut raw = BytesMut::new();
+            raw.put_i16(support.api_key as i16);
+            raw.put_i16(version);
+            raw.put_i32(1);
+            raw.put_slice(&body);
+            let runtime = runtime();
+            exercise(&runtime, &backend(), raw.freeze());
+        }
+
+        /// Valid frames with bytes flipped, cut or inserted never panic.
+        #[test]
+        fn mutated_frames_never_panic(
+            seed in 0..15usize,
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+            cut in any::<prop::sample::Index>(),
+            insert in prop::collection::vec(any::<u8>(), 0..16),
+            insert_at in any::<prop::sample::Index>(),
+        ) {
+            let seeds = seed_frames();
+            let mut bytes = seeds[seed % seeds.len()].to_vec();
+            for (at, value) in flips {
+                let index = at.index(bytes.len());
+                bytes[index] ^= value;
+            }
+            let at = insert_at.index(bytes.len() + 1);
+            bytes.splice(at..at, insert);
+            let keep = cut.index(bytes.len() + 1);
+            if keep > 8 {
+                bytes.truncate(keep);
+            }
+            let runtime = runtime();
+            exercise(&runtime, &backend(), Bytes::from(bytes));
+        }
+    }
+}
