@@ -17,10 +17,12 @@
 //! - [`kafka`]: the broker as the Kafka front-end's backend.
 //! - [`http`]: the HTTP API and console.
 //! - [`metrics`], [`activity`]: what the node shows about itself.
+//! - [`compression`]: reading batches Kafka clients compressed, for HTTP consumers.
 //! - [`config`], [`error`].
 
 pub mod activity;
 pub mod broker;
+pub mod compression;
 pub mod config;
 pub mod error;
 pub mod http;

@@ -124,10 +124,7 @@ fn parse_request(state: &AppState, query: &HashMap<String, String>) -> Result<Re
 
 fn decode_error(error: DecodeError) -> HttpError {
     match error {
-        DecodeError::Compressed(codec) => HttpError::new(
-            ErrorCode::NotImplemented,
-            format!("the batch is compressed with {codec:?}, which HTTP consume cannot read yet"),
-        ),
+        DecodeError::Decompress(error) => HttpError::new(ErrorCode::Internal, error.to_string()),
         DecodeError::Corrupt(message) => HttpError::new(ErrorCode::Internal, message),
     }
 }

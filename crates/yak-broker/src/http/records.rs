@@ -235,28 +235,33 @@ impl Serialize for RecordOut<'_> {
 /// Why stored batches could not be turned into records.
 #[derive(Debug)]
 pub enum DecodeError {
-    Compressed(Compression),
+    Decompress(crate::compression::DecompressError),
     Corrupt(String),
 }
 
 /// Calls `visit` with every record at or above `from_offset` in `batches` (whole stored batches),
-/// skipping control batches, until `visit` returns false.
-pub fn for_each_record<'a>(
-    batches: &'a [u8],
+/// skipping control batches and decompressing compressed ones, until `visit` returns false.
+pub fn for_each_record(
+    batches: &[u8],
     from_offset: i64,
-    mut visit: impl FnMut(i64, record::Record<'a>) -> bool,
+    mut visit: impl FnMut(i64, record::Record<'_>) -> bool,
 ) -> Result<(), DecodeError> {
     for item in batch::batches(batches) {
         let (header, bytes) = item.map_err(|e| DecodeError::Corrupt(e.to_string()))?;
         if header.is_control() || header.last_offset() < from_offset {
             continue;
         }
-        if header.compression() != Compression::None {
-            return Err(DecodeError::Compressed(header.compression()));
-        }
-        let (_, records) =
-            record::decode_batch(bytes).map_err(|e| DecodeError::Corrupt(e.to_string()))?;
-        for record in records {
+        let body = bytes.get(batch::BATCH_HEADER_BYTES..).unwrap_or_default();
+        let decompressed;
+        let body = match header.compression() {
+            Compression::None => body,
+            codec => {
+                decompressed =
+                    crate::compression::decompress(codec, body).map_err(DecodeError::Decompress)?;
+                &decompressed[..]
+            }
+        };
+        for record in record::records(&header, body) {
             let record = record.map_err(|e| DecodeError::Corrupt(e.to_string()))?;
             if record.offset < from_offset {
                 continue;
