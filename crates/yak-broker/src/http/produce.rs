@@ -81,7 +81,7 @@ fn parse_records<'a>(
         }
         return Ok((records, true));
     }
-    let body: records::BodyIn<'a> = serde_json::from_slice(body)
+    let body: RecordIn<'a> = serde_json::from_slice(body)
         .map_err(|e| HttpError::new(ErrorCode::InvalidJson, e.to_string()))?;
     let (records, batch) = body.into_records();
     if records.len() > limits.batch_records_max {
@@ -143,6 +143,12 @@ fn validate(records: &[RecordIn<'_>], batch: bool) -> Result<(), HttpError> {
                     ),
                 ));
             }
+        }
+        if record.messages.is_some() {
+            return Err(HttpError::new(
+                ErrorCode::InvalidField,
+                format!("{}`messages` is only allowed at the top of a body", at(i)),
+            ));
         }
         if records::record_bytes_estimate(record) > BATCH_BYTES_TARGET {
             return Err(HttpError::new(

@@ -19,37 +19,11 @@ use yak_log::record;
 /// The record header that carries a client's `msg_id`.
 pub const MSG_ID_HEADER: &str = "yak.msg_id";
 
-/// One record of a produce request, borrowed from the request body.
+/// One record of a produce request, borrowed from the request body. A whole body has the same
+/// shape: one record, or `{"topic"?, "messages": [...]}` (serde cannot flatten a borrowed raw
+/// payload, so the batch form is this struct's own `messages` field).
 #[derive(Debug, Deserialize)]
 pub struct RecordIn<'a> {
-    #[serde(borrow, default)]
-    pub topic: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub key: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "present_payload")]
-    pub payload: Option<&'a RawValue>,
-    #[serde(default)]
-    pub partition: Option<i32>,
-    #[serde(borrow, default)]
-    pub msg_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub headers: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
-    #[serde(default)]
-    pub timestamp: Option<i64>,
-}
-
-/// A `payload` field that is present, even as `null`: the payload is any JSON value, and a bare
-/// `Option<&RawValue>` would read `"payload": null` as an absent field.
-fn present_payload<'de: 'a, 'a, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<&'a RawValue>, D::Error> {
-    <&'a RawValue>::deserialize(deserializer).map(Some)
-}
-
-/// A produce body: one record, or `{"topic"?, "messages": [...]}`. The record's fields are
-/// spelled out rather than flattened because serde cannot buffer a borrowed raw payload.
-#[derive(Debug, Deserialize)]
-pub struct BodyIn<'a> {
     #[serde(borrow, default)]
     pub topic: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -68,10 +42,19 @@ pub struct BodyIn<'a> {
     pub messages: Option<Vec<RecordIn<'a>>>,
 }
 
-impl<'a> BodyIn<'a> {
-    /// The records of the body, each with its topic filled in from the top level if absent.
-    pub fn into_records(self) -> (Vec<RecordIn<'a>>, bool) {
-        match self.messages {
+/// A `payload` field that is present, even as `null`: the payload is any JSON value, and a bare
+/// `Option<&RawValue>` would read `"payload": null` as an absent field.
+fn present_payload<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'a RawValue>, D::Error> {
+    <&'a RawValue>::deserialize(deserializer).map(Some)
+}
+
+impl<'a> RecordIn<'a> {
+    /// The records of a body: its `messages`, each with the body's topic when it names none,
+    /// or the body itself as one record. Whether the body was a batch comes second.
+    pub fn into_records(mut self) -> (Vec<RecordIn<'a>>, bool) {
+        match self.messages.take() {
             Some(mut messages) => {
                 for message in &mut messages {
                     if message.topic.is_none() {
@@ -80,18 +63,7 @@ impl<'a> BodyIn<'a> {
                 }
                 (messages, true)
             }
-            None => (
-                vec![RecordIn {
-                    topic: self.topic,
-                    key: self.key,
-                    payload: self.payload,
-                    partition: self.partition,
-                    msg_id: self.msg_id,
-                    headers: self.headers,
-                    timestamp: self.timestamp,
-                }],
-                false,
-            ),
+            None => (vec![self], false),
         }
     }
 }
