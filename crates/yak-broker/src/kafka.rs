@@ -347,7 +347,7 @@ impl KafkaBackend {
         &self,
         topic: &str,
         partition: i32,
-        batch: BytesMut,
+        mut batch: BytesMut,
         acks: i16,
     ) -> Result<ProduceOutcome, BackendError> {
         if !matches!(acks, -1..=1) {
@@ -388,7 +388,7 @@ impl KafkaBackend {
         };
         let bytes = batch.len() as u64;
         let appended = partition
-            .append(batch.to_vec(), durability)
+            .append(&mut batch, durability)
             .await
             .map_err(backend_error)?;
         let metrics = &self.broker.metrics;

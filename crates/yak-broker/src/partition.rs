@@ -111,12 +111,12 @@ impl Partition {
     /// patches in the base offset and leader epoch.
     pub async fn append(
         self: &Arc<Self>,
-        mut batch: Vec<u8>,
+        batch: &mut [u8],
         durability: Durability,
     ) -> Result<Appended, BrokerError> {
         let now_ms = crate::now_ms();
         let header =
-            BatchHeader::parse(&batch).map_err(|e| BrokerError::InvalidBatch(e.to_string()))?;
+            BatchHeader::parse(batch).map_err(|e| BrokerError::InvalidBatch(e.to_string()))?;
         // The locks are taken and released in this block, never across an await.
         let written = {
             let mut log = self.write_log();
@@ -134,7 +134,7 @@ impl Partition {
                 {
                     SequenceCheck::Duplicate { base_offset } => Err(base_offset),
                     SequenceCheck::Append => {
-                        let info = log.append(&mut batch, self.leader_epoch, now_ms)?;
+                        let info = log.append(batch, self.leader_epoch, now_ms)?;
                         producers.record(
                             header.producer_id,
                             header.producer_epoch,
@@ -146,7 +146,7 @@ impl Partition {
                     }
                 }
             } else {
-                let info = log.append(&mut batch, self.leader_epoch, now_ms)?;
+                let info = log.append(batch, self.leader_epoch, now_ms)?;
                 Ok((info, log.log_start_offset()))
             }
         };

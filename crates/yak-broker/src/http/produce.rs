@@ -379,7 +379,7 @@ async fn append_group(
         records::encode(&chunk, now_ms, &mut batch);
         let batch_bytes = batch.len() as u64;
         let appended = partition
-            .append(batch, durability)
+            .append(&mut batch, durability)
             .await
             .map_err(|e| e.to_api())?;
         Metrics::add(&metrics.messages_in_total, chunk.len() as u64);
