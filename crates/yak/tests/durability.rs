@@ -266,3 +266,70 @@ async fn kill_9_under_load_loses_no_acknowledged_record() {
     let stored = consume_all(&http, &broker, topic, *partition as i32).await;
     assert_dense("after the crash", &stored);
 }
+
+/// SIGTERM with an open server-sent-event stream and a pending long-poll: both end, and the
+/// broker exits 0 well before the long-poll's own timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_ends_open_streams_and_long_polls() {
+    let mut broker = Broker::start();
+    let http = client();
+    create_topic(&http, &broker, "idle", 1).await;
+    let stream = reqwest::Client::new()
+        .get(broker.url("/consume/stream?topic=idle&partition=0"))
+        .send()
+        .await
+        .expect("open the stream");
+    assert_eq!(stream.status(), 200);
+    let poll_url = broker.url("/consume?topic=idle&partition=0&offset=0&wait_ms=30000");
+    let poll = tokio::spawn(async move { reqwest::Client::new().get(poll_url).send().await });
+    // The long-poll is inside the broker once the fetch counter counts it.
+    let metrics = broker.url("/metrics");
+    wait_until(
+        "the long-poll to reach the broker",
+        Duration::from_secs(10),
+        || {
+            let (http, metrics) = (http.clone(), metrics.clone());
+            async move {
+                let body: Value = http
+                    .get(metrics)
+                    .header("accept", "application/json")
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                let fetches = body["counters"]
+                    ["yak_server_brokertopicmetrics_total_fetch_requests_total"]
+                    .as_u64()?;
+                (fetches >= 1).then_some(())
+            }
+        },
+    )
+    .await;
+
+    let began = Instant::now();
+    broker.sigterm();
+    let status = broker.wait_exit(common::STOP_TIMEOUT);
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        broker.log()
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(20),
+        "the stop did not wait for the 30 s long-poll ({:?})",
+        began.elapsed()
+    );
+    // The long-poll got an answer or a closed connection, not a hang.
+    let answered = tokio::time::timeout(Duration::from_secs(5), poll).await;
+    assert!(
+        answered.is_ok(),
+        "the long-poll still hangs after the broker exited"
+    );
+    let body = tokio::time::timeout(Duration::from_secs(5), stream.bytes()).await;
+    assert!(
+        body.is_ok(),
+        "the event stream still hangs after the broker exited"
+    );
+}
