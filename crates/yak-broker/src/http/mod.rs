@@ -84,7 +84,17 @@ impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(ErrorBody { error: self.0 })).into_response()
+        let too_large = self.0.code == ErrorCode::BodyTooLarge;
+        let mut response = (status, axum::Json(ErrorBody { error: self.0 })).into_response();
+        if too_large {
+            // The rest of the body was never read, so the connection cannot carry another
+            // request; without this header a client reuses it and its next request fails.
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 
