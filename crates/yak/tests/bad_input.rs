@@ -255,3 +255,37 @@ async fn a_rejected_batch_writes_nothing() {
     );
     assert!(consume_all(&http, &broker, "atomic", 0).await.is_empty());
 }
+
+/// Regression: the 413 for a body over the limit left the half-read connection open for reuse,
+/// so the client's next request on it failed; the answer must close the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_too_large_answer_closes_the_connection() {
+    let broker = Broker::start();
+    let http = client();
+    let huge = format!(
+        "{{\"topic\":\"big\",\"payload\":\"{}\"}}",
+        "h".repeat(9 * 1024 * 1024)
+    );
+    for round in 0..3 {
+        let response = http
+            .post(broker.url("/produce"))
+            .header("content-type", "application/json")
+            .body(huge.clone())
+            .send()
+            .await
+            .expect("the 413 arrives");
+        assert_eq!(response.status(), 413);
+        assert_eq!(
+            response.headers().get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..]),
+            "round {round}"
+        );
+        let answer = common::json_of(response).await;
+        assert_error("a 9 MiB body", &answer, 413, "body_too_large");
+        // The same client's next requests work.
+        for _ in 0..5 {
+            let (status, _) = get(&http, &broker.url("/health")).await;
+            assert_eq!(status, 200);
+        }
+    }
+}
