@@ -1,6 +1,7 @@
-//! `yak bench produce|consume`: a load generator over the HTTP API, with a progress bar and a
-//! JSON summary (records/s, MB/s, request latency p50/p99/p999, and the broker's RSS when
-//! `--broker-pid` names it).
+//! `yak bench produce|consume`: a load generator over the HTTP API (or, with `--protocol kafka`,
+//! over the Kafka protocol: see `bench_kafka`), with a progress bar and a JSON summary
+//! (records/s, MB/s, request latency p50/p99/p999, and the broker's RSS when `--broker-pid`
+//! names it).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,13 +46,30 @@ pub enum ProduceMode {
     Ndjson,
 }
 
+/// Which front-end of the broker the load goes through.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Protocol {
+    /// The HTTP API at --broker.
+    Http,
+    /// The Kafka protocol at --kafka, batching and pipelining like Kafka's own clients.
+    Kafka,
+}
+
 #[derive(Debug, Args)]
 pub struct Common {
     #[arg(long, env = "YAK_BROKER", default_value = "http://127.0.0.1:5001")]
     pub broker: String,
+    #[arg(long, value_enum, default_value = "http")]
+    pub protocol: Protocol,
+    /// The broker's Kafka listener, used with --protocol kafka.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub kafka: String,
+    /// Pipelined requests per connection with --protocol kafka.
+    #[arg(long, default_value_t = 5)]
+    pub in_flight: usize,
     #[arg(long, default_value = "bench")]
     pub topic: String,
-    /// Concurrent requests in flight.
+    /// Concurrent requests in flight (HTTP), or connections (Kafka).
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
     /// Sample this process's resident memory (the broker's pid) during the run.
@@ -71,7 +89,7 @@ pub struct ProduceBench {
     /// Bytes of each record's value.
     #[arg(long, default_value_t = 100)]
     pub record_bytes: usize,
-    /// Records per request in batch and ndjson modes.
+    /// Records per request in batch and ndjson modes; records per batch with --protocol kafka.
     #[arg(long, default_value_t = 1000)]
     pub batch_records: usize,
     /// Records to send in all (the run stops at whichever of --count and --duration-s comes first).
@@ -82,8 +100,10 @@ pub struct ProduceBench {
     /// Partitions of the topic, created if absent.
     #[arg(long, default_value_t = 3)]
     pub partitions: i32,
-    #[arg(long, default_value = "all")]
-    pub acks: String,
+    /// 0, 1 or all (-1); the default is all over HTTP and 1 over Kafka, as in Kafka's clients
+    /// before 3.0 and librdkafka's benchmarks.
+    #[arg(long)]
+    pub acks: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -93,16 +113,16 @@ pub struct ConsumeBench {
 }
 
 /// Figures shared by every worker.
-struct Totals {
-    records: AtomicU64,
-    bytes: AtomicU64,
-    requests: AtomicU64,
-    errors: AtomicU64,
-    stop: AtomicBool,
+pub(crate) struct Totals {
+    pub(crate) records: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) stop: AtomicBool,
 }
 
 impl Totals {
-    fn new() -> Arc<Totals> {
+    pub(crate) fn new() -> Arc<Totals> {
         Arc::new(Totals {
             records: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -120,7 +140,7 @@ fn rss_kb(pid: u32) -> Option<u64> {
 }
 
 /// Samples a pid's RSS until stopped: (first, last, max) in KiB.
-fn sample_rss(
+pub(crate) fn sample_rss(
     pid: Option<u32>,
     totals: Arc<Totals>,
 ) -> tokio::task::JoinHandle<Option<(u64, u64, u64)>> {
@@ -139,7 +159,7 @@ fn sample_rss(
     })
 }
 
-fn progress(quiet: bool, length: Option<u64>, unit: &str) -> ProgressBar {
+pub(crate) fn progress(quiet: bool, length: Option<u64>, unit: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }
@@ -154,7 +174,7 @@ fn progress(quiet: bool, length: Option<u64>, unit: &str) -> ProgressBar {
     bar
 }
 
-fn summary(
+pub(crate) fn summary(
     what: &str,
     totals: &Totals,
     latency: &Histogram<u64>,
@@ -181,9 +201,36 @@ fn summary(
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
-        BenchCommand::Produce(bench) => produce(bench).await,
-        BenchCommand::Consume(bench) => consume(bench).await,
+        BenchCommand::Produce(bench) => match bench.common.protocol {
+            Protocol::Http => produce(bench).await,
+            Protocol::Kafka => crate::bench_kafka::produce(bench).await,
+        },
+        BenchCommand::Consume(bench) => match bench.common.protocol {
+            Protocol::Http => consume(bench).await,
+            Protocol::Kafka => crate::bench_kafka::consume(bench).await,
+        },
     }
+}
+
+/// Stops the RSS sampler, clears the progress bar and prints the JSON summary: the end of every
+/// bench, whatever its protocol.
+pub(crate) async fn finish(
+    what: &str,
+    totals: &Totals,
+    latency: &Histogram<u64>,
+    elapsed: Duration,
+    bar: &ProgressBar,
+    rss: tokio::task::JoinHandle<Option<(u64, u64, u64)>>,
+    payload_bytes: u64,
+) -> anyhow::Result<()> {
+    totals.stop.store(true, Ordering::Relaxed);
+    bar.finish_and_clear();
+    let rss = rss.await.ok().flatten();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&summary(what, totals, latency, elapsed, rss, payload_bytes))?
+    );
+    Ok(())
 }
 
 fn produce_body(bench: &ProduceBench) -> anyhow::Result<Vec<u8>> {
@@ -216,7 +263,7 @@ async fn produce(bench: ProduceBench) -> anyhow::Result<()> {
     if bench.count.is_none() && bench.duration_s.is_none() {
         bail!("give --count or --duration-s");
     }
-    let acks = crate::produce::parse_acks(&bench.acks)?;
+    let acks = crate::produce::parse_acks(bench.acks.as_deref().unwrap_or("all"))?;
     let common = &bench.common;
     let client = Client::new(&[common.broker.as_str()])?;
     if client.describe_topic(&common.topic).await.is_err() {
@@ -313,23 +360,9 @@ async fn produce(bench: ProduceBench) -> anyhow::Result<()> {
         }
     }
     let elapsed = started.elapsed();
-    totals.stop.store(true, Ordering::Relaxed);
-    bar.finish_and_clear();
-    let rss = rss.await.ok().flatten();
     let payload_bytes = totals.records.load(Ordering::Relaxed) * bench.record_bytes as u64;
     let mode = format!("produce-{:?}", bench.mode).to_lowercase();
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&summary(
-            &mode,
-            &totals,
-            &latency,
-            elapsed,
-            rss,
-            payload_bytes
-        ))?
-    );
-    Ok(())
+    finish(&mode, &totals, &latency, elapsed, &bar, rss, payload_bytes).await
 }
 
 /// Only what the consume bench needs of a response.
@@ -412,13 +445,6 @@ async fn consume(bench: ConsumeBench) -> anyhow::Result<()> {
         }
     }
     let elapsed = started.elapsed();
-    totals.stop.store(true, Ordering::Relaxed);
-    bar.finish_and_clear();
-    let rss = rss.await.ok().flatten();
     let bytes = totals.bytes.load(Ordering::Relaxed);
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&summary("consume", &totals, &latency, elapsed, rss, bytes))?
-    );
-    Ok(())
+    finish("consume", &totals, &latency, elapsed, &bar, rss, bytes).await
 }

@@ -2,6 +2,7 @@
 //! benchmark. Each subcommand is a module; this file only parses flags and dispatches.
 
 mod bench;
+mod bench_kafka;
 mod broker_command;
 mod console;
 mod consume;
