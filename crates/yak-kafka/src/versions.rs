@@ -67,7 +67,7 @@ pub const TABLE: [Support; 11] = [
     same(
         ApiKey::InitProducerId,
         0,
-        4,
+        5,
         InitProducerIdRequest::VERSIONS,
     ),
     same(
@@ -124,7 +124,7 @@ mod tests {
             (ApiKey::ApiVersions, 0, 4),
             (ApiKey::CreateTopics, 2, 7),
             (ApiKey::DeleteTopics, 1, 6),
-            (ApiKey::InitProducerId, 0, 4),
+            (ApiKey::InitProducerId, 0, 5),
             (ApiKey::DescribeConfigs, 1, 4),
             (ApiKey::CreatePartitions, 0, 3),
             (ApiKey::DescribeCluster, 0, 1),

@@ -1,6 +1,6 @@
 //! The harness the integration tests share: a real `yak broker` process on port 0 in a temporary
 //! directory, stopped with SIGTERM (and checked to exit 0), killed with SIGKILL, or restarted on
-//! the same data directory; plus small HTTP helpers and an independent murmur2 partitioner.
+//! the same data directory; plus small HTTP helpers and Kafka's partitioner for expected partitions.
 //!
 //! Every child process is killed when its handle drops, so no broker outlives a failing test.
 
@@ -323,42 +323,11 @@ pub fn assert_dense(what: &str, records: &[Value]) {
     }
 }
 
-/// Kafka's murmur2 (the Java client's `Utils.murmur2`), written here from the reference so the
-/// tests check the broker against an independent implementation.
-pub fn murmur2(data: &[u8]) -> u32 {
-    const SEED: u32 = 0x9747_b28c;
-    const M: u32 = 0x5bd1_e995;
-    const R: u32 = 24;
-    let mut h = SEED ^ data.len() as u32;
-    let chunks = data.chunks_exact(4);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        k = k.wrapping_mul(M);
-        k ^= k >> R;
-        k = k.wrapping_mul(M);
-        h = h.wrapping_mul(M);
-        h ^= k;
-    }
-    if tail.len() >= 3 {
-        h ^= (tail[2] as u32) << 16;
-    }
-    if tail.len() >= 2 {
-        h ^= (tail[1] as u32) << 8;
-    }
-    if !tail.is_empty() {
-        h ^= tail[0] as u32;
-        h = h.wrapping_mul(M);
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    h
-}
-
-/// The partition Kafka's default partitioner picks for a key.
+/// The partition Kafka's default partitioner picks for a key: the broker's own partitioner,
+/// which its unit tests pin to Kafka's published murmur2 vectors (and `http_api.rs` checks two of
+/// them end to end).
 pub fn kafka_partition(key: &str, partitions: i32) -> i32 {
-    ((murmur2(key.as_bytes()) & 0x7fff_ffff) % partitions as u32) as i32
+    yak_broker::partitioner::partition_for_key(key.as_bytes(), partitions)
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` at the deadline.
