@@ -657,7 +657,10 @@ impl Decoder<Option<Vec<u8>>> for Bytes {
             n if n >= 0 => {
                 // YAK patch: refuse lengths past the buffer before allocating.
                 if n as usize > buf.remaining() {
-                    bail!("Bytes length {n} exceeds the {} bytes left", buf.remaining());
+                    bail!(
+                        "Bytes length {n} exceeds the {} bytes left",
+                        buf.remaining()
+                    );
                 }
                 let mut data = vec![0; n as usize];
                 buf.try_copy_to_slice(&mut data)?;
@@ -810,7 +813,11 @@ impl Decoder<Option<Vec<u8>>> for CompactBytes {
             n => {
                 // YAK patch: refuse lengths past the buffer before allocating.
                 if (n - 1) as usize > buf.remaining() {
-                    bail!("Bytes length {} exceeds the {} bytes left", n - 1, buf.remaining());
+                    bail!(
+                        "Bytes length {} exceeds the {} bytes left",
+                        n - 1,
+                        buf.remaining()
+                    );
                 }
                 let mut data = vec![0; (n - 1) as usize];
                 buf.try_copy_to_slice(&mut data)?;
@@ -997,7 +1004,10 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
                 // remaining bytes is malformed; refuse it before allocating (an untrusted
                 // count of i32::MAX elements would otherwise abort the process).
                 if n as usize > buf.remaining() {
-                    bail!("Array length {n} exceeds the {} bytes left", buf.remaining());
+                    bail!(
+                        "Array length {n} exceeds the {} bytes left",
+                        buf.remaining()
+                    );
                 }
                 let mut result = Vec::with_capacity(n as usize);
                 for _ in 0..n {
@@ -1109,7 +1119,11 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
             n => {
                 // YAK patch: see `Array`.
                 if (n - 1) as usize > buf.remaining() {
-                    bail!("Array length {} exceeds the {} bytes left", n - 1, buf.remaining());
+                    bail!(
+                        "Array length {} exceeds the {} bytes left",
+                        n - 1,
+                        buf.remaining()
+                    );
                 }
                 let mut result = Vec::with_capacity((n - 1) as usize);
                 for _ in 1..n {
