@@ -92,8 +92,18 @@ fn decode_body<T: Decodable>(
         version,
         reason: error.to_string(),
     })?;
+    // Apache Kafka parses a body and ignores whatever follows it inside the frame, and
+    // librdkafka relies on that: its all-topics Metadata v12 request (confluent-kafka's
+    // `list_topics()`) carries three stray bytes after the body. Refusing them would drop
+    // every such client, so we are bug-compatible and ignore them too.
     if frame.has_remaining() {
-        return Err(DecodeError::TrailingBytes(frame.remaining()));
+        tracing::debug!(
+            ?api_key,
+            version,
+            trailing_bytes = frame.remaining(),
+            "ignoring bytes after the request body"
+        );
+        frame.advance(frame.remaining());
     }
     Ok(body)
 }
@@ -460,15 +470,13 @@ mod tests {
         );
     }
 
-    /// Proves a frame with bytes after a valid body is refused.
+    /// Proves bytes after a valid body are ignored, as Apache Kafka does (librdkafka's
+    /// all-topics Metadata v12 request ends with three of them).
     #[test]
-    fn trailing_bytes_are_refused() {
+    fn trailing_bytes_are_ignored_like_kafka() {
         let mut seed = BytesMut::from(&seed_frames()[2][..]);
         seed.put_u8(0);
-        assert!(matches!(
-            decode(seed.freeze()),
-            Err(DecodeError::TrailingBytes(1))
-        ));
+        assert!(decode(seed.freeze()).is_ok());
     }
 
     /// Regression: a 20-byte Metadata frame declaring i32::MAX topics made the crate's
