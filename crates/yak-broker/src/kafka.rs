@@ -323,13 +323,24 @@ impl Backend for KafkaBackend {
                 }
             }
             timestamp if timestamp >= 0 => {
-                match partition
+                let Some((base_offset, _)) = partition
                     .offset_for_timestamp(timestamp)
                     .map_err(|e| backend_error(e.into()))?
-                {
-                    Some((offset, found)) if offset < high_watermark => Ok((offset, found)),
-                    _ => Ok((-1, -1)),
-                }
+                else {
+                    return Ok((-1, -1));
+                };
+                // The log finds the first batch that reaches `timestamp`; Kafka answers with the
+                // first record in it that does, so look inside that batch.
+                let batch = partition.read(base_offset, 1).map_err(backend_error)?;
+                let mut found = (-1, -1);
+                crate::http::records::for_each_record(&batch, base_offset, |offset, record| {
+                    if record.timestamp_ms >= timestamp && offset < high_watermark {
+                        found = (offset, record.timestamp_ms);
+                    }
+                    found.0 < 0 && offset + 1 < high_watermark
+                })
+                .map_err(|e| BackendError::CorruptMessage(format!("{e:?}")))?;
+                Ok(found)
             }
             _ => Err(BackendError::InvalidRecord(format!(
                 "unknown ListOffsets timestamp {timestamp}"
