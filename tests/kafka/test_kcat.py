@@ -57,8 +57,8 @@ def test_produce_with_and_without_keys_and_headers(kafka_broker):
 @pytest.mark.parametrize("codec", [
     "gzip", "snappy",
     pytest.param("lz4", marks=pytest.mark.xfail(strict=True, reason=(
-        "librdkafka < 2.11.1 enables LZ4 only when FindCoordinator v0 is advertised; YAK does not "
-        "advertise FindCoordinator until consumer groups land, so kcat sends lz4 uncompressed"))),
+        "librdkafka enables LZ4 only when FindCoordinator (v0 for librdkafka < 2.11.1) is advertised; "
+        "YAK does not advertise FindCoordinator until consumer groups land, so kcat sends lz4 uncompressed"))),
     "zstd"])
 def test_each_codec_round_trips_compressed(kafka_broker, codec):
     """500 keyed records sent with `-z CODEC` are stored compressed with that codec and read back
