@@ -19,6 +19,8 @@ from collections import namedtuple
 
 import pytest
 
+from kafka_support import wait_until
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KAFKA_BROKER_START_SECONDS_MAX = 60
 KAFKA_BROKER_STOP_SECONDS_MAX = 10
@@ -32,19 +34,6 @@ LISTENING = re.compile(r"listening http=(\S+) kafka=(\S+)")
 def yak_bin():
     path = pathlib.Path(os.environ.get("YAK_BIN", "target/debug/yak"))
     return path if path.is_absolute() else ROOT / path
-
-
-def wait_until(condition, timeout_s=15.0, interval_s=0.05, what="condition"):
-    """Polls `condition` until it returns something truthy (which is returned), or fails the test
-    at the deadline. This stands in for every would-be sleep."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(interval_s)
 
 
 class KafkaBroker:

@@ -7,7 +7,7 @@ import pytest
 from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition)
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
-from conftest import wait_until
+from kafka_support import wait_until
 
 # librdkafka (2.0.2 and 2.16 alike) enables LZ4 only when the broker advertises FindCoordinator,
 # which YAK leaves out until consumer groups land; it then sends lz4 batches uncompressed. The

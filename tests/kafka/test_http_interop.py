@@ -14,7 +14,7 @@ from confluent_kafka import TopicPartition as CkTopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KpTopicPartition
 
-from conftest import wait_until
+from kafka_support import wait_until
 
 TIMEOUT_SECONDS = 30
 HTTP_RECORDS = [

@@ -9,7 +9,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from conftest import wait_until
+from kafka_support import wait_until
 
 SEND_TIMEOUT_SECONDS = 30
 
