@@ -1,6 +1,6 @@
-//! Decompressing the records section of a batch a Kafka client compressed, so HTTP consumers and
-//! the console can read it. Batches stay compressed on disk and in Fetch answers; only the
-//! HTTP path looks inside.
+//! Reading the records inside stored batches, decompressing the ones a Kafka client compressed,
+//! for HTTP consumers, the console and ListOffsets by time. Batches stay compressed on disk and in
+//! Fetch answers; only these readers look inside.
 //!
 //! Pure-Rust codecs (flate2's miniz backend, snap, lz4_flex, ruzstd) keep C out of the build.
 //! Each codec reads at most [`DECOMPRESSED_BYTES_MAX`], so a small batch cannot expand into an
@@ -8,7 +8,7 @@
 
 use std::io::Read;
 
-use yak_log::Compression;
+use yak_log::{batch, record, Compression};
 
 /// Largest decompressed records section read from one batch.
 pub const DECOMPRESSED_BYTES_MAX: u64 = 64 * 1024 * 1024;
@@ -104,6 +104,49 @@ pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, Decompress
         }
         other => Err(DecompressError::Unknown(other)),
     }
+}
+
+/// Why stored batches could not be turned into records.
+#[derive(Debug)]
+pub enum DecodeError {
+    Decompress(DecompressError),
+    Corrupt(String),
+}
+
+/// Calls `visit` with every record at or above `from_offset` in `batches` (whole stored batches),
+/// skipping control batches and decompressing compressed ones, until `visit` returns false.
+pub fn for_each_record(
+    batches: &[u8],
+    from_offset: i64,
+    mut visit: impl FnMut(i64, record::Record<'_>) -> bool,
+) -> Result<(), DecodeError> {
+    for item in batch::batches(batches) {
+        let (header, bytes) = item.map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+        if header.is_control() || header.last_offset() < from_offset {
+            continue;
+        }
+        let body = bytes.get(batch::BATCH_HEADER_BYTES..).unwrap_or_default();
+        let decompressed;
+        let body = match header.compression() {
+            Compression::None => body,
+            codec => {
+                decompressed =
+                    crate::compression::decompress(codec, body).map_err(DecodeError::Decompress)?;
+                &decompressed[..]
+            }
+        };
+        for record in record::records(&header, body) {
+            let record = record.map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+            if record.offset < from_offset {
+                continue;
+            }
+            let offset = record.offset;
+            if !visit(offset, record) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

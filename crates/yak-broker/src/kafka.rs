@@ -333,7 +333,7 @@ impl Backend for KafkaBackend {
                 // first record in it that does, so look inside that batch.
                 let batch = partition.read(base_offset, 1).map_err(backend_error)?;
                 let mut found = (-1, -1);
-                crate::http::records::for_each_record(&batch, base_offset, |offset, record| {
+                crate::compression::for_each_record(&batch, base_offset, |offset, record| {
                     if record.timestamp_ms >= timestamp && offset < high_watermark {
                         found = (offset, record.timestamp_ms);
                     }

@@ -1,13 +1,15 @@
 //! A partition on this node: its log, its high watermark, and group commit.
 //!
 //! Appends take the log's write lock only for the `write` itself. Durability under
-//! `--flush always` is group commit: an appender that needs its offset durable queues on
-//! `flush_lock`; whoever holds it fsyncs the active segment outside the log lock, and that one
-//! fsync covers every batch appended while the previous fsync ran. The high watermark follows the
+//! `--flush always` is group commit: an appender that needs its offset durable and finds no fsync
+//! running becomes the flusher (the `flushing` flag); it fsyncs the active segment outside the log
+//! lock and publishes the new durable offset on a watch channel, which wakes every waiter at once.
+//! Batches appended while that fsync ran are covered by the next one, started by the first of
+//! their waiters to see the flag clear. The high watermark follows the
 //! durable offset under `always`, and the log end offset otherwise, so consumers only ever see
 //! records that would survive a crash of this node under the policy the operator chose.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -46,8 +48,11 @@ pub struct Partition {
     flush: FlushPolicy,
     high_watermark: AtomicI64,
     high_watermark_tx: watch::Sender<i64>,
-    /// Held by the one task running an fsync; the rest queue behind it.
-    flush_lock: tokio::sync::Mutex<()>,
+    /// Set while one task runs an fsync of this partition.
+    flushing: AtomicBool,
+    /// The durable offset, published after every fsync (and after a failed one, so waiters look
+    /// again and meet the failure).
+    durable_tx: watch::Sender<i64>,
     /// Idempotent producers' recent batches; locked only while the log's write lock is held.
     producers: std::sync::Mutex<ProducerStates>,
     leader_epoch: i32,
@@ -67,7 +72,8 @@ impl Partition {
             flush,
             high_watermark: AtomicI64::new(high_watermark),
             high_watermark_tx,
-            flush_lock: tokio::sync::Mutex::new(()),
+            flushing: AtomicBool::new(false),
+            durable_tx: watch::channel(high_watermark).0,
             producers: std::sync::Mutex::new(producers),
             leader_epoch: 0,
         }
@@ -193,22 +199,37 @@ impl Partition {
 
     /// Waits until every offset below `target` is fsynced, running the fsync if nobody is.
     pub async fn wait_durable(&self, target: i64) -> Result<(), BrokerError> {
+        let mut durable = self.durable_tx.subscribe();
         loop {
+            // Marks the current value seen, so `changed` below waits for the next publish.
+            durable.borrow_and_update();
             if self.read_log().durable_offset() >= target {
                 return Ok(());
             }
-            let _flushing = self.flush_lock.lock().await;
-            // While this task queued, the fsync ahead of it may have covered its records.
-            if self.read_log().durable_offset() >= target {
-                return Ok(());
+            if self.flushing.swap(true, Ordering::AcqRel) {
+                // Another task is flushing; its publish wakes this one.
+                if durable.changed().await.is_err() {
+                    return Err(BrokerError::Internal("the partition was dropped".into()));
+                }
+                continue;
             }
-            let sync_target = self.read_log().sync_target();
-            let durable = tokio::task::spawn_blocking(move || sync_target.sync())
-                .await
-                .map_err(|e| BrokerError::Internal(format!("fsync task failed: {e}")))??;
-            self.write_log().mark_durable(durable);
-            self.advance_high_watermark(durable);
+            let result = self.flush_once().await;
+            self.flushing.store(false, Ordering::Release);
+            let offset = self.read_log().durable_offset();
+            self.durable_tx.send_replace(offset);
+            result?;
         }
+    }
+
+    /// One fsync of the active segment, covering everything appended before it started.
+    async fn flush_once(&self) -> Result<(), BrokerError> {
+        let sync_target = self.read_log().sync_target();
+        let durable = tokio::task::spawn_blocking(move || sync_target.sync())
+            .await
+            .map_err(|e| BrokerError::Internal(format!("fsync task failed: {e}")))??;
+        self.write_log().mark_durable(durable);
+        self.advance_high_watermark(durable);
+        Ok(())
     }
 
     /// Fsyncs whatever is written (the `interval:MS` policy and shutdown).

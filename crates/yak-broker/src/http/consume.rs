@@ -20,8 +20,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use yak_api::ErrorCode;
 
-use super::records::{self, DecodeError, RecordOut};
+use super::records::RecordOut;
 use super::{AppState, HttpError};
+use crate::compression::{for_each_record, DecodeError};
 use crate::metrics::Metrics;
 use crate::partition::Partition;
 
@@ -148,7 +149,7 @@ fn read_records(
         }
         let mut result = Ok(());
         let before = taken;
-        records::for_each_record(&batches, offset, |record_offset, record| {
+        for_each_record(&batches, offset, |record_offset, record| {
             let out = RecordOut {
                 topic,
                 partition: partition.index,

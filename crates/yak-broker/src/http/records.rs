@@ -13,7 +13,6 @@ use base64::Engine;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
-use yak_log::batch::{self, Compression};
 use yak_log::record;
 
 /// The record header that carries a client's `msg_id`.
@@ -202,47 +201,4 @@ impl Serialize for RecordOut<'_> {
         }
         map.end()
     }
-}
-
-/// Why stored batches could not be turned into records.
-#[derive(Debug)]
-pub enum DecodeError {
-    Decompress(crate::compression::DecompressError),
-    Corrupt(String),
-}
-
-/// Calls `visit` with every record at or above `from_offset` in `batches` (whole stored batches),
-/// skipping control batches and decompressing compressed ones, until `visit` returns false.
-pub fn for_each_record(
-    batches: &[u8],
-    from_offset: i64,
-    mut visit: impl FnMut(i64, record::Record<'_>) -> bool,
-) -> Result<(), DecodeError> {
-    for item in batch::batches(batches) {
-        let (header, bytes) = item.map_err(|e| DecodeError::Corrupt(e.to_string()))?;
-        if header.is_control() || header.last_offset() < from_offset {
-            continue;
-        }
-        let body = bytes.get(batch::BATCH_HEADER_BYTES..).unwrap_or_default();
-        let decompressed;
-        let body = match header.compression() {
-            Compression::None => body,
-            codec => {
-                decompressed =
-                    crate::compression::decompress(codec, body).map_err(DecodeError::Decompress)?;
-                &decompressed[..]
-            }
-        };
-        for record in record::records(&header, body) {
-            let record = record.map_err(|e| DecodeError::Corrupt(e.to_string()))?;
-            if record.offset < from_offset {
-                continue;
-            }
-            let offset = record.offset;
-            if !visit(offset, record) {
-                return Ok(());
-            }
-        }
-    }
-    Ok(())
 }
