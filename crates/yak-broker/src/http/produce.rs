@@ -13,7 +13,9 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use yak_api::{ApiError, ErrorCode, ProduceOutcome, ProduceResult};
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Serialize, Serializer};
+use yak_api::{ApiError, ErrorCode};
 
 use super::records::{self, RecordIn};
 use super::{AppState, HttpError};
@@ -227,8 +229,8 @@ async fn produce_inner(
 
     if !batch {
         return match outcomes.into_iter().next() {
-            Some(ProduceOutcome::Ok(result)) => Ok(Json(result).into_response()),
-            Some(ProduceOutcome::Err { error }) => Err(HttpError(error)),
+            Some(Outcome::Landed(landed)) => Ok(Json(landed).into_response()),
+            Some(Outcome::Failed(error)) => Err(HttpError(error)),
             None => Err(HttpError::new(
                 ErrorCode::Internal,
                 "a record produced no outcome",
@@ -236,32 +238,97 @@ async fn produce_inner(
         };
     }
     // When every record failed for the same reason, the request failed: answer with its status.
-    if let Some(ProduceOutcome::Err { error }) = outcomes.first() {
+    if let Some(Outcome::Failed(error)) = outcomes.first() {
         let all_same = outcomes
             .iter()
-            .all(|o| matches!(o, ProduceOutcome::Err { error: e } if e.code == error.code));
+            .all(|o| matches!(o, Outcome::Failed(e) if e.code == error.code));
         if all_same {
             return Err(HttpError(error.clone()));
         }
     }
-    if ndjson {
-        let mut out = Vec::with_capacity(outcomes.len() * 96);
-        for outcome in &outcomes {
-            serde_json::to_writer(&mut out, outcome)
-                .map_err(|e| HttpError::new(ErrorCode::Internal, e.to_string()))?;
+    let mut out = Vec::with_capacity(outcomes.len() * 96 + 16);
+    let written = if ndjson {
+        outcomes.iter().try_for_each(|outcome| {
+            serde_json::to_writer(&mut out, outcome)?;
             out.push(b'\n');
+            Ok(())
+        })
+    } else {
+        serde_json::to_writer(&mut out, &BatchAnswer(&outcomes))
+    };
+    written.map_err(|e: serde_json::Error| HttpError::new(ErrorCode::Internal, e.to_string()))?;
+    let content_type = if ndjson {
+        "application/x-ndjson"
+    } else {
+        "application/json"
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], out).into_response())
+}
+
+/// Where a record landed, borrowed from the request: serialized in the shape of
+/// `yak_api::ProduceResult` without allocating a string per record.
+struct Landed<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    timestamp: i64,
+    msg_id: Option<&'a str>,
+}
+
+impl Serialize for Landed<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut result = serializer.serialize_struct("ProduceResult", 5)?;
+        match self.msg_id {
+            Some(msg_id) => result.serialize_field("msg_id", msg_id)?,
+            None => result.serialize_field(
+                "msg_id",
+                &format_args!("{}-{}-{}", self.topic, self.partition, self.offset),
+            )?,
         }
-        return Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response());
+        result.serialize_field("topic", self.topic)?;
+        result.serialize_field("partition", &self.partition)?;
+        result.serialize_field("offset", &self.offset)?;
+        result.serialize_field("timestamp", &self.timestamp)?;
+        result.end()
     }
-    Ok(Json(yak_api::ProduceBatchResponse { results: outcomes }).into_response())
+}
+
+/// One record's outcome, in the shape of `yak_api::ProduceOutcome`.
+enum Outcome<'a> {
+    Landed(Landed<'a>),
+    Failed(ApiError),
+}
+
+impl Serialize for Outcome<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Outcome::Landed(landed) => landed.serialize(serializer),
+            Outcome::Failed(error) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("error", error)?;
+                map.end()
+            }
+        }
+    }
+}
+
+/// `{"results": [...]}`, the shape of `yak_api::ProduceBatchResponse`.
+struct BatchAnswer<'a, 'b>(&'b [Outcome<'a>]);
+
+impl Serialize for BatchAnswer<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("results", self.0)?;
+        map.end()
+    }
 }
 
 /// Appends validated records; one outcome per record, in order.
-async fn append_records(
+async fn append_records<'a>(
     state: &AppState,
-    records: &[RecordIn<'_>],
+    records: &'a [RecordIn<'a>],
     durability: Durability,
-) -> Result<Vec<ProduceOutcome>, HttpError> {
+) -> Result<Vec<Outcome<'a>>, HttpError> {
     let broker = &state.broker;
     // Topics of the request, created on first use.
     let mut topics: BTreeMap<&str, (Arc<Topic>, i32)> = BTreeMap::new();
@@ -320,30 +387,24 @@ async fn append_records(
     });
     let results = futures::future::join_all(appends).await;
 
-    let mut outcomes: Vec<Option<ProduceOutcome>> = vec![None; records.len()];
+    let mut outcomes: Vec<Option<Outcome<'a>>> = (0..records.len()).map(|_| None).collect();
     for (((name, partition), indices), result) in groups.iter().zip(results) {
         match result {
             Ok(offsets) => {
                 for (&i, offset) in indices.iter().zip(offsets) {
                     let record = &records[i];
-                    let msg_id = record
-                        .msg_id
-                        .as_deref()
-                        .map_or_else(|| format!("{name}-{partition}-{offset}"), str::to_string);
-                    outcomes[i] = Some(ProduceOutcome::Ok(ProduceResult {
-                        msg_id,
-                        topic: name.to_string(),
+                    outcomes[i] = Some(Outcome::Landed(Landed {
+                        topic: name,
                         partition: *partition,
                         offset,
                         timestamp: record.timestamp.unwrap_or(now_ms),
+                        msg_id: record.msg_id.as_deref(),
                     }));
                 }
             }
             Err(error) => {
                 for &i in indices {
-                    outcomes[i] = Some(ProduceOutcome::Err {
-                        error: error.clone(),
-                    });
+                    outcomes[i] = Some(Outcome::Failed(error.clone()));
                 }
             }
         }
