@@ -139,14 +139,36 @@ fn rss_kb(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Samples a pid's RSS until stopped: (first, last, max) in KiB.
+/// CPU time a process has used, from `/proc/PID/stat` (user + system), in seconds. Linux
+/// reports it in USER_HZ ticks, which is 100 per second on every mainstream configuration.
+fn cpu_s(pid: u32) -> Option<f64> {
+    const USER_HZ: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name in parentheses may hold spaces; the fields after it are fixed.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / USER_HZ)
+}
+
+/// What the broker used during a run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BrokerUsage {
+    rss_kb_start: u64,
+    rss_kb_end: u64,
+    rss_kb_max: u64,
+    cpu_s: f64,
+}
+
+/// Samples a pid's RSS every second and its CPU time at both ends, until stopped.
 pub(crate) fn sample_rss(
     pid: Option<u32>,
     totals: Arc<Totals>,
-) -> tokio::task::JoinHandle<Option<(u64, u64, u64)>> {
+) -> tokio::task::JoinHandle<Option<BrokerUsage>> {
     tokio::spawn(async move {
         let pid = pid?;
         let first = rss_kb(pid)?;
+        let cpu_start = cpu_s(pid)?;
         let (mut last, mut max) = (first, first);
         while !totals.stop.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_millis(RSS_SAMPLE_MS)).await;
@@ -155,7 +177,13 @@ pub(crate) fn sample_rss(
                 max = max.max(now);
             }
         }
-        Some((first, last, max))
+        let cpu_end = cpu_s(pid).unwrap_or(cpu_start);
+        Some(BrokerUsage {
+            rss_kb_start: first,
+            rss_kb_end: last,
+            rss_kb_max: max,
+            cpu_s: cpu_end - cpu_start,
+        })
     })
 }
 
@@ -179,7 +207,7 @@ pub(crate) fn summary(
     totals: &Totals,
     latency: &Histogram<u64>,
     elapsed: Duration,
-    rss: Option<(u64, u64, u64)>,
+    usage: Option<BrokerUsage>,
     payload_bytes: u64,
 ) -> serde_json::Value {
     let seconds = elapsed.as_secs_f64().max(1e-9);
@@ -195,7 +223,11 @@ pub(crate) fn summary(
         "requests_per_s": (totals.requests.load(Ordering::Relaxed) as f64 / seconds).round(),
         "mb_per_s": ((payload_bytes as f64 / seconds / 1e6) * 100.0).round() / 100.0,
         "latency_ms": { "p50": ms(0.5), "p99": ms(0.99), "p999": ms(0.999), "max": latency.max() as f64 / 1000.0 },
-        "broker_rss_kb": rss.map(|(first, last, max)| serde_json::json!({"start": first, "end": last, "max": max})),
+        "broker_rss_kb": usage.map(|u| serde_json::json!({"start": u.rss_kb_start, "end": u.rss_kb_end, "max": u.rss_kb_max})),
+        "broker_cpu_s": usage.map(|u| (u.cpu_s * 100.0).round() / 100.0),
+        "broker_cpu_s_per_million_records": usage
+            .filter(|_| records > 0)
+            .map(|u| (u.cpu_s / records as f64 * 1e6 * 1000.0).round() / 1000.0),
     })
 }
 
@@ -220,7 +252,7 @@ pub(crate) async fn finish(
     latency: &Histogram<u64>,
     elapsed: Duration,
     bar: &ProgressBar,
-    rss: tokio::task::JoinHandle<Option<(u64, u64, u64)>>,
+    rss: tokio::task::JoinHandle<Option<BrokerUsage>>,
     payload_bytes: u64,
 ) -> anyhow::Result<()> {
     totals.stop.store(true, Ordering::Relaxed);
