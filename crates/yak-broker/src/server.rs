@@ -13,12 +13,16 @@ use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 
+/// How long shutdown waits for Kafka connections to finish their requests.
+pub const SHUTDOWN_KAFKA_MS_MAX: u64 = 10_000;
+
 /// A node that is serving.
 pub struct Running {
     pub broker: Arc<Broker>,
     pub http_addr: SocketAddr,
     pub kafka_addr: SocketAddr,
     http: JoinHandle<std::io::Result<()>>,
+    kafka: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -70,9 +74,7 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
             }
         }));
     }
-    // The Kafka listener is bound so the address is reserved and reported; the wire protocol is
-    // served by the Kafka front-end.
-    background.push(crate::kafka::spawn(Arc::clone(&broker), kafka_listener));
+    let kafka = crate::kafka::spawn(Arc::clone(&broker), kafka_listener);
 
     let app = crate::http::router(Arc::clone(&broker));
     let shutdown = broker.shutdown.clone();
@@ -87,6 +89,7 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
         http_addr,
         kafka_addr,
         http,
+        kafka,
         background,
     })
 }
@@ -101,6 +104,15 @@ impl Running {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::error!(%error, "HTTP server stopped with an error"),
             Err(error) => tracing::error!(%error, "HTTP server task failed"),
+        }
+        // The Kafka listener stops accepting on the same token and returns once its connections
+        // have ended; a connection stuck past the limit is dropped, and whatever it wrote is
+        // still fsynced below (it was never acknowledged).
+        if tokio::time::timeout(Duration::from_millis(SHUTDOWN_KAFKA_MS_MAX), self.kafka)
+            .await
+            .is_err()
+        {
+            tracing::warn!("Kafka connections did not end in time; closing them");
         }
         for task in self.background {
             task.abort();
