@@ -321,3 +321,122 @@ fn rebuild_producer_states(log: &Log) -> ProducerStates {
     }
     states
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yak_log::{record, OsFileSystem};
+
+    /// A batch as an idempotent producer sends it: producer id, epoch and first sequence set,
+    /// CRC-32C recomputed over the changed bytes.
+    fn idempotent_batch(
+        producer_id: i64,
+        epoch: i16,
+        base_sequence: i32,
+        values: &[&str],
+    ) -> Vec<u8> {
+        let records: Vec<record::RecordToWrite<'_>> = values
+            .iter()
+            .map(|v| record::RecordToWrite {
+                key: None,
+                value: Some(v.as_bytes()),
+                headers: &[],
+                timestamp_ms: 1,
+            })
+            .collect();
+        let mut batch = Vec::new();
+        record::encode_batch(&records, &mut batch);
+        batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
+        batch[51..53].copy_from_slice(&epoch.to_be_bytes());
+        batch[53..57].copy_from_slice(&base_sequence.to_be_bytes());
+        let crc = crc32c::crc32c(&batch[21..]);
+        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        batch
+    }
+
+    fn open(dir: &std::path::Path) -> Arc<Partition> {
+        let log = Log::open(Arc::new(OsFileSystem), dir, yak_log::LogConfig::default())
+            .expect("open log");
+        Arc::new(Partition::new("t".into(), 0, log, FlushPolicy::Always))
+    }
+
+    /// A producer's retry after a restart is answered with the first copy's offset, not written
+    /// again: producer state is rebuilt from the log.
+    #[tokio::test]
+    async fn idempotent_retry_across_a_restart_is_deduplicated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = open(dir.path());
+        let first = partition
+            .append(
+                &mut idempotent_batch(7, 0, 0, &["a", "b"]),
+                Durability::Wait,
+            )
+            .await
+            .expect("first append");
+        partition
+            .append(&mut idempotent_batch(7, 0, 2, &["c"]), Durability::Wait)
+            .await
+            .expect("second append");
+        drop(partition);
+
+        let reopened = open(dir.path());
+        assert_eq!(reopened.log_end_offset(), 3);
+        let retry = reopened
+            .append(
+                &mut idempotent_batch(7, 0, 0, &["a", "b"]),
+                Durability::Wait,
+            )
+            .await
+            .expect("retry is answered");
+        assert_eq!(retry.base_offset, first.base_offset);
+        assert_eq!(reopened.log_end_offset(), 3, "the retry wrote nothing");
+        let gap = reopened
+            .append(&mut idempotent_batch(7, 0, 9, &["z"]), Durability::Wait)
+            .await;
+        assert!(
+            matches!(gap, Err(BrokerError::OutOfOrderSequence(_))),
+            "{gap:?}"
+        );
+        let next = reopened
+            .append(&mut idempotent_batch(7, 0, 3, &["d"]), Durability::Wait)
+            .await
+            .expect("the next sequence appends");
+        assert_eq!(next.base_offset, 3);
+    }
+
+    /// Acknowledged appends under `--flush always` are durable and visible: the high watermark
+    /// covers them by the time append returns.
+    #[tokio::test]
+    async fn acknowledged_appends_are_below_the_high_watermark() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = open(dir.path());
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let partition = Arc::clone(&partition);
+            tasks.push(tokio::spawn(async move {
+                let value = format!("v{i}");
+                let records = [record::RecordToWrite {
+                    key: None,
+                    value: Some(value.as_bytes()),
+                    headers: &[],
+                    timestamp_ms: 1,
+                }];
+                let mut batch = Vec::new();
+                record::encode_batch(&records, &mut batch);
+                let appended = partition
+                    .append(&mut batch, Durability::Wait)
+                    .await
+                    .expect("append");
+                assert!(partition.high_watermark() > appended.last_offset);
+                appended.base_offset
+            }));
+        }
+        let mut offsets = Vec::new();
+        for task in tasks {
+            offsets.push(task.await.expect("task"));
+        }
+        offsets.sort();
+        assert_eq!(offsets, (0..32).collect::<Vec<i64>>());
+        assert_eq!(partition.high_watermark(), 32);
+    }
+}
