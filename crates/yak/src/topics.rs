@@ -4,8 +4,10 @@ use clap::{Args, Subcommand};
 use yak_api::CreateTopicRequest;
 use yak_client::Client;
 
+/// Where an admin command sends its request.
 #[derive(Debug, Args)]
-pub struct TopicsArgs {
+pub struct BrokerUrl {
+    /// Broker URLs, comma-separated; the client finds the leader.
     #[arg(
         long,
         env = "YAK_BROKER",
@@ -13,6 +15,12 @@ pub struct TopicsArgs {
         global = true
     )]
     pub broker: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicsArgs {
+    #[command(flatten)]
+    pub target: BrokerUrl,
     #[command(subcommand)]
     pub command: TopicsCommand,
 }
@@ -43,7 +51,7 @@ fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 pub async fn run_topics(args: TopicsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&[args.broker.as_str()])?;
+    let client = Client::new(&[args.target.broker.as_str()])?;
     match args.command {
         TopicsCommand::List => print(&client.topics().await?),
         TopicsCommand::Create {
@@ -67,13 +75,8 @@ pub async fn run_topics(args: TopicsArgs) -> anyhow::Result<()> {
 
 #[derive(Debug, Args)]
 pub struct GroupsArgs {
-    #[arg(
-        long,
-        env = "YAK_BROKER",
-        default_value = "http://127.0.0.1:5001",
-        global = true
-    )]
-    pub broker: String,
+    #[command(flatten)]
+    pub target: BrokerUrl,
     #[command(subcommand)]
     pub command: GroupsCommand,
 }
@@ -88,19 +91,14 @@ pub async fn run_groups(args: GroupsArgs) -> anyhow::Result<()> {
     let _ = args.command;
     anyhow::bail!(
         "consumer groups are not available on {} yet; `yak consume --partition P --offset N` reads without one",
-        args.broker
+        args.target.broker
     )
 }
 
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
-    #[arg(
-        long,
-        env = "YAK_BROKER",
-        default_value = "http://127.0.0.1:5001",
-        global = true
-    )]
-    pub broker: String,
+    #[command(flatten)]
+    pub target: BrokerUrl,
     #[command(subcommand)]
     pub command: ClusterCommand,
 }
@@ -112,7 +110,7 @@ pub enum ClusterCommand {
 }
 
 pub async fn run_cluster(args: ClusterArgs) -> anyhow::Result<()> {
-    let client = Client::new(&[args.broker.as_str()])?;
+    let client = Client::new(&[args.target.broker.as_str()])?;
     match args.command {
         ClusterCommand::Status => print(&client.cluster().await?),
     }
