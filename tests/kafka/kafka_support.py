@@ -16,3 +16,14 @@ def wait_until(condition, timeout_s=15.0, interval_s=0.05, what="condition"):
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(interval_s)
+
+
+def assert_librdkafka_codec(batches, codec):
+    """librdkafka sends a batch uncompressed when compressing it did not make it smaller
+    (`rd_kafka_msgset_writer_compress`), which happens to a lone record sent before the rest
+    arrive. So every multi-record batch must carry `codec`, a single-record batch may be `none`,
+    and at least one batch must carry `codec`."""
+    codecs = {b.codec for b in batches}
+    assert codec in codecs, batches
+    assert codecs <= {codec, "none"}, batches
+    assert all(b.codec == codec for b in batches if b.record_count > 1), batches

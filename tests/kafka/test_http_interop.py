@@ -184,8 +184,8 @@ def write_aiokafka(broker, topic, records, codec):
     asyncio.run(write())
 
 
-WRITERS = {"kcat": (write_kcat, ["gzip", "snappy", "zstd"]),
-           "confluent-kafka": (write_confluent, ["gzip", "snappy", "zstd"]),
+WRITERS = {"kcat": (write_kcat, ["gzip", "snappy", "lz4", "zstd"]),
+           "confluent-kafka": (write_confluent, ["gzip", "snappy", "lz4", "zstd"]),
            "kafka-python": (write_kafka_python, ["gzip", "snappy", "lz4", "zstd"]),
            "aiokafka": (write_aiokafka, ["gzip", "snappy", "lz4", "zstd"])}
 CLIENT_RECORDS = [

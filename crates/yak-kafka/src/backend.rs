@@ -147,6 +147,7 @@ pub mod error_code {
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     pub const LEADER_NOT_AVAILABLE: i16 = 5;
     pub const CORRUPT_MESSAGE: i16 = 2;
+    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
     pub const INVALID_REQUIRED_ACKS: i16 = 21;
     pub const UNSUPPORTED_VERSION: i16 = 35;
     pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;

@@ -10,7 +10,7 @@
 //! - [`versions`]: the API versions we advertise and decode (our table, not the crate's).
 //! - One module per API key: [`api_versions`], [`metadata`], [`produce`], [`fetch`],
 //!   [`list_offsets`], [`create_topics`], [`delete_topics`], [`create_partitions`],
-//!   [`init_producer_id`], [`describe_configs`], [`describe_cluster`].
+//!   [`find_coordinator`], [`init_producer_id`], [`describe_configs`], [`describe_cluster`].
 //! - [`backend`]: the [`Backend`] trait the broker implements (topics, logs, producer ids).
 //! - `memory_backend` (feature `memory-backend`): an in-memory backend that exists only to
 //!   exercise the front-end.
@@ -26,6 +26,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod fetch;
+pub mod find_coordinator;
 pub mod init_producer_id;
 pub mod list_offsets;
 #[cfg(any(test, feature = "memory-backend"))]

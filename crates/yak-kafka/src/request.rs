@@ -7,8 +7,8 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, InitProducerIdRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest, ResponseHeader,
+    DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
+    InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, ResponseHeader,
 };
 use kafka_protocol::protocol::{
     decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion,
@@ -17,7 +17,8 @@ use kafka_protocol::protocol::{
 use crate::backend::Backend;
 use crate::{
     api_versions, create_partitions, create_topics, delete_topics, describe_cluster,
-    describe_configs, fetch, init_producer_id, list_offsets, metadata, produce, versions,
+    describe_configs, fetch, find_coordinator, init_producer_id, list_offsets, metadata, produce,
+    versions,
 };
 
 /// The smallest frame that holds api_key, api_version and correlation_id.
@@ -33,6 +34,7 @@ pub enum Body {
     Produce(ProduceRequest),
     Fetch(FetchRequest),
     ListOffsets(ListOffsetsRequest),
+    FindCoordinator(FindCoordinatorRequest),
     CreateTopics(CreateTopicsRequest),
     DeleteTopics(DeleteTopicsRequest),
     CreatePartitions(CreatePartitionsRequest),
@@ -144,6 +146,9 @@ pub fn decode(mut frame: Bytes) -> Result<Request, DecodeError> {
         ApiKey::Produce => Body::Produce(decode_body(&mut frame, api_key, version)?),
         ApiKey::Fetch => Body::Fetch(decode_body(&mut frame, api_key, version)?),
         ApiKey::ListOffsets => Body::ListOffsets(decode_body(&mut frame, api_key, version)?),
+        ApiKey::FindCoordinator => {
+            Body::FindCoordinator(decode_body(&mut frame, api_key, version)?)
+        }
         ApiKey::CreateTopics => Body::CreateTopics(decode_body(&mut frame, api_key, version)?),
         ApiKey::DeleteTopics => Body::DeleteTopics(decode_body(&mut frame, api_key, version)?),
         ApiKey::CreatePartitions => {
@@ -253,6 +258,10 @@ pub async fn handle<B: Backend>(
             let response = list_offsets::handle(backend, request);
             encode_response(api_key, version, correlation_id, &response)?
         }
+        Body::FindCoordinator(request) => {
+            let response = find_coordinator::handle(version, request);
+            encode_response(api_key, version, correlation_id, &response)?
+        }
         Body::CreateTopics(request) => {
             let response = create_topics::handle(backend, version, request).await;
             encode_response(api_key, version, correlation_id, &response)?
@@ -337,6 +346,20 @@ mod tests {
             frame(ApiKey::Fetch, 12, 4, &fetch),
             frame(ApiKey::Fetch, 4, 4, &fetch),
             frame(ApiKey::ListOffsets, 7, 5, &ListOffsetsRequest::default()),
+            frame(
+                ApiKey::FindCoordinator,
+                0,
+                12,
+                &FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g")),
+            ),
+            frame(
+                ApiKey::FindCoordinator,
+                4,
+                12,
+                &FindCoordinatorRequest::default()
+                    .with_key_type(1)
+                    .with_coordinator_keys(vec![StrBytes::from_static_str("g")]),
+            ),
             frame(ApiKey::CreateTopics, 7, 6, &CreateTopicsRequest::default()),
             frame(ApiKey::DeleteTopics, 6, 7, &DeleteTopicsRequest::default()),
             frame(
@@ -449,11 +472,16 @@ mod tests {
             decode(raw(999, 0)).map(|_| ()),
             Err(DecodeError::UnknownApiKey(999))
         );
-        // FindCoordinator exists but is not served in this step.
+        // JoinGroup exists but is not served in this step.
         assert_eq!(
-            decode(raw(10, 0)).map(|_| ()),
-            Err(DecodeError::UnknownApiKey(10))
+            decode(raw(11, 0)).map(|_| ()),
+            Err(DecodeError::UnknownApiKey(11))
         );
+        // FindCoordinator is served up to v4 only.
+        assert!(matches!(
+            decode(raw(10, 5)),
+            Err(DecodeError::UnsupportedVersion { .. })
+        ));
         for version in 0..3 {
             assert!(matches!(
                 decode(raw(0, version)),
@@ -528,7 +556,7 @@ mod tests {
         /// Valid frames with bytes flipped, cut or inserted never panic.
         #[test]
         fn mutated_frames_never_panic(
-            seed in 0..15usize,
+            seed in 0..17usize,
             flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
             cut in any::<prop::sample::Index>(),
             insert in prop::collection::vec(any::<u8>(), 0..16),

@@ -6,8 +6,8 @@
 
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, InitProducerIdRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
+    InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
 };
 use kafka_protocol::protocol::{Message, VersionRange};
 
@@ -49,7 +49,7 @@ const fn same(api_key: ApiKey, min: i16, max: i16, crate_range: VersionRange) ->
 pub const PRODUCE_ADVERTISED_MIN: i16 = 0;
 
 /// The whole table, in API key order.
-pub const TABLE: [Support; 11] = [
+pub const TABLE: [Support; 12] = [
     Support {
         api_key: ApiKey::Produce,
         advertised: VersionRange {
@@ -61,6 +61,14 @@ pub const TABLE: [Support; 11] = [
     same(ApiKey::Fetch, 4, 12, FetchRequest::VERSIONS),
     same(ApiKey::ListOffsets, 1, 7, ListOffsetsRequest::VERSIONS),
     same(ApiKey::Metadata, 0, 12, MetadataRequest::VERSIONS),
+    // Advertised for librdkafka's LZ4 check (see `find_coordinator`); answers "not available"
+    // until consumer groups exist. v4 is the first batched shape; v5-6 add nothing we need.
+    same(
+        ApiKey::FindCoordinator,
+        0,
+        4,
+        FindCoordinatorRequest::VERSIONS,
+    ),
     same(ApiKey::ApiVersions, 0, 4, ApiVersionsRequest::VERSIONS),
     same(ApiKey::CreateTopics, 2, 7, CreateTopicsRequest::VERSIONS),
     same(ApiKey::DeleteTopics, 1, 6, DeleteTopicsRequest::VERSIONS),
@@ -121,6 +129,7 @@ mod tests {
             (ApiKey::Fetch, 4, 12),
             (ApiKey::ListOffsets, 1, 7),
             (ApiKey::Metadata, 0, 12),
+            (ApiKey::FindCoordinator, 0, 4),
             (ApiKey::ApiVersions, 0, 4),
             (ApiKey::CreateTopics, 2, 7),
             (ApiKey::DeleteTopics, 1, 6),
@@ -142,14 +151,20 @@ mod tests {
         assert!(is_decodable(ApiKey::Produce, 3));
     }
 
-    /// Proves transactions and groups are not advertised in this step.
+    /// Proves transactions and groups are not advertised in this step; FindCoordinator is,
+    /// from v0, because librdkafka before 2.11.1 enables LZ4 only then (§2.3).
     #[test]
     fn transactions_are_not_advertised() {
+        assert_eq!(
+            support(ApiKey::FindCoordinator).map(|r| r.advertised.min),
+            Some(0)
+        );
         for api_key in [
             ApiKey::AddPartitionsToTxn,
             ApiKey::EndTxn,
             ApiKey::TxnOffsetCommit,
-            ApiKey::FindCoordinator,
+            ApiKey::JoinGroup,
+            ApiKey::OffsetCommit,
         ] {
             assert!(support(api_key).is_none());
         }

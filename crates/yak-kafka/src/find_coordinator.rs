@@ -1,0 +1,168 @@
+//! FindCoordinator (key 10, v0-4): where a group's (or a transactional id's) coordinator lives.
+//!
+//! YAK has no consumer groups or transactions yet, so every key is answered with
+//! COORDINATOR_NOT_AVAILABLE, the retriable error Kafka itself returns while its
+//! `__consumer_offsets` topic is not ready. The API is advertised anyway because librdkafka
+//! before 2.11.1 (Debian's kcat) and confluent-kafka up to at least 2.16 enable LZ4 only
+//! when FindCoordinator v0 is in the broker's range (research note §2.3); without it their
+//! `lz4` batches arrive uncompressed.
+//!
+//! Shapes differ by version (research note §1.5 item 4): v0-3 answer one key in top-level
+//! fields (`error_message` from v1); v4+ answer each of `coordinator_keys` in `coordinators`
+//! and the top-level fields must stay at their defaults or the response will not encode.
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::backend::error_code;
+
+/// `key_type` 0: the key is a consumer group id.
+pub const KEY_TYPE_GROUP: i8 = 0;
+/// `key_type` 1: the key is a transactional id.
+pub const KEY_TYPE_TRANSACTION: i8 = 1;
+/// The first version that batches keys in `coordinator_keys` / `coordinators` (KIP-699).
+pub const BATCHED_VERSION_MIN: i16 = 4;
+
+/// Said with every COORDINATOR_NOT_AVAILABLE answer.
+const NOT_AVAILABLE_MESSAGE: &str = "consumer groups are not available on this broker yet";
+/// Said when `key_type` is neither groups nor transactions (Kafka answers INVALID_REQUEST).
+const UNKNOWN_KEY_TYPE_MESSAGE: &str = "unknown coordinator key type";
+
+/// The node fields of an answer without a coordinator, as Kafka fills them.
+const NO_NODE_ID: i32 = -1;
+const NO_PORT: i32 = -1;
+
+/// The error code and message every key of this request gets.
+fn answer(key_type: i8) -> (i16, &'static str) {
+    match key_type {
+        KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION => {
+            (error_code::COORDINATOR_NOT_AVAILABLE, NOT_AVAILABLE_MESSAGE)
+        }
+        _ => (error_code::INVALID_REQUEST, UNKNOWN_KEY_TYPE_MESSAGE),
+    }
+}
+
+pub fn handle(version: i16, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
+    let (code, message) = answer(request.key_type);
+    let response = FindCoordinatorResponse::default();
+    if version >= BATCHED_VERSION_MIN {
+        let coordinators = request
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(BrokerId(NO_NODE_ID))
+                    .with_host(StrBytes::default())
+                    .with_port(NO_PORT)
+                    .with_error_code(code)
+                    .with_error_message(Some(StrBytes::from_static_str(message)))
+            })
+            .collect();
+        return response.with_coordinators(coordinators);
+    }
+    response
+        .with_error_code(code)
+        .with_error_message(Some(StrBytes::from_static_str(message)))
+        .with_node_id(BrokerId(NO_NODE_ID))
+        .with_host(StrBytes::default())
+        .with_port(NO_PORT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::versions;
+    use kafka_protocol::messages::ApiKey;
+    use kafka_protocol::protocol::{Decodable, Encodable};
+
+    fn request(version: i16, key_type: i8, keys: &[&'static str]) -> FindCoordinatorRequest {
+        let request = if version >= 1 {
+            FindCoordinatorRequest::default().with_key_type(key_type)
+        } else {
+            FindCoordinatorRequest::default()
+        };
+        if version >= BATCHED_VERSION_MIN {
+            request
+                .with_coordinator_keys(keys.iter().map(|k| StrBytes::from_static_str(k)).collect())
+        } else {
+            request.with_key(StrBytes::from_static_str(keys[0]))
+        }
+    }
+
+    fn round_trip(response: &FindCoordinatorResponse, version: i16) -> FindCoordinatorResponse {
+        let mut buf = bytes::BytesMut::new();
+        response.encode(&mut buf, version).expect("encodes");
+        FindCoordinatorResponse::decode(&mut buf.freeze(), version).expect("decodes")
+    }
+
+    /// Proves every advertised version answers COORDINATOR_NOT_AVAILABLE in its own shape and
+    /// encodes: top-level fields up to v3, one `coordinators` entry per key from v4.
+    #[test]
+    fn no_coordinator_at_every_version() {
+        let advertised: Vec<i16> = versions::decoded_versions(ApiKey::FindCoordinator).collect();
+        assert_eq!(advertised, vec![0, 1, 2, 3, 4]);
+        for version in advertised {
+            let key_types: &[i8] = if version >= 1 {
+                &[KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION]
+            } else {
+                &[KEY_TYPE_GROUP]
+            };
+            for &key_type in key_types {
+                let sent = request(version, key_type, &["group-a", "group-b"]);
+                let response = round_trip(&handle(version, sent), version);
+                if version >= BATCHED_VERSION_MIN {
+                    assert_eq!(
+                        response.error_code, 0,
+                        "v{version}: top level stays default"
+                    );
+                    let keys: Vec<&str> = response
+                        .coordinators
+                        .iter()
+                        .map(|c| c.key.as_str())
+                        .collect();
+                    assert_eq!(keys, ["group-a", "group-b"], "v{version}");
+                    for coordinator in &response.coordinators {
+                        assert_eq!(coordinator.error_code, 15);
+                        assert_eq!(coordinator.node_id, BrokerId(-1));
+                        assert_eq!(coordinator.host.as_str(), "");
+                        assert_eq!(coordinator.port, -1);
+                        assert_eq!(
+                            coordinator.error_message.as_deref(),
+                            Some(NOT_AVAILABLE_MESSAGE)
+                        );
+                    }
+                } else {
+                    assert_eq!(response.error_code, 15, "v{version}");
+                    assert_eq!(response.node_id, BrokerId(-1));
+                    assert_eq!(response.host.as_str(), "");
+                    assert_eq!(response.port, -1);
+                    assert!(response.coordinators.is_empty());
+                    // v0 has no error_message field on the wire; v1+ carries it.
+                    if version >= 1 {
+                        assert_eq!(
+                            response.error_message.as_deref(),
+                            Some(NOT_AVAILABLE_MESSAGE),
+                            "v{version}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Proves a v4 request with no keys gets an empty, encodable answer, and an unknown key
+    /// type gets INVALID_REQUEST as in Kafka.
+    #[test]
+    fn empty_batches_and_unknown_key_types() {
+        let empty = handle(4, FindCoordinatorRequest::default());
+        assert!(round_trip(&empty, 4).coordinators.is_empty());
+        for version in 1..=3 {
+            let response = handle(version, request(version, 7, &["g"]));
+            assert_eq!(round_trip(&response, version).error_code, 42);
+        }
+        let response = handle(4, request(4, 7, &["g"]));
+        assert_eq!(round_trip(&response, 4).coordinators[0].error_code, 42);
+    }
+}
