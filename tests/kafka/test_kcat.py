@@ -77,8 +77,10 @@ def test_each_codec_round_trips_compressed(kafka_broker, codec):
 def test_consume_from_an_offset_inside_a_batch(kafka_broker):
     """`-o 7` on a partition whose records 5..9 share one batch starts exactly at offset 7."""
     topic = kafka_broker.topic("kcat-offset", partitions=1)
-    kcat(kafka_broker, "-P", "-t", topic, "-p", "0", stdin="".join(f"a{i}\n" for i in range(5)))
-    kcat(kafka_broker, "-P", "-t", topic, "-p", "0", stdin="".join(f"b{i}\n" for i in range(5, 10)))
+    # A long linger keeps each run of five lines in one batch even on a loaded machine.
+    linger = ("-X", "linger.ms=1000")
+    kcat(kafka_broker, "-P", "-t", topic, "-p", "0", *linger, stdin="".join(f"a{i}\n" for i in range(5)))
+    kcat(kafka_broker, "-P", "-t", topic, "-p", "0", *linger, stdin="".join(f"b{i}\n" for i in range(5, 10)))
     assert [(b.base_offset, b.record_count) for b in kafka_broker.stored_batches(topic, 0)] == [(0, 5), (5, 5)]
     assert consume(kafka_broker, topic, 0, offset=7) == [f"0 {i}  b{i} " for i in (7, 8, 9)]
 
