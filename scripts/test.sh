@@ -31,7 +31,7 @@ done
 
 # --- Rust -----------------------------------------------------------------------------------
 echo "== cargo build"
-cargo build --workspace --bins --examples
+cargo build --workspace --bins
 echo "== cargo test"
 cargo test --workspace
 

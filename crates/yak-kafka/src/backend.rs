@@ -2,7 +2,7 @@
 //!
 //! The front-end owns the wire format (framing, versions, request and response bodies); the
 //! backend owns topics, partitions, logs and producer state. The broker crate implements this
-//! trait; `memory_backend` (feature `memory-backend`) implements it in memory for tests.
+//! trait; `memory_backend` implements it in memory for this crate's unit tests.
 
 use std::future::Future;
 

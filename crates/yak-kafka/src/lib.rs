@@ -12,8 +12,8 @@
 //!   [`list_offsets`], [`create_topics`], [`delete_topics`], [`create_partitions`],
 //!   [`find_coordinator`], [`init_producer_id`], [`describe_configs`], [`describe_cluster`].
 //! - [`backend`]: the [`Backend`] trait the broker implements (topics, logs, producer ids).
-//! - `memory_backend` (feature `memory-backend`): an in-memory backend that exists only to
-//!   exercise the front-end.
+//! - `memory_backend` (tests only): an in-memory backend for the unit tests of the request
+//!   handlers and the fuzz harness, which cannot reach the broker crate above them.
 //!
 //! Wire formats come from the `kafka-protocol` crate; record batches travel as opaque bytes
 //! (stored as received, served as stored).
@@ -29,7 +29,7 @@ pub mod fetch;
 pub mod find_coordinator;
 pub mod init_producer_id;
 pub mod list_offsets;
-#[cfg(any(test, feature = "memory-backend"))]
+#[cfg(test)]
 pub mod memory_backend;
 pub mod metadata;
 pub mod produce;

@@ -1,7 +1,7 @@
-//! An in-memory `Backend` that exists only to exercise the front-end: unit tests, the fuzz
-//! harness and `examples/memory_broker.rs` (so kcat can talk to `serve()`). One node, one
-//! `Vec` of batches per partition, no durability, no replication. The broker crate is the
-//! real implementation.
+//! An in-memory `Backend` for the front-end's unit tests and fuzz harness, which cannot depend
+//! on the broker crate above them. One node, one `Vec` of batches per partition, no durability,
+//! no replication. The broker crate is the real implementation, and the real Kafka clients in
+//! `tests/kafka` run against it.
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
