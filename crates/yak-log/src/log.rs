@@ -420,7 +420,11 @@ impl Log {
     /// Reads whole stored batches, starting with the one holding `offset`, keeping only batches
     /// whose last offset is below `upper_offset` (the high watermark), up to `max_bytes` but
     /// always at least one batch if one qualifies. Crosses segments while under `max_bytes`.
+    /// A log poisoned by a failed fsync refuses reads too (`LogError::Failed`).
     pub fn read(&self, offset: i64, max_bytes: u32, upper_offset: i64) -> Result<Bytes, LogError> {
+        // After a failed fsync the kernel may have dropped written pages, so the files no longer
+        // match what this Log believes; only recovery on reopen can say what is there.
+        self.check_usable()?;
         if offset < self.log_start_offset() || offset > self.log_end_offset {
             return Err(LogError::OffsetOutOfRange {
                 offset,

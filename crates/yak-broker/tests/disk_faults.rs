@@ -1,0 +1,142 @@
+//! Disk faults seen through the HTTP API: the broker runs on the simulated file system, which
+//! can report a full disk or fail an fsync, and a client must get a 5xx with `storage_error`,
+//! never an acknowledgement, while everything acknowledged before stays readable.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use yak_broker::{BrokerConfig, HttpLimits};
+use yak_log::{FlushPolicy, SimulatedFileSystem};
+
+fn config(data_dir: &std::path::Path) -> BrokerConfig {
+    BrokerConfig {
+        node_id: 0,
+        data_dir: data_dir.to_path_buf(),
+        http: SocketAddr::from(([127, 0, 0, 1], 0)),
+        kafka: SocketAddr::from(([127, 0, 0, 1], 0)),
+        advertise_http: None,
+        advertise_kafka: None,
+        cluster: "test".into(),
+        default_partitions: 1,
+        default_replication_factor: 1,
+        min_insync_replicas: 1,
+        flush: FlushPolicy::Always,
+        segment_bytes_max: 16 * 1024 * 1024,
+        segment_ms_max: 3_600_000,
+        http_limits: HttpLimits::default(),
+    }
+}
+
+async fn produce(client: &reqwest::Client, base: &str, payload: Value) -> (u16, Value) {
+    let response = client
+        .post(format!("{base}/produce"))
+        .json(&json!({"topic": "faults", "payload": payload}))
+        .send()
+        .await
+        .expect("the broker answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+async fn payloads(client: &reqwest::Client, base: &str) -> Vec<Value> {
+    let body: Value = client
+        .get(format!(
+            "{base}/consume?topic=faults&partition=0&offset=earliest&max=100"
+        ))
+        .send()
+        .await
+        .expect("consume")
+        .json()
+        .await
+        .expect("JSON");
+    body["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no messages in {body}"))
+        .iter()
+        .map(|m| m["payload"].clone())
+        .collect()
+}
+
+/// A full disk fails the write with 503 storage_error and leaves the log usable; a failed
+/// fsync is never acknowledged and stops the partition taking writes until a restart.
+#[tokio::test]
+async fn disk_full_and_failed_fsync_are_5xx_and_never_acknowledged() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let fs = SimulatedFileSystem::new();
+    let running = yak_broker::start(config(data.path()), Arc::new(fs.clone()))
+        .await
+        .expect("the broker starts");
+    let base = format!("http://{}", running.http_addr);
+    let client = reqwest::Client::new();
+
+    let (status, body) = produce(&client, &base, json!("before")).await;
+    assert_eq!(status, 200, "{body}");
+
+    fs.set_disk_full(true);
+    let (status, body) = produce(&client, &base, json!("while full")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "storage_error");
+    fs.set_disk_full(false);
+
+    let (status, body) = produce(&client, &base, json!("after space came back")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["offset"], 1,
+        "the failed write left no hole and no partial record"
+    );
+
+    fs.fail_next_sync();
+    let (status, body) = produce(&client, &base, json!("fsync fails")).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "storage_error");
+    let (status, body) = produce(&client, &base, json!("after a failed fsync")).await;
+    assert_eq!(
+        status, 503,
+        "a partition whose fsync failed takes no more writes: {body}"
+    );
+
+    let refused = client
+        .get(format!(
+            "{base}/consume?topic=faults&partition=0&offset=earliest"
+        ))
+        .send()
+        .await
+        .expect("consume");
+    assert_eq!(
+        refused.status().as_u16(),
+        503,
+        "after a failed fsync the files may have lost pages: reads wait for recovery"
+    );
+    let health: Value = client
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(health["status"], "ok", "the node keeps serving");
+
+    // A restart recovers from what is on disk: exactly the acknowledged records.
+    assert!(
+        running.shutdown().await.is_err(),
+        "the final flush reports the failed log"
+    );
+    let restarted = yak_broker::start(config(data.path()), Arc::new(fs.clone()))
+        .await
+        .expect("the broker restarts");
+    let base = format!("http://{}", restarted.http_addr);
+    assert_eq!(
+        payloads(&client, &base).await,
+        vec![json!("before"), json!("after space came back")],
+        "consumers see exactly the acknowledged records"
+    );
+    let (status, body) = produce(&client, &base, json!("after recovery")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["offset"], 2,
+        "the unacknowledged record's offset is reused, not skipped"
+    );
+    restarted.shutdown().await.expect("clean shutdown");
+}
