@@ -171,7 +171,11 @@ fn read_records(
         Metrics::add(&metrics.messages_out_total, (taken - before) as u64);
         Metrics::add(&metrics.bytes_out_total, batches.len() as u64);
         if taken == before {
-            // Only control records were there; step past them.
+            // Only control records were there: step past them, so a stream does not read the
+            // same batches again and again.
+            if let Some((header, _)) = yak_log::batches(&batches).flatten().last() {
+                offset = offset.max(header.last_offset() + 1);
+            }
             break;
         }
     }
