@@ -82,6 +82,13 @@ pub struct PartitionGauges<'a> {
     pub size_bytes: u64,
 }
 
+/// A per-partition gauge: name, help, and how to read it.
+type Gauge = (
+    &'static str,
+    &'static str,
+    fn(&PartitionGauges<'_>) -> String,
+);
+
 /// Prometheus text exposition format, version 0.0.4.
 pub fn prometheus_text(metrics: &Metrics, partitions: &[PartitionGauges<'_>]) -> String {
     let mut out = String::with_capacity(4096);
@@ -91,7 +98,7 @@ pub fn prometheus_text(metrics: &Metrics, partitions: &[PartitionGauges<'_>]) ->
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
         );
     }
-    let gauges: [(&str, &str, fn(&PartitionGauges<'_>) -> String); 4] = [
+    let gauges: [Gauge; 4] = [
         (
             "yak_log_log_start_offset",
             "First offset of the partition's log.",

@@ -89,12 +89,15 @@ pub fn record_bytes_estimate(record: &RecordIn<'_>) -> usize {
         + headers
 }
 
+/// A record's headers as the batch encoder takes them: name and optional value.
+type RecordHeaders<'a> = Vec<(&'a [u8], Option<&'a [u8]>)>;
+
 /// Encodes records into one uncompressed v2 batch, appended to `out`.
 pub fn encode(records: &[&RecordIn<'_>], now_ms: i64, out: &mut Vec<u8>) {
-    let headers: Vec<Vec<(&[u8], Option<&[u8]>)>> = records
+    let headers: Vec<RecordHeaders<'_>> = records
         .iter()
         .map(|r| {
-            let mut headers: Vec<(&[u8], Option<&[u8]>)> = Vec::new();
+            let mut headers: RecordHeaders<'_> = Vec::new();
             if let Some(msg_id) = &r.msg_id {
                 headers.push((MSG_ID_HEADER.as_bytes(), Some(msg_id.as_bytes())));
             }
