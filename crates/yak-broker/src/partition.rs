@@ -9,7 +9,7 @@
 //! durable offset under `always`, and the log end offset otherwise, so consumers only ever see
 //! records that would survive a crash of this node under the policy the operator chose.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ pub struct Partition {
     pub index: i32,
     log: RwLock<Log>,
     flush: FlushPolicy,
-    high_watermark: AtomicI64,
+    /// The high watermark; its watch channel wakes long-polls, streams and Kafka fetches.
     high_watermark_tx: watch::Sender<i64>,
     /// Set while one task runs an fsync of this partition.
     flushing: AtomicBool,
@@ -70,7 +70,6 @@ impl Partition {
             index,
             log: RwLock::new(log),
             flush,
-            high_watermark: AtomicI64::new(high_watermark),
             high_watermark_tx,
             flushing: AtomicBool::new(false),
             durable_tx: watch::channel(high_watermark).0,
@@ -98,7 +97,7 @@ impl Partition {
     }
 
     pub fn high_watermark(&self) -> i64 {
-        self.high_watermark.load(Ordering::Acquire)
+        *self.high_watermark_tx.borrow()
     }
 
     pub fn log_end_offset(&self) -> i64 {
@@ -245,10 +244,14 @@ impl Partition {
     }
 
     fn advance_high_watermark(&self, offset: i64) {
-        let previous = self.high_watermark.fetch_max(offset, Ordering::AcqRel);
-        if offset > previous {
-            self.high_watermark_tx.send_replace(offset.max(previous));
-        }
+        // Monotonic: a late publisher of an older offset never moves it back.
+        self.high_watermark_tx.send_if_modified(|high_watermark| {
+            let moved = offset > *high_watermark;
+            if moved {
+                *high_watermark = offset;
+            }
+            moved
+        });
     }
 
     /// Whole stored batches from the one holding `offset`, never past the high watermark.
