@@ -11,6 +11,7 @@ use yak_log::{FileSystem, Log, LogConfig};
 use crate::activity::Activity;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
+use crate::flusher::Flusher;
 use crate::metrics::Metrics;
 use crate::partition::Partition;
 use crate::topic::{validate_topic_name, Topic, TopicConfig, TopicsFile, TOPIC_PARTITIONS_MAX};
@@ -31,6 +32,8 @@ pub struct Broker {
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises topic creation and deletion, which rewrite `topics.json`.
     admin_lock: tokio::sync::Mutex<()>,
+    /// Makes appends durable under `--flush always` (one data directory, one flusher).
+    flusher: Arc<Flusher>,
     pub metrics: Metrics,
     pub activity: Activity,
     /// Cancelled when the node begins to shut down; long-polls and streams end on it.
@@ -41,7 +44,8 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Opens every topic found in `DATA/topics.json`, recovering each partition's log.
+    /// Opens every topic found in `DATA/topics.json`, recovering each partition's log. Runs
+    /// inside a tokio runtime (it starts the flusher task).
     pub fn open(
         config: BrokerConfig,
         fs: Arc<dyn FileSystem>,
@@ -59,6 +63,7 @@ impl Broker {
             fs,
             topics: RwLock::new(HashMap::new()),
             admin_lock: tokio::sync::Mutex::new(()),
+            flusher: Flusher::start(),
             metrics: Metrics::default(),
             activity: Activity::default(),
             shutdown: CancellationToken::new(),
@@ -114,6 +119,7 @@ impl Broker {
                 index,
                 log,
                 self.config.flush,
+                Arc::clone(&self.flusher),
             )));
         }
         Ok(Arc::new(Topic::new(config, partitions)))
@@ -296,6 +302,7 @@ impl Broker {
                 index,
                 log,
                 self.config.flush,
+                Arc::clone(&self.flusher),
             )));
         }
         let mut config = topic.config.clone();
