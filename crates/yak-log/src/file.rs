@@ -171,6 +171,7 @@ struct SimulatedState {
     fail_next_sync: bool,
     disk_full: bool,
     syncs_count: u64,
+    reads_count: u64,
     /// Per operation kind, how many more calls succeed before one fails (0 = the next fails).
     faults: BTreeMap<SimulatedOperation, u64>,
     /// Operations (of every kind) performed so far.
@@ -303,6 +304,11 @@ impl SimulatedFileSystem {
     /// Successful `sync_data` calls so far (for tests that check the log syncs when it must).
     pub fn syncs_count(&self) -> u64 {
         self.state().syncs_count
+    }
+
+    /// `read_exact_at` calls so far (for tests that check a lookup reads little, not a scan).
+    pub fn reads_count(&self) -> u64 {
+        self.state().reads_count
     }
 
     /// The bytes reads would currently see, for tests that corrupt files directly.
@@ -464,7 +470,9 @@ impl FileSystem for SimulatedFileSystem {
             return Err(not_found(path));
         }
         state.names.retain(|file, _| !file.starts_with(path));
-        state.durable_names.retain(|file, _| !file.starts_with(path));
+        state
+            .durable_names
+            .retain(|file, _| !file.starts_with(path));
         state
             .directories
             .retain(|directory| !directory.starts_with(path));
@@ -559,6 +567,7 @@ impl LogFile for SimulatedHandle {
 
     fn read_exact_at(&self, buf: &mut [u8], position: u64) -> io::Result<()> {
         self.with_file(None, |state| {
+            state.reads_count += 1;
             let file = self.file(state)?;
             let start = usize::try_from(position).map_err(|_| eof())?;
             let end = start.checked_add(buf.len()).ok_or_else(eof)?;

@@ -52,7 +52,11 @@ fn check_prefix(log: &Log, batches: &[Vec<u8>], end_min: i64, context: &str) -> 
         .collect();
     assert_eq!(end_of(&kept), end, "{context}: end is not a batch boundary");
     assert_eq!(read_all(log, 0), kept.concat(), "{context}: bytes differ");
-    assert_eq!(log.durable_offset(), end, "{context}: recovery makes all durable");
+    assert_eq!(
+        log.durable_offset(),
+        end,
+        "{context}: recovery makes all durable"
+    );
     kept
 }
 
@@ -121,7 +125,10 @@ fn truncation_failing_part_way_poisons_instead_of_leaving_a_gap() {
                     Err(error) => {
                         assert!(log.is_failed(), "{context}: {error} did not poison");
                         assert!(
-                            matches!(log.append(&mut batch(99, 1, 0), 1, 0), Err(LogError::Failed)),
+                            matches!(
+                                log.append(&mut batch(99, 1, 0), 1, 0),
+                                Err(LogError::Failed)
+                            ),
                             "{context}: append after a failed truncation"
                         );
                         assert!(
@@ -168,7 +175,11 @@ fn truncation_crash_at_any_step_reopens_contiguous() {
             let mut log = reopen(&fs, small_config(), &context);
             let kept = check_prefix(&log, &batches, offset, &context);
             if result.is_ok() {
-                assert_eq!(end_of(&kept), offset, "{context}: a truncated record came back");
+                assert_eq!(
+                    end_of(&kept),
+                    offset,
+                    "{context}: a truncated record came back"
+                );
             }
             // New records at the truncated offsets, then a crash: only the new ones are there.
             let mut replacement = batches[..kept.len()].to_vec();
@@ -215,7 +226,11 @@ fn rolling_operations() -> u64 {
     let fs = SimulatedFileSystem::new();
     let (mut log, _, mut rolling) = build_before_roll(&fs);
     let before = fs.operations_count();
-    assert_eq!(log.append(&mut rolling, 1, 0).unwrap().position, 0, "it rolls");
+    assert_eq!(
+        log.append(&mut rolling, 1, 0).unwrap().position,
+        0,
+        "it rolls"
+    );
     fs.operations_count() - before
 }
 
@@ -237,7 +252,10 @@ fn roll_failing_after_creating_the_log_poisons_so_open_still_works() {
                 Ok(_) => batches.push(rolling),
                 Err(error) if log.is_failed() => {
                     assert!(
-                        matches!(log.append(&mut batch(99, 1, 0), 1, 0), Err(LogError::Failed)),
+                        matches!(
+                            log.append(&mut batch(99, 1, 0), 1, 0),
+                            Err(LogError::Failed)
+                        ),
                         "{context}: append after a failed roll ({error})"
                     );
                 }
@@ -251,7 +269,11 @@ fn roll_failing_after_creating_the_log_poisons_so_open_still_works() {
             }
             fs.clear_faults();
             let _ = log.flush();
-            let appended_end = if log.is_failed() { end } else { log.log_end_offset() };
+            let appended_end = if log.is_failed() {
+                end
+            } else {
+                log.log_end_offset()
+            };
             drop(log);
             let log = reopen(&fs, small_config(), &context);
             let kept = check_prefix(&log, &batches, end, &format!("{context}, restart"));
