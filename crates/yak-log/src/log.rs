@@ -611,7 +611,8 @@ impl Log {
     /// durable.
     ///
     /// Crash safety rests on the order: remove later segments newest first (`.log` before its
-    /// indexes), fsync the directory, then cut the segment holding `offset` and fsync it. A crash
+    /// indexes, fsyncing the directory after each), then cut the segment holding `offset` and
+    /// fsync it. A crash
     /// at any point leaves a contiguous log that is the old one or reaches at least `offset`.
     /// Any failure once files start changing poisons the log (`LogError::Failed` until
     /// reopened), so nothing is appended on top of a half-done truncation.
@@ -669,19 +670,20 @@ impl Log {
         position: u64,
         offset: i64,
     ) -> Result<(), LogError> {
-        // Newest first, `.log` first: any subset of these removals that a crash keeps leaves a
-        // prefix of the segments plus, at worst, index files without a `.log`, which open removes.
+        // Newest first, `.log` first, the directory fsynced after each segment: whatever a
+        // crash keeps of these removals is a newest-first run of whole segments, plus at most
+        // one segment that lost only some of its files (a `.log` without indexes gets them
+        // rebuilt; indexes without a `.log` are removed by open). Syncing once at the end would
+        // rely on the file system keeping removals in order, which POSIX does not promise.
+        // Removals must also be durable before the cut is: a cut segment followed after a crash
+        // by a segment that should be gone ends before the next one begins, and open refuses
+        // such a log as corrupt.
         for segment in removed.iter().rev() {
             for path in segment.file_paths() {
                 self.fs
                     .remove_file(path)
                     .map_err(|source| LogError::io("remove", path, source))?;
             }
-        }
-        // The removals must be durable before the cut is: a cut segment followed after a crash
-        // by a segment that should be gone ends before the next one begins, and open refuses
-        // such a log as corrupt.
-        if !removed.is_empty() {
             self.fs
                 .sync_dir(&self.dir)
                 .map_err(|source| LogError::io("fsync directory", &self.dir, source))?;

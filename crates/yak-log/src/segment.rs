@@ -161,18 +161,15 @@ impl Segment {
         let log_path = segment_path(dir, base_offset, LOG_FILE_EXTENSION);
         let index_path = segment_path(dir, base_offset, INDEX_FILE_EXTENSION);
         let time_index_path = segment_path(dir, base_offset, TIME_INDEX_FILE_EXTENSION);
-        let mut files = Vec::with_capacity(3);
-        for path in [&log_path, &index_path, &time_index_path] {
+        let create = |path: &Path| -> Result<Arc<dyn LogFile>, LogError> {
             let file = fs.open(path, true).map_err(io_error("create", path))?;
             // A leftover file of the same name (from before a crash) holds nothing of ours.
             file.set_len(0).map_err(io_error("truncate", path))?;
-            files.push(file);
-        }
-        let (Some(time_index_file), Some(index_file), Some(log)) =
-            (files.pop(), files.pop(), files.pop())
-        else {
-            unreachable!("three files were opened");
+            Ok(file)
         };
+        let log = create(&log_path)?;
+        let index_file = create(&index_path)?;
+        let time_index_file = create(&time_index_path)?;
         Ok(Segment {
             base_offset,
             log_path,
@@ -299,9 +296,11 @@ impl Segment {
             .lookup(timestamp_ms)
             .map_err(io_error("read", self.time_index.path()))?;
         let mut position = match start {
+            // An entry the offset index cannot place (it cannot happen to checked indexes)
+            // falls back to a walk from the start: slower, never wrong.
             Some(relative_offset) => self
                 .find_batch(self.base_offset + i64::from(relative_offset))?
-                .map_or(self.size_bytes, |(position, _)| position),
+                .map_or(0, |(position, _)| position),
             None => 0,
         };
         while position < self.size_bytes {
