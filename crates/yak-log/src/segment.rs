@@ -375,13 +375,10 @@ impl Segment {
         }
     }
 
-    /// fsyncs the `.log`, `.index` and `.timeindex` files (when sealing or cutting the segment),
-    /// first cutting any leftover of a failed write whose cut-back failed: a sealed segment must
-    /// end exactly at its last batch.
+    /// fsyncs the `.log`, `.index` and `.timeindex` files (when sealing or cutting the segment).
+    /// The `.log` holds nothing past `size_bytes` here: a failed append that could not be cut
+    /// back poisoned the log, so no roll or truncation follows it.
     pub fn sync_all(&self) -> Result<(), LogError> {
-        self.log
-            .set_len(self.size_bytes)
-            .map_err(io_error("truncate", &self.log_path))?;
         self.index
             .trim()
             .map_err(io_error("truncate", self.index.path()))?;
