@@ -436,14 +436,31 @@ impl Segment {
     }
 
     /// The segment's largest timestamp, computed from the last time index entry (nothing up to
-    /// its batch is larger) and a walk over the batches after it. Errors with a reason if the
-    /// entry does not describe its batch.
+    /// its batch is larger) and a walk over the batches after it. Fails with
+    /// `LogError::Corrupt` if the entry does not describe its batch or a header on the way is
+    /// damaged.
     fn max_timestamp_from_time_index(&self) -> Result<Option<MaxTimestamp>, LogError> {
+        let read_header = |position: u64| -> Result<BatchHeader, LogError> {
+            if position + BATCH_HEADER_BYTES as u64 > self.size_bytes {
+                return Err(self.corrupt(&format!("partial batch header at {position}")));
+            }
+            self.read_header(position).map_err(|error| match error {
+                LogError::Batch(error) => {
+                    self.corrupt(&format!("bad batch header at {position}: {error}"))
+                }
+                other => other,
+            })
+        };
         let (mut max, mut position) = match self.time_index.last() {
             None => (None, 0),
             Some(entry) => {
                 let offset = self.base_offset + i64::from(entry.relative_offset);
-                let found = self.find_batch(offset)?;
+                let found = self.find_batch(offset).map_err(|error| match error {
+                    LogError::Batch(error) => self.corrupt(&format!(
+                        "bad batch header looking for offset {offset}: {error}"
+                    )),
+                    other => other,
+                })?;
                 let Some((position, header)) =
                     found.filter(|(_, header)| header.base_offset == offset)
                 else {
@@ -465,7 +482,7 @@ impl Segment {
             }
         };
         while position < self.size_bytes {
-            let header = self.read_header(position)?;
+            let header = read_header(position)?;
             if max.is_none_or(|max: MaxTimestamp| header.max_timestamp > max.timestamp_ms) {
                 max = Some(MaxTimestamp {
                     timestamp_ms: header.max_timestamp,
