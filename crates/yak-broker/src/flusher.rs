@@ -23,6 +23,13 @@ use crate::partition::Partition;
 /// of dirty partitions from occupying the whole blocking pool.
 pub const FLUSH_FILES_IN_FLIGHT_MAX: usize = 32;
 
+/// Passes that may overlap. A second pass starts as soon as appends arrive while one is in
+/// flight, instead of waiting for it to end: a record then waits about one fsync rather than
+/// the rest of the running one plus its own, and the kernel joins the overlapping fsyncs into
+/// its journal commits. Overlap is safe: each pass publishes what its own fsync covered, and
+/// durable offsets only move forward.
+pub const FLUSH_PASSES_IN_FLIGHT_MAX: usize = 2;
+
 /// The handle partitions hold; the task ends when the last handle is dropped.
 #[derive(Debug)]
 pub struct Flusher {
@@ -73,16 +80,25 @@ impl Drop for Flusher {
 }
 
 async fn run(flusher: Weak<Flusher>, wake: Arc<Notify>) {
+    let mut passes = tokio::task::JoinSet::new();
     loop {
-        wake.notified().await;
-        let Some(handle) = flusher.upgrade() else {
-            return;
-        };
-        let dirty = handle.take_queue();
-        // The task must not keep the handle alive between passes, or it would never end.
-        drop(handle);
-        if !dirty.is_empty() {
-            flush_pass(dirty).await;
+        tokio::select! {
+            _ = wake.notified(), if passes.len() < FLUSH_PASSES_IN_FLIGHT_MAX => {
+                let Some(handle) = flusher.upgrade() else {
+                    return;
+                };
+                let dirty = handle.take_queue();
+                // The task must not keep the handle alive between passes, or it would never end.
+                drop(handle);
+                if !dirty.is_empty() {
+                    passes.spawn(flush_pass(dirty));
+                }
+            }
+            Some(joined) = passes.join_next(), if !passes.is_empty() => {
+                if let Err(error) = joined {
+                    tracing::error!(%error, "flush pass failed");
+                }
+            }
         }
     }
 }
