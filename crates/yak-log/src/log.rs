@@ -652,3 +652,153 @@ impl Log {
         Ok(())
     }
 }
+
+/// How much of a partition's log retention keeps (Kafka's `retention.ms` and
+/// `retention.bytes`); `None` is unlimited (Kafka's -1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Segments whose largest record timestamp is older than this are deleted.
+    pub retention_ms: Option<i64>,
+    /// Oldest segments are deleted while the log stays at least this large without them.
+    pub retention_bytes: Option<u64>,
+}
+
+/// What one retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    pub segments_deleted: usize,
+    pub bytes_deleted: u64,
+    /// The log start offset after the pass (unchanged when nothing was deleted).
+    pub log_start_offset: i64,
+}
+
+// Retention and per-topic settings live in their own block: they only remove whole segments
+// from the front of the log and swap limits, and never touch the append or recovery paths.
+impl Log {
+    /// Replaces the log's limits (a topic's `segment.bytes`, `segment.ms`, `max.message.bytes`
+    /// changed). They apply from the next append; existing segments are left as they are.
+    pub fn set_config(&mut self, config: LogConfig) -> Result<(), LogError> {
+        config.check()?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// The largest record timestamp in a segment (what Kafka's time retention compares), read
+    /// from its batch headers. This walks every header of the segment: a time index would
+    /// make it a lookup.
+    fn segment_timestamp_max_ms(segment: &Segment) -> Result<i64, LogError> {
+        let mut timestamp_max_ms = i64::MIN;
+        let mut position = 0;
+        while position < segment.size_bytes() {
+            let header = segment.read_header(position)?;
+            timestamp_max_ms = timestamp_max_ms.max(header.max_timestamp);
+            position += header.total_bytes() as u64;
+        }
+        Ok(timestamp_max_ms)
+    }
+
+    /// The sealed segments at the front of the log that `retention` no longer keeps: a segment
+    /// goes when its largest timestamp is more than `retention_ms` before `now_ms`, or when the
+    /// log without it is still at least `retention_bytes`. Only segments wholly below
+    /// `upper_offset` (the high watermark) qualify, and the active segment never does.
+    fn retention_candidates(
+        &self,
+        retention: Retention,
+        now_ms: i64,
+        upper_offset: i64,
+    ) -> Result<usize, LogError> {
+        let mut remaining_bytes = self.size_bytes;
+        let mut count = 0;
+        let sealed = &self.segments[..self.segments.len().saturating_sub(1)];
+        for (number, segment) in sealed.iter().enumerate() {
+            let next_base = self.segments[number + 1].base_offset();
+            if next_base > upper_offset {
+                break;
+            }
+            let over_bytes = retention
+                .retention_bytes
+                .is_some_and(|bytes| remaining_bytes - segment.size_bytes() >= bytes);
+            let over_time = match retention.retention_ms {
+                Some(retention_ms) => {
+                    now_ms.saturating_sub(Self::segment_timestamp_max_ms(segment)?) > retention_ms
+                }
+                None => false,
+            };
+            if !(over_bytes || over_time) {
+                break;
+            }
+            remaining_bytes -= segment.size_bytes();
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Deletes whole segments from the front of the log as `retention` asks, advancing the log
+    /// start offset to the first kept segment's base offset.
+    ///
+    /// Files go oldest first (each segment's `.log` before its `.index`, since recovery drops
+    /// an index without its log), so a crash part-way leaves a contiguous log that starts
+    /// later; the directory is fsynced before the new log start offset is reported. A failed
+    /// removal stops the pass: segments already removed are dropped and the error returned. A
+    /// failed directory fsync poisons the log, as it does for a roll.
+    pub fn delete_segments_for_retention(
+        &mut self,
+        retention: Retention,
+        now_ms: i64,
+        upper_offset: i64,
+    ) -> Result<RetentionOutcome, LogError> {
+        self.check_usable()?;
+        let candidates = self.retention_candidates(retention, now_ms, upper_offset)?;
+        if candidates == 0 {
+            return Ok(RetentionOutcome {
+                log_start_offset: self.log_start_offset(),
+                ..RetentionOutcome::default()
+            });
+        }
+        let mut deleted = 0;
+        let mut failure = None;
+        'segments: for segment in &self.segments[..candidates] {
+            for path in [segment.log_path(), segment.index_path()] {
+                if let Err(source) = self.fs.remove_file(path) {
+                    failure = Some(LogError::io("remove", path, source));
+                    // A segment whose `.log` is gone counts as deleted: recovery would not
+                    // see it, so neither may readers.
+                    if path == segment.index_path() {
+                        deleted += 1;
+                    }
+                    break 'segments;
+                }
+            }
+            deleted += 1;
+        }
+        if deleted > 0 {
+            if let Err(source) = self.fs.sync_dir(&self.dir) {
+                return Err(self.poison(LogError::io("fsync directory", &self.dir, source)));
+            }
+        }
+        let bytes_deleted: u64 = self
+            .segments
+            .drain(..deleted)
+            .map(|segment| segment.size_bytes())
+            .sum();
+        self.size_bytes -= bytes_deleted;
+        let outcome = RetentionOutcome {
+            segments_deleted: deleted,
+            bytes_deleted,
+            log_start_offset: self.log_start_offset(),
+        };
+        if deleted > 0 {
+            tracing::info!(
+                dir = %self.dir.display(),
+                segments_deleted = deleted,
+                bytes_deleted,
+                log_start_offset = outcome.log_start_offset,
+                "retention deleted segments"
+            );
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(outcome),
+        }
+    }
+}
