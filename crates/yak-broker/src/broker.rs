@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::partition::Partition;
 use crate::topic::{
     check_topic_config, validate_topic_name, Topic, TopicConfig, TopicSettings, TopicsFile,
-    TOPIC_PARTITIONS_MAX,
+    TOPIC_CONFIG_NAMES, TOPIC_PARTITIONS_MAX,
 };
 
 /// A request to create a topic; `None` fields take the broker's defaults.
@@ -134,7 +134,10 @@ impl Broker {
                 SEGMENT_BYTES.to_string(),
                 self.config.segment_bytes_max.to_string(),
             ),
-            (SEGMENT_MS.to_string(), self.config.segment_ms_max.to_string()),
+            (
+                SEGMENT_MS.to_string(),
+                self.config.segment_ms_max.to_string(),
+            ),
         ])
     }
 
@@ -386,10 +389,13 @@ impl Broker {
         for change in changes {
             match &change.value {
                 Some(value) => check_topic_config(&change.name, value),
-                None => check_topic_config(&change.name, &self.default_topic_configs()
-                    .get(&change.name)
-                    .cloned()
-                    .unwrap_or_default()),
+                // Any known config may go back to its default.
+                None if TOPIC_CONFIG_NAMES.contains(&change.name.as_str()) => Ok(()),
+                None => Err(format!(
+                    "unknown topic config {:?}; known are {}",
+                    change.name,
+                    TOPIC_CONFIG_NAMES.join(", ")
+                )),
             }
             .map_err(BrokerError::InvalidConfig)?;
         }
@@ -417,7 +423,8 @@ impl Broker {
         file.store(&self.config.data_dir)
             .map_err(|e| BrokerError::Storage(format!("cannot write topic metadata: {e}")))?;
         let altered = Arc::new(Topic::new(config, topic.partitions.clone()));
-        self.write_topics().insert(name.to_string(), Arc::clone(&altered));
+        self.write_topics()
+            .insert(name.to_string(), Arc::clone(&altered));
         for partition in &altered.partitions {
             partition.set_log_config(log_config.clone())?;
         }
@@ -482,7 +489,8 @@ impl Broker {
     pub fn spawn_retention(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let broker = Arc::clone(self);
         tokio::spawn(async move {
-            let interval = std::time::Duration::from_millis(broker.config.retention_check_interval_ms);
+            let interval =
+                std::time::Duration::from_millis(broker.config.retention_check_interval_ms);
             let mut ticker = tokio::time::interval(interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -491,7 +499,9 @@ impl Broker {
                     _ = broker.shutdown.cancelled() => return,
                 }
                 let pass = Arc::clone(&broker);
-                if let Err(error) = tokio::task::spawn_blocking(move || pass.enforce_retention()).await {
+                if let Err(error) =
+                    tokio::task::spawn_blocking(move || pass.enforce_retention()).await
+                {
                     tracing::error!(%error, "retention pass panicked");
                 }
             }

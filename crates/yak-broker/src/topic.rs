@@ -369,7 +369,10 @@ mod tests {
         file.store(dir.path()).expect("store");
         let text = std::fs::read_to_string(TopicsFile::path(dir.path())).expect("read");
         assert!(!text.contains("retention_ms"), "{text}");
-        assert_eq!(TopicsFile::load(dir.path()).expect("reload").topics, file.topics);
+        assert_eq!(
+            TopicsFile::load(dir.path()).expect("reload").topics,
+            file.topics
+        );
     }
 
     /// Proves the config checks follow Kafka's meanings: -1 is unlimited, unknown names and

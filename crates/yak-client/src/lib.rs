@@ -13,9 +13,9 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use yak_api::{
-    Acks, AlterTopicConfigsRequest, ApiError, ClusterState, ConsumeResponse, CreateTopicRequest, DeleteTopicResponse,
-    ErrorBody, ErrorCode, Health, LeaderInfo, ProduceBatch, ProduceBatchResponse, ProduceOutcome,
-    ProduceRecord, ProduceResult, TopicDetail, TopicList,
+    Acks, AlterTopicConfigsRequest, ApiError, ClusterState, ConsumeResponse, CreateTopicRequest,
+    DeleteTopicResponse, ErrorBody, ErrorCode, Health, LeaderInfo, ProduceBatch,
+    ProduceBatchResponse, ProduceOutcome, ProduceRecord, ProduceResult, TopicDetail, TopicList,
 };
 
 /// Attempts of one request across brokers before the error reaches the caller.

@@ -105,7 +105,11 @@ mod tests {
             .with_value(value.map(StrBytes::from_static_str))
     }
 
-    fn resource(kind: i8, name: &'static str, configs: Vec<AlterableConfig>) -> AlterConfigsResource {
+    fn resource(
+        kind: i8,
+        name: &'static str,
+        configs: Vec<AlterableConfig>,
+    ) -> AlterConfigsResource {
         AlterConfigsResource::default()
             .with_resource_type(kind)
             .with_resource_name(StrBytes::from_static_str(name))

@@ -104,7 +104,9 @@ pub async fn run_topics(args: TopicsArgs) -> anyhow::Result<()> {
             delete_configs,
         } => {
             if configs.is_empty() && delete_configs.is_empty() {
-                anyhow::bail!("nothing to change: give --config NAME=VALUE or --delete-config NAME");
+                anyhow::bail!(
+                    "nothing to change: give --config NAME=VALUE or --delete-config NAME"
+                );
             }
             let mut changes: BTreeMap<String, Option<String>> = parse_configs(&configs)?
                 .into_iter()

@@ -46,19 +46,30 @@ async fn http_topic_configs_round_trip() {
     .await;
     assert_eq!(status, 200, "{altered}");
     assert_eq!(altered["configs"]["retention.bytes"], "4096");
-    assert_eq!(altered["configs"]["retention.ms"], "-1", "reset to the default");
+    assert_eq!(
+        altered["configs"]["retention.ms"], "-1",
+        "reset to the default"
+    );
     assert_eq!(altered["configs"]["segment.bytes"], "1048576", "left alone");
 
     for (body, what) in [
         (json!({"configs": {"retention.hours": "1"}}), "unknown name"),
         (json!({"configs": {"retention.ms": "soon"}}), "bad value"),
         (json!({"configs": {"retention.ms": "-2"}}), "below -1"),
-        (json!({"configs": {"cleanup.policy": "compact"}}), "compaction"),
+        (
+            json!({"configs": {"cleanup.policy": "compact"}}),
+            "compaction",
+        ),
     ] {
         let answer = patch(&http, &url, &body).await;
         assert_error(what, &answer, 400, "invalid_config");
     }
-    let compact = patch(&http, &url, &json!({"configs": {"cleanup.policy": "compact"}})).await;
+    let compact = patch(
+        &http,
+        &url,
+        &json!({"configs": {"cleanup.policy": "compact"}}),
+    )
+    .await;
     assert!(
         compact.1["error"]["message"]
             .as_str()
@@ -114,20 +125,26 @@ async fn consume_below_log_start_is_offset_out_of_range() {
         )
         .await;
     }
-    let log_start_offset = common::wait_until("retention to delete segments", RETENTION_WAIT, || {
-        let http = http.clone();
-        let url = broker.url("/topics/short");
-        async move {
-            let (_, detail) = get(&http, &url).await;
-            detail["partitions"][0]["log_start_offset"]
-                .as_i64()
-                .filter(|offset| *offset > 0)
-        }
-    })
-    .await;
+    let log_start_offset =
+        common::wait_until("retention to delete segments", RETENTION_WAIT, || {
+            let http = http.clone();
+            let url = broker.url("/topics/short");
+            async move {
+                let (_, detail) = get(&http, &url).await;
+                detail["partitions"][0]["log_start_offset"]
+                    .as_i64()
+                    .filter(|offset| *offset > 0)
+            }
+        })
+        .await;
     let (_, detail) = get(&http, &broker.url("/topics/short")).await;
-    let size_bytes = detail["partitions"][0]["size_bytes"].as_u64().expect("size");
-    assert!(size_bytes >= 2048, "retention keeps at least retention.bytes: {size_bytes}");
+    let size_bytes = detail["partitions"][0]["size_bytes"]
+        .as_u64()
+        .expect("size");
+    assert!(
+        size_bytes >= 2048,
+        "retention keeps at least retention.bytes: {size_bytes}"
+    );
     assert_eq!(detail["partitions"][0]["log_end_offset"], 40);
 
     let below = get(
@@ -135,7 +152,12 @@ async fn consume_below_log_start_is_offset_out_of_range() {
         &broker.url("/consume?topic=short&partition=0&offset=0"),
     )
     .await;
-    assert_error("consume below log start", &below, 400, "offset_out_of_range");
+    assert_error(
+        "consume below log start",
+        &below,
+        400,
+        "offset_out_of_range",
+    );
     let (status, earliest) = get(
         &http,
         &broker.url("/consume?topic=short&partition=0&offset=earliest&max=1"),
@@ -190,15 +212,31 @@ async fn cli_topics_create_with_config_and_alter() {
     let broker = Broker::start();
     let url = broker.http.as_str();
     let created = yak(&[
-        "topics", "--broker", url, "create", "cli-configs", "--partitions", "2", "--config",
-        "retention.ms=86400000", "--config", "segment.bytes=2097152",
+        "topics",
+        "--broker",
+        url,
+        "create",
+        "cli-configs",
+        "--partitions",
+        "2",
+        "--config",
+        "retention.ms=86400000",
+        "--config",
+        "segment.bytes=2097152",
     ])
     .await;
     assert_eq!(created["configs"]["retention.ms"], "86400000");
     assert_eq!(created["configs"]["segment.bytes"], "2097152");
     let altered = yak(&[
-        "topics", "--broker", url, "alter", "cli-configs", "--config", "retention.bytes=1048576",
-        "--delete-config", "retention.ms",
+        "topics",
+        "--broker",
+        url,
+        "alter",
+        "cli-configs",
+        "--config",
+        "retention.bytes=1048576",
+        "--delete-config",
+        "retention.ms",
     ])
     .await;
     assert_eq!(altered["configs"]["retention.bytes"], "1048576");
@@ -208,7 +246,13 @@ async fn cli_topics_create_with_config_and_alter() {
 
     let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_yak"))
         .args([
-            "topics", "--broker", url, "alter", "cli-configs", "--config", "cleanup.policy=compact",
+            "topics",
+            "--broker",
+            url,
+            "alter",
+            "cli-configs",
+            "--config",
+            "cleanup.policy=compact",
         ])
         .env_remove("YAK_BROKER")
         .kill_on_drop(true)
