@@ -9,7 +9,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
-                                   NewTopic, ResourceType)
+                                   ConfigSource, NewTopic, ResourceType)
 
 from conftest import BrokerProcess, KafkaBroker
 from kafka_support import wait_until
@@ -56,11 +56,14 @@ def create(broker, name, config):
     futures[name].result(ADMIN_TIMEOUT_SECONDS)
 
 
-def describe(broker, name):
+def describe_entries(broker, name):
     resource = ConfigResource(ResourceType.TOPIC, name)
     client = admin(broker)
-    result = client.describe_configs([resource])[resource].result(ADMIN_TIMEOUT_SECONDS)
-    return {entry_name: entry.value for entry_name, entry in result.items()}
+    return client.describe_configs([resource])[resource].result(ADMIN_TIMEOUT_SECONDS)
+
+
+def describe(broker, name):
+    return {entry_name: entry.value for entry_name, entry in describe_entries(broker, name).items()}
 
 
 def produce(broker, topic, count, timestamp_ms=None):
@@ -154,6 +157,9 @@ def test_time_retention_uses_the_largest_timestamp_of_a_segment(broker):
 def test_describe_and_incremental_alter_configs(broker):
     topic = broker.topic("alter-configs")
     create(broker, topic, {"segment.bytes": str(SEGMENT_BYTES), "retention.ms": "-1"})
+    entries = describe_entries(broker, topic)
+    assert entries["segment.bytes"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    assert entries["retention.bytes"].source == ConfigSource.DEFAULT_CONFIG.value
     configs = describe(broker, topic)
     assert configs["segment.bytes"] == str(SEGMENT_BYTES)
     assert configs["retention.ms"] == "-1"

@@ -68,6 +68,7 @@ impl KafkaBackend {
                 })
                 .collect(),
             configs,
+            configs_set: topic.config.configs.keys().cloned().collect(),
         }
     }
 }
@@ -186,6 +187,7 @@ impl Backend for KafkaBackend {
                         isr: vec![node_id],
                     })
                     .collect(),
+                configs_set: configs.iter().map(|(name, _)| name.clone()).collect(),
                 configs,
             });
         }

@@ -36,6 +36,8 @@ pub struct TopicMeta {
     pub partitions: Vec<PartitionMeta>,
     /// Topic configs in Kafka's names (`retention.ms`, `cleanup.policy`, ...).
     pub configs: Vec<(String, String)>,
+    /// The names among `configs` the topic set itself; the others are the broker's defaults.
+    pub configs_set: Vec<String>,
 }
 
 /// What the backend answers to an append.

@@ -147,6 +147,10 @@ mod tests {
         assert!(meta
             .configs
             .contains(&("retention.ms".to_string(), "1000".to_string())));
+        assert_eq!(
+            crate::create_topics::config_source(&meta, "retention.ms"),
+            crate::create_topics::CONFIG_SOURCE_TOPIC
+        );
         for version in versions::decoded_versions(ApiKey::IncrementalAlterConfigs) {
             let mut buf = bytes::BytesMut::new();
             response.encode(&mut buf, version).expect("encodes");

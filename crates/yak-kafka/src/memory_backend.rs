@@ -152,6 +152,7 @@ impl MemoryBackend {
                 ("max.message.bytes".into(), BATCH_BYTES_MAX.to_string()),
                 ("segment.ms".into(), "604800000".into()),
             ],
+            configs_set: Vec::new(),
         };
         let logs = (0..partitions).map(|_| PartitionLog::default()).collect();
         state.topics.insert(
@@ -374,6 +375,8 @@ impl Backend for MemoryBackend {
                 if let Some(entry) = topic.meta.configs.iter_mut().find(|(n, _)| *n == config) {
                     entry.1 = value.unwrap_or_default();
                 }
+                topic.meta.configs_set.retain(|set| *set != config);
+                topic.meta.configs_set.push(config);
             }
         }
         Ok(())
