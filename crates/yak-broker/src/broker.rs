@@ -11,6 +11,7 @@ use yak_log::{FileSystem, Log, LogConfig};
 use crate::activity::Activity;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
+use crate::flusher::Flusher;
 use crate::metrics::Metrics;
 use crate::partition::Partition;
 use crate::topic::{
@@ -49,6 +50,8 @@ pub struct Broker {
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises topic creation and deletion, which rewrite `topics.json`.
     admin_lock: tokio::sync::Mutex<()>,
+    /// Makes appends durable under `--flush always` (one data directory, one flusher).
+    flusher: Arc<Flusher>,
     pub metrics: Metrics,
     pub activity: Activity,
     /// Cancelled when the node begins to shut down; long-polls and streams end on it.
@@ -59,7 +62,8 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Opens every topic found in `DATA/topics.json`, recovering each partition's log.
+    /// Opens every topic found in `DATA/topics.json`, recovering each partition's log. Runs
+    /// inside a tokio runtime (it starts the flusher task).
     pub fn open(
         config: BrokerConfig,
         fs: Arc<dyn FileSystem>,
@@ -77,6 +81,7 @@ impl Broker {
             fs,
             topics: RwLock::new(HashMap::new()),
             admin_lock: tokio::sync::Mutex::new(()),
+            flusher: Flusher::start(),
             metrics: Metrics::default(),
             activity: Activity::default(),
             shutdown: CancellationToken::new(),
@@ -177,6 +182,7 @@ impl Broker {
                 index,
                 log,
                 self.config.flush,
+                Arc::clone(&self.flusher),
             )));
         }
         Ok(Arc::new(Topic::new(config, partitions)))
@@ -356,6 +362,7 @@ impl Broker {
                 index,
                 log,
                 self.config.flush,
+                Arc::clone(&self.flusher),
             )));
         }
         let mut config = topic.config.clone();

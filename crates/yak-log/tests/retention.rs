@@ -1,56 +1,10 @@
 //! Retention: whole segments leave the front of the log, by time and by size, and a crash or a
 //! failed removal part-way never leaves a gap.
 
-use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
-use yak_log::{FileSystem, Log, LogError, LogFile, Retention, SimulatedFileSystem};
+use yak_log::{FileSystem, Log, LogError, Retention, SimulatedFileSystem, SimulatedOperation};
 
 mod common;
 use common::{batch, dir, open, read_all, small_config};
-
-/// A simulated disk whose `remove_file` fails after a number of successful removals, and whose
-/// directory fsync can be made to fail.
-#[derive(Debug, Clone)]
-struct FaultyRemovals {
-    inner: SimulatedFileSystem,
-    removals_left: Arc<AtomicUsize>,
-    sync_dir_fails: Arc<AtomicUsize>,
-}
-
-impl FileSystem for FaultyRemovals {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(path)
-    }
-    fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
-        self.inner.read_dir(path)
-    }
-    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn LogFile>> {
-        self.inner.open(path, create)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        let left = self.removals_left.load(Ordering::SeqCst);
-        if left == 0 {
-            return Err(io::Error::other("injected removal failure"));
-        }
-        self.removals_left.store(left - 1, Ordering::SeqCst);
-        self.inner.remove_file(path)
-    }
-    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove_dir_all(path)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        self.inner.exists(path)
-    }
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        if self.sync_dir_fails.load(Ordering::SeqCst) > 0 {
-            return Err(io::Error::other("injected directory fsync failure"));
-        }
-        self.inner.sync_dir(path)
-    }
-}
 
 /// Appends `count` batches of 5 records each, timestamped `timestamp_ms`; every batch is large
 /// enough that the small config rolls a segment every few batches.
@@ -202,46 +156,67 @@ fn retention_survives_a_crash() {
     assert_contiguous(&reopened);
 }
 
-/// Proves a pass that fails half-way (a removal fails) and then crashes leaves a contiguous log
-/// whose start is a segment boundary, in memory and after reopening alike.
+const DELETE_ALL_SEALED: Retention = Retention {
+    retention_ms: None,
+    retention_bytes: Some(1),
+};
+
+/// A log of four segments, flushed, on `fs`; returns it with its log end offset.
+fn four_segments(fs: &SimulatedFileSystem) -> (Log, i64) {
+    let mut log = open(fs, small_config());
+    fill(&mut log, 20, 1_000);
+    log.flush().unwrap();
+    assert_eq!(segment_bases(fs).len(), 4);
+    let end = log.log_end_offset();
+    (log, end)
+}
+
+/// Proves a crash between any two file operations of a pass leaves, after recovery, a
+/// contiguous log that starts at a segment boundary and ends where it did.
+#[test]
+fn a_crash_at_every_step_of_retention_never_leaves_a_gap() {
+    let measure = SimulatedFileSystem::new();
+    let (mut log, _) = four_segments(&measure);
+    let before = measure.operations_count();
+    log.delete_segments_for_retention(DELETE_ALL_SEALED, 0, i64::MAX)
+        .unwrap();
+    let operations = measure.operations_count() - before;
+    assert!(operations >= 9, "three segments of three files: {operations}");
+    for halt_after in 0..=operations {
+        let fs = SimulatedFileSystem::new();
+        let (mut log, end) = four_segments(&fs);
+        let bases = segment_bases(&fs);
+        fs.halt_after(halt_after);
+        let _ = log.delete_segments_for_retention(DELETE_ALL_SEALED, 0, i64::MAX);
+        drop(log);
+        fs.crash();
+        let reopened = open(&fs, small_config());
+        assert!(
+            bases.contains(&reopened.log_start_offset()),
+            "crash after {halt_after}: start {} is not a segment boundary",
+            reopened.log_start_offset()
+        );
+        assert_eq!(reopened.log_end_offset(), end, "crash after {halt_after}");
+        assert_contiguous(&reopened);
+    }
+}
+
+/// Proves a pass that fails half-way (a removal fails) leaves a contiguous log whose start is a
+/// segment boundary, in memory and after a crash and reopen alike.
 #[test]
 fn a_failed_removal_half_way_never_leaves_a_gap() {
-    // Four segments: three sealed ones to delete, two files each.
-    for removals_before_failure in 0..6 {
-        let simulated = SimulatedFileSystem::new();
-        let faulty = FaultyRemovals {
-            inner: simulated.clone(),
-            removals_left: Arc::new(AtomicUsize::new(usize::MAX)),
-            sync_dir_fails: Arc::new(AtomicUsize::new(0)),
-        };
-        let fs: Arc<dyn FileSystem> = Arc::new(faulty.clone());
-        let mut log = Log::open(Arc::clone(&fs), &dir(), small_config()).unwrap();
-        fill(&mut log, 20, 1_000);
-        log.flush().unwrap();
-        assert_eq!(segment_bases(&simulated).len(), 4);
-        let end = log.log_end_offset();
-        faulty
-            .removals_left
-            .store(removals_before_failure, Ordering::SeqCst);
-        let result = log.delete_segments_for_retention(
-            Retention {
-                retention_ms: None,
-                retention_bytes: Some(1),
-            },
-            0,
-            i64::MAX,
-        );
-        assert!(result.is_err(), "removal {removals_before_failure} fails");
+    for nth in 1..=9 {
+        let fs = SimulatedFileSystem::new();
+        let (mut log, end) = four_segments(&fs);
+        fs.fail_nth(SimulatedOperation::Remove, nth);
+        let result = log.delete_segments_for_retention(DELETE_ALL_SEALED, 0, i64::MAX);
+        assert!(result.is_err(), "removal {nth} fails");
         assert_contiguous(&log);
         let start_in_memory = log.log_start_offset();
         drop(log);
-        simulated.crash();
-        let reopened = open(&simulated, small_config());
-        assert_eq!(
-            reopened.log_start_offset(),
-            start_in_memory,
-            "after {removals_before_failure} removals"
-        );
+        fs.crash();
+        let reopened = open(&fs, small_config());
+        assert_eq!(reopened.log_start_offset(), start_in_memory, "removal {nth}");
         assert_eq!(reopened.log_end_offset(), end);
         assert_contiguous(&reopened);
     }
@@ -251,24 +226,10 @@ fn a_failed_removal_half_way_never_leaves_a_gap() {
 /// log is poisoned until reopened.
 #[test]
 fn a_failed_directory_fsync_poisons_the_log() {
-    let simulated = SimulatedFileSystem::new();
-    let faulty = FaultyRemovals {
-        inner: simulated.clone(),
-        removals_left: Arc::new(AtomicUsize::new(usize::MAX)),
-        sync_dir_fails: Arc::new(AtomicUsize::new(0)),
-    };
-    let fs: Arc<dyn FileSystem> = Arc::new(faulty.clone());
-    let mut log = Log::open(fs, &dir(), small_config()).unwrap();
-    fill(&mut log, 20, 1_000);
-    faulty.sync_dir_fails.store(1, Ordering::SeqCst);
-    let result = log.delete_segments_for_retention(
-        Retention {
-            retention_ms: None,
-            retention_bytes: Some(1),
-        },
-        0,
-        i64::MAX,
-    );
+    let fs = SimulatedFileSystem::new();
+    let (mut log, _) = four_segments(&fs);
+    fs.fail_nth(SimulatedOperation::SyncDir, 1);
+    let result = log.delete_segments_for_retention(DELETE_ALL_SEALED, 0, i64::MAX);
     assert!(result.is_err());
     assert!(log.is_failed());
 }
