@@ -181,7 +181,10 @@ fn a_crash_at_every_step_of_retention_never_leaves_a_gap() {
     log.delete_segments_for_retention(DELETE_ALL_SEALED, 0, i64::MAX)
         .unwrap();
     let operations = measure.operations_count() - before;
-    assert!(operations >= 9, "three segments of three files: {operations}");
+    assert!(
+        operations >= 9,
+        "three segments of three files: {operations}"
+    );
     for halt_after in 0..=operations {
         let fs = SimulatedFileSystem::new();
         let (mut log, end) = four_segments(&fs);
@@ -216,7 +219,11 @@ fn a_failed_removal_half_way_never_leaves_a_gap() {
         drop(log);
         fs.crash();
         let reopened = open(&fs, small_config());
-        assert_eq!(reopened.log_start_offset(), start_in_memory, "removal {nth}");
+        assert_eq!(
+            reopened.log_start_offset(),
+            start_in_memory,
+            "removal {nth}"
+        );
         assert_eq!(reopened.log_end_offset(), end);
         assert_contiguous(&reopened);
     }
