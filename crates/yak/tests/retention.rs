@@ -263,3 +263,47 @@ async fn cli_topics_create_with_config_and_alter() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("invalid_config"), "{stderr}");
 }
+
+/// The `.log` segment files of one partition on disk.
+fn segment_files(broker: &Broker, topic: &str, partition: i32) -> usize {
+    std::fs::read_dir(broker.data_dir().join(format!("{topic}-{partition}")))
+        .expect("partition directory")
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "log"))
+        })
+        .count()
+}
+
+/// Proves an altered `segment.bytes` applies to the topic's existing partitions at once: the
+/// next appends roll segments at the new size, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn altered_segment_bytes_applies_at_once() {
+    let broker = Broker::start();
+    let http = client();
+    let (status, body) = post(
+        &http,
+        &broker.url("/topics"),
+        &json!({"name": "rolling", "partitions": 1}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let payload = "y".repeat(300);
+    let record = json!({"topic": "rolling", "partition": 0, "payload": payload});
+    for _ in 0..5 {
+        produce(&http, &broker, &record).await;
+    }
+    assert_eq!(segment_files(&broker, "rolling", 0), 1);
+    let (status, altered) = patch(
+        &http,
+        &broker.url("/topics/rolling/configs"),
+        &json!({"configs": {"segment.bytes": 1024}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{altered}");
+    for _ in 0..10 {
+        produce(&http, &broker, &record).await;
+    }
+    assert!(segment_files(&broker, "rolling", 0) >= 3);
+}
