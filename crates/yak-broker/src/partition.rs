@@ -319,6 +319,23 @@ impl Partition {
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
         self.read_log().offset_for_timestamp(timestamp_ms)
     }
+
+    /// Deletes the segments `retention` no longer keeps, never at or above the high watermark.
+    pub fn delete_segments_for_retention(
+        &self,
+        retention: yak_log::Retention,
+        now_ms: i64,
+    ) -> Result<yak_log::RetentionOutcome, BrokerError> {
+        let high_watermark = self.high_watermark();
+        Ok(self
+            .write_log()
+            .delete_segments_for_retention(retention, now_ms, high_watermark)?)
+    }
+
+    /// New segment and batch limits for the log (a topic's configs changed).
+    pub fn set_log_config(&self, config: yak_log::LogConfig) -> Result<(), BrokerError> {
+        Ok(self.write_log().set_config(config)?)
+    }
 }
 
 fn last_sequence(header: &BatchHeader) -> i32 {

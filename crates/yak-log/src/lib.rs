@@ -29,5 +29,5 @@ pub mod time_index;
 pub use batch::{batches, validate, BatchHeader, Batches, Compression, BATCH_HEADER_BYTES};
 pub use error::{BatchError, FlushPolicyParseError, LogError};
 pub use file::{FileSystem, LogFile, OsFileSystem, SimulatedFileSystem, SimulatedOperation};
-pub use log::{AppendInfo, FlushPolicy, Log, LogConfig, SyncTarget};
+pub use log::{AppendInfo, FlushPolicy, Log, LogConfig, Retention, RetentionOutcome, SyncTarget};
 pub use record::{decode_batch, encode_batch, records, Record, RecordIter, RecordToWrite};

@@ -705,3 +705,152 @@ impl Log {
         Ok(())
     }
 }
+
+/// How much of a partition's log retention keeps (Kafka's `retention.ms` and
+/// `retention.bytes`); `None` is unlimited (Kafka's -1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Segments whose largest record timestamp is older than this are deleted.
+    pub retention_ms: Option<i64>,
+    /// Oldest segments are deleted while the log stays at least this large without them.
+    pub retention_bytes: Option<u64>,
+}
+
+/// What one retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    pub segments_deleted: usize,
+    pub bytes_deleted: u64,
+    /// The log start offset after the pass (unchanged when nothing was deleted).
+    pub log_start_offset: i64,
+}
+
+// Retention and per-topic settings live in their own block: they only remove whole segments
+// from the front of the log and swap limits, and never touch the append or recovery paths.
+impl Log {
+    /// Replaces the log's limits (a topic's `segment.bytes`, `segment.ms`, `max.message.bytes`
+    /// changed). They apply from the next append; existing segments are left as they are.
+    pub fn set_config(&mut self, config: LogConfig) -> Result<(), LogError> {
+        config.check()?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// The sealed segments at the front of the log that `retention` no longer keeps: a segment
+    /// goes when its largest timestamp is more than `retention_ms` before `now_ms`, or when the
+    /// log without it is still at least `retention_bytes`. Only segments wholly below
+    /// `upper_offset` (the high watermark) qualify, and the active segment never does.
+    fn retention_candidates(
+        &self,
+        retention: Retention,
+        now_ms: i64,
+        upper_offset: i64,
+    ) -> Result<usize, LogError> {
+        let mut remaining_bytes = self.size_bytes;
+        let mut count = 0;
+        let sealed = &self.segments[..self.segments.len().saturating_sub(1)];
+        for (number, segment) in sealed.iter().enumerate() {
+            let next_base = self.segments[number + 1].base_offset();
+            if next_base > upper_offset {
+                break;
+            }
+            let over_bytes = retention
+                .retention_bytes
+                .is_some_and(|bytes| remaining_bytes - segment.size_bytes() >= bytes);
+            // Kafka compares the segment's largest record timestamp; an empty segment holds
+            // nothing to keep.
+            let over_time = retention.retention_ms.is_some_and(|retention_ms| {
+                segment.max_timestamp().is_none_or(|largest| {
+                    now_ms.saturating_sub(largest.timestamp_ms) > retention_ms
+                })
+            });
+            if !(over_bytes || over_time) {
+                break;
+            }
+            remaining_bytes -= segment.size_bytes();
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Deletes whole segments from the front of the log as `retention` asks, advancing the log
+    /// start offset to the first kept segment's base offset.
+    ///
+    /// Files go oldest segment first (each `.log` before its indexes, since recovery drops an
+    /// index without its log), with a directory fsync after each segment, so a crash part-way
+    /// leaves a contiguous log that starts later; the directory is fsynced before the new log
+    /// start offset is reported. A failed removal stops the pass: segments already removed are
+    /// dropped and the error returned. A failed directory fsync poisons the log, as it does for
+    /// a roll.
+    pub fn delete_segments_for_retention(
+        &mut self,
+        retention: Retention,
+        now_ms: i64,
+        upper_offset: i64,
+    ) -> Result<RetentionOutcome, LogError> {
+        self.check_usable()?;
+        let candidates = self.retention_candidates(retention, now_ms, upper_offset)?;
+        if candidates == 0 {
+            return Ok(RetentionOutcome {
+                log_start_offset: self.log_start_offset(),
+                ..RetentionOutcome::default()
+            });
+        }
+        // Oldest first, `.log` first, the directory fsynced after each segment: whatever a crash
+        // keeps of these removals is an oldest-first run of whole segments, plus at most one
+        // segment that lost only some of its files (indexes without a `.log` are removed by
+        // open). Syncing once at the end would rely on the file system keeping removals in
+        // order, which POSIX does not promise.
+        let mut deleted = 0;
+        let mut failure = None;
+        let mut poisoned = false;
+        for segment in &self.segments[..candidates] {
+            let mut log_removed = false;
+            for path in segment.file_paths() {
+                match self.fs.remove_file(path) {
+                    Ok(()) => log_removed |= path == segment.log_path(),
+                    Err(source) => {
+                        failure = Some(LogError::io("remove", path, source));
+                        break;
+                    }
+                }
+            }
+            // A segment whose `.log` is gone is gone for recovery, so for readers too.
+            if log_removed {
+                deleted += 1;
+            }
+            if let Err(source) = self.fs.sync_dir(&self.dir) {
+                failure = Some(LogError::io("fsync directory", &self.dir, source));
+                poisoned = true;
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        let bytes_deleted: u64 = self
+            .segments
+            .drain(..deleted)
+            .map(|segment| segment.size_bytes())
+            .sum();
+        self.size_bytes -= bytes_deleted;
+        let outcome = RetentionOutcome {
+            segments_deleted: deleted,
+            bytes_deleted,
+            log_start_offset: self.log_start_offset(),
+        };
+        if deleted > 0 {
+            tracing::info!(
+                dir = %self.dir.display(),
+                segments_deleted = deleted,
+                bytes_deleted,
+                log_start_offset = outcome.log_start_offset,
+                "retention deleted segments"
+            );
+        }
+        match failure {
+            Some(error) if poisoned => Err(self.poison(error)),
+            Some(error) => Err(error),
+            None => Ok(outcome),
+        }
+    }
+}
