@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-cargo build --release -p yak >&2
-YAK=target/release/yak
+[ -n "${YAK:-}" ] || cargo build --release -p yak >&2
+YAK="${YAK:-target/release/yak}"
 CONNECTIONS="${CONNECTIONS:-64}"
 DURATION_S="${DURATION_S:-15}"
 
