@@ -8,11 +8,23 @@ use utoipa::ToSchema;
 pub struct CreateTopicRequest {
     pub name: String,
     /// Defaults to the broker's `--default-partitions`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::integer::option_i32"
+    )]
     pub partitions: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::integer::option_i32"
+    )]
     pub replication_factor: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::integer::option_i64"
+    )]
     pub retention_ms: Option<i64>,
 }
 

@@ -80,6 +80,21 @@ impl From<BrokerError> for HttpError {
     }
 }
 
+/// A query string that does not decode (bad percent-encoding, not UTF-8) gets the API's own
+/// error body, not axum's plain-text one.
+impl From<axum::extract::rejection::QueryRejection> for HttpError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> HttpError {
+        HttpError::new(ErrorCode::InvalidField, rejection.body_text())
+    }
+}
+
+/// The same for a path segment, such as a topic name that is not UTF-8.
+impl From<axum::extract::rejection::PathRejection> for HttpError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> HttpError {
+        HttpError::new(ErrorCode::InvalidField, rejection.body_text())
+    }
+}
+
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let status =
@@ -100,6 +115,7 @@ impl IntoResponse for HttpError {
 
 /// The whole API and the console.
 pub fn router(broker: Arc<Broker>) -> Router {
+    let openapi = openapi::router(&broker.config.http_limits);
     let state = AppState {
         broker,
         streams_open: Arc::new(AtomicUsize::new(0)),
@@ -110,7 +126,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .merge(topics::router())
         .merge(status::router())
         .merge(events::router())
-        .merge(openapi::router())
+        .merge(openapi)
         .merge(console::router())
         .fallback(|| async { HttpError::new(ErrorCode::NotFound, "no such path") })
         .with_state(state)
