@@ -65,6 +65,30 @@ def test_dashboard_shows_node_role_and_live_stats(page, broker):
     screenshot(page, "dashboard")
 
 
+def test_dashboard_cards_count_what_the_table_lists(page, broker):
+    """The Topics and Partitions cards count the topics and partitions the replication table
+    lists, at the moment the table shows a new topic (they used to lag behind, at 0)."""
+    page.goto("/")
+    expect(page.get_by_test_id("stream-state")).to_have_text("live")
+    topic = unique("browser-cards")
+    status, body = broker.call("POST", "/topics", {"name": topic, "partitions": 4})
+    assert status == 201, body
+    expect(page.get_by_role("link", name=topic).first).to_be_visible()
+    # Read the cards and the table in one step, so no update can fall between the two reads.
+    shown = page.evaluate("""() => {
+        const rows = [...document.querySelectorAll('section.panel table tbody tr')];
+        return {
+            topics: document.querySelector('[data-testid=topic-count]').textContent,
+            partitions: document.querySelector('[data-testid=partition-count]').textContent,
+            tableTopics: new Set(rows.map((r) => r.querySelector('a').textContent)).size,
+            tableRows: rows.length,
+        };
+    }""")
+    assert shown["tableRows"] >= 4, shown
+    assert shown["topics"] == str(shown["tableTopics"]), shown
+    assert shown["partitions"] == str(shown["tableRows"]), shown
+
+
 def test_leader_address_serves_the_console(page, broker):
     """`/leader`, the origin design's dashboard address, serves the same console."""
     page.goto("/leader")
