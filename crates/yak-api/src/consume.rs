@@ -101,7 +101,13 @@ mod tests {
         let error = ConsumeStreamEvent::Error(crate::ErrorBody {
             error: crate::ApiError::new(crate::ErrorCode::Internal, "x"),
         });
-        assert_eq!(serde_json::to_value(record).unwrap()["event"], ConsumeStreamEvent::RECORD);
-        assert_eq!(serde_json::to_value(error).unwrap()["event"], ConsumeStreamEvent::ERROR);
+        assert_eq!(
+            serde_json::to_value(record).unwrap()["event"],
+            ConsumeStreamEvent::RECORD
+        );
+        assert_eq!(
+            serde_json::to_value(error).unwrap()["event"],
+            ConsumeStreamEvent::ERROR
+        );
     }
 }

@@ -234,10 +234,34 @@ mod tests {
     #[test]
     fn cluster_flags_are_refused_until_replication_exists() {
         let refused = [
-            ("--lease-ms 3000", BrokerArgs { lease_ms: Some(3000), ..BrokerArgs::default() }),
-            ("--coordinator", BrokerArgs { coordinator: Some("redis://127.0.0.1:6379/0".into()), ..BrokerArgs::default() }),
-            ("--default-replication-factor 3", BrokerArgs { default_replication_factor: Some(3), ..BrokerArgs::default() }),
-            ("--min-insync-replicas 2", BrokerArgs { min_insync_replicas: Some(2), ..BrokerArgs::default() }),
+            (
+                "--lease-ms 3000",
+                BrokerArgs {
+                    lease_ms: Some(3000),
+                    ..BrokerArgs::default()
+                },
+            ),
+            (
+                "--coordinator",
+                BrokerArgs {
+                    coordinator: Some("redis://127.0.0.1:6379/0".into()),
+                    ..BrokerArgs::default()
+                },
+            ),
+            (
+                "--default-replication-factor 3",
+                BrokerArgs {
+                    default_replication_factor: Some(3),
+                    ..BrokerArgs::default()
+                },
+            ),
+            (
+                "--min-insync-replicas 2",
+                BrokerArgs {
+                    min_insync_replicas: Some(2),
+                    ..BrokerArgs::default()
+                },
+            ),
         ];
         for (flag, args) in refused {
             let error = args.into_config().expect_err(flag).to_string();
@@ -251,7 +275,10 @@ mod tests {
         };
         assert!(standalone.into_config().is_ok());
         let from_file: BrokerArgs = toml::from_str("lease_ms = 3000").expect("a known key");
-        assert!(from_file.into_config().is_err(), "the TOML key is refused too");
+        assert!(
+            from_file.into_config().is_err(),
+            "the TOML key is refused too"
+        );
     }
 
     /// An unknown key in the file is an error, not silently ignored.

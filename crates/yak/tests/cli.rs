@@ -436,7 +436,11 @@ async fn keyless_stdin_lines_spread_over_every_partition() {
     let http = client();
     let mut counts = Vec::new();
     for partition in 0..3 {
-        counts.push(consume_all(&http, &broker, "numbers", partition).await.len());
+        counts.push(
+            consume_all(&http, &broker, "numbers", partition)
+                .await
+                .len(),
+        );
     }
     assert_eq!(counts.iter().sum::<usize>(), 1000, "{counts:?}");
     assert!(
@@ -461,7 +465,14 @@ async fn broker_refuses_cluster_flags_until_replication_exists() {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_yak"))
             .args(["broker", "--data-dir"])
             .arg(&data_dir)
-            .args(["--http", "127.0.0.1:0", "--kafka", "127.0.0.1:0", flag, value])
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--kafka",
+                "127.0.0.1:0",
+                flag,
+                value,
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)

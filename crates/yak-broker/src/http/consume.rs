@@ -8,7 +8,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -203,13 +202,10 @@ fn read_records(
 )]
 pub async fn consume(
     State(state): State<AppState>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
     Metrics::add(&state.broker.metrics.fetch_requests_total, 1);
-    let result = match query {
-        Ok(Query(query)) => consume_inner(&state, &query).await,
-        Err(rejection) => Err(HttpError::from(rejection)),
-    };
+    let result = consume_inner(&state, &query).await;
     if result.is_err() {
         Metrics::add(&state.broker.metrics.failed_fetch_requests_total, 1);
     }
@@ -290,9 +286,8 @@ fn error_event(error: &HttpError) -> Event {
 )]
 pub async fn consume_stream(
     State(state): State<AppState>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
-    let Query(query) = query?;
     let request = parse_request(&state, &query)?;
     let slot = state.stream_slot()?;
     let (sender, receiver) = mpsc::channel::<Result<Event, Infallible>>(STREAM_EVENTS_BUFFER_MAX);

@@ -80,21 +80,6 @@ impl From<BrokerError> for HttpError {
     }
 }
 
-/// A query string that does not decode (bad percent-encoding, not UTF-8) gets the API's own
-/// error body, not axum's plain-text one.
-impl From<axum::extract::rejection::QueryRejection> for HttpError {
-    fn from(rejection: axum::extract::rejection::QueryRejection) -> HttpError {
-        HttpError::new(ErrorCode::InvalidField, rejection.body_text())
-    }
-}
-
-/// The same for a path segment, such as a topic name that is not UTF-8.
-impl From<axum::extract::rejection::PathRejection> for HttpError {
-    fn from(rejection: axum::extract::rejection::PathRejection) -> HttpError {
-        HttpError::new(ErrorCode::InvalidField, rejection.body_text())
-    }
-}
-
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let status =

@@ -202,7 +202,8 @@ pub fn document(limits: &HttpLimits) -> Value {
             },
         }),
     );
-    let with_topic = json!({ "required": ["topic"], "properties": { "topic": { "type": "string" } } });
+    let with_topic =
+        json!({ "required": ["topic"], "properties": { "topic": { "type": "string" } } });
     let record_with_topic =
         json!({ "allOf": [{ "$ref": "#/components/schemas/ProduceRecord" }, with_topic] });
     merge(
@@ -271,8 +272,15 @@ mod tests {
         let max = parameters.iter().find(|p| p["name"] == "max").unwrap();
         assert_eq!(max["schema"]["maximum"], limits.consume_records_max);
         // Every parameter of these handlers is read from the query string.
-        for (method, path) in [("get", "/consume"), ("get", "/consume/stream"), ("post", "/produce")] {
-            for parameter in document["paths"][path][method]["parameters"].as_array().unwrap() {
+        for (method, path) in [
+            ("get", "/consume"),
+            ("get", "/consume/stream"),
+            ("post", "/produce"),
+        ] {
+            for parameter in document["paths"][path][method]["parameters"]
+                .as_array()
+                .unwrap()
+            {
                 assert_eq!(parameter["in"], "query", "{method} {path}: {parameter}");
             }
         }
@@ -292,8 +300,26 @@ mod tests {
         let long = "a".repeat(TOPIC_NAME_CHARS_MAX);
         let too_long = "a".repeat(TOPIC_NAME_CHARS_MAX + 1);
         let names = [
-            "", ".", "..", "...", ".a", "..a", "a.", "a..", "_", "-", "a b", "é", "orders",
-            "Orders-2.v_1", "a/b", long.as_str(), too_long.as_str(), ".-", "..-", "0",
+            "",
+            ".",
+            "..",
+            "...",
+            ".a",
+            "..a",
+            "a.",
+            "a..",
+            "_",
+            "-",
+            "a b",
+            "é",
+            "orders",
+            "Orders-2.v_1",
+            "a/b",
+            long.as_str(),
+            too_long.as_str(),
+            ".-",
+            "..-",
+            "0",
         ];
         let pattern = regex::Regex::new(TOPIC_NAME_PATTERN).expect("a valid pattern");
         for name in names {
