@@ -49,9 +49,17 @@ fn changed_configs<'de, D: Deserializer<'de>>(
 pub struct CreateTopicRequest {
     pub name: String,
     /// Defaults to the broker's `--default-partitions`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::integer::option_i32"
+    )]
     pub partitions: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::integer::option_i32"
+    )]
     pub replication_factor: Option<i32>,
     /// Topic configs in Kafka's names (`retention.ms`, `retention.bytes`, `segment.bytes`,
     /// `segment.ms`, `max.message.bytes`, `cleanup.policy`, `min.insync.replicas`,
@@ -63,7 +71,11 @@ pub struct CreateTopicRequest {
     )]
     pub configs: BTreeMap<String, String>,
     /// Older spelling of `configs["retention.ms"]`, kept for existing scripts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::integer::option_i64"
+    )]
     #[schema(deprecated)]
     pub retention_ms: Option<i64>,
 }

@@ -313,8 +313,8 @@ impl Topic {
             .and_then(|i| self.partitions.get(i))
     }
 
-    /// The partition for records without a key: the next one in turn. A batch asks once and
-    /// sends all its keyless records there (sticky per batch), as Kafka's clients do.
+    /// The partition for records without a key: the next one in turn. `KeylessSpread` asks once
+    /// per run of keyless records of a request (sticky per batch, as Kafka's clients are).
     pub fn next_round_robin(&self) -> i32 {
         (self.round_robin.fetch_add(1, Ordering::Relaxed) % self.partitions.len() as u32) as i32
     }

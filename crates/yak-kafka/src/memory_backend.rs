@@ -25,7 +25,7 @@ pub const DEFAULT_PARTITIONS: i32 = 1;
 /// Largest batch the memory backend accepts, Kafka's default `max.message.bytes`.
 pub const BATCH_BYTES_MAX: usize = 1_048_588;
 
-/// Byte offsets inside a RecordBatch v2 header (see the research note, §4.1).
+/// Byte offsets inside a RecordBatch v2 header (see `docs/log-format.md`).
 const BASE_OFFSET_AT: usize = 0;
 const LEADER_EPOCH_AT: usize = 12;
 const CRC_AT: usize = 17;
@@ -216,7 +216,7 @@ impl MemoryBackend {
     }
 }
 
-/// The checks Kafka makes on a client's batch (research note §4.2), minus sequences.
+/// The checks Kafka makes on a client's batch, minus sequences.
 fn validate(batch: &[u8]) -> Result<(), BackendError> {
     crate::produce::check_one_batch(batch)?;
     if batch.len() > BATCH_BYTES_MAX {

@@ -128,7 +128,7 @@ pub fn decoded_versions(api_key: ApiKey) -> impl Iterator<Item = i16> {
 mod tests {
     use super::*;
 
-    /// Proves the table is what the research note (§2.6) and issue 3 ask for.
+    /// Proves the advertised table is the one `docs/kafka.md` lists.
     #[test]
     fn table_matches_the_plan() {
         let expect = [
