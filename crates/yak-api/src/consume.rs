@@ -16,8 +16,9 @@ pub struct ConsumeParams {
     #[param(minimum = 0)]
     pub partition: Option<i32>,
     /// An offset between the log start and the log end, `earliest` or `latest`; defaults to
-    /// `earliest`. An offset outside the log is answered with `offset_out_of_range`.
-    #[param(pattern = r"^(earliest|latest|[0-9]{1,18})$")]
+    /// `earliest`. An offset outside the log (a negative one too) is answered with
+    /// `offset_out_of_range`.
+    #[param(pattern = r"^(earliest|latest|-?[0-9]{1,18})$")]
     pub offset: Option<String>,
     /// Most records to return (default 100).
     #[param(minimum = 1)]

@@ -86,8 +86,10 @@ fn parse_request(state: &AppState, query: &HashMap<String, String>) -> Result<Re
         None | Some("earliest") => partition.log_start_offset(),
         Some("latest") => partition.high_watermark(),
         Some(text) => {
-            // Digits only, as the document's pattern says: no sign, no spaces.
-            if !text.bytes().all(|b| b.is_ascii_digit()) {
+            // Digits with an optional minus, as the document's pattern says: no plus, no spaces.
+            // A negative offset is a number outside the log (`offset_out_of_range`, as Kafka).
+            let digits = text.strip_prefix('-').unwrap_or(text);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(HttpError::new(
                     ErrorCode::InvalidField,
                     format!("offset must be a number, `earliest` or `latest`, got {text:?}"),
