@@ -170,6 +170,28 @@ pub fn document(limits: &HttpLimits) -> Value {
         }),
     );
 
+    // Topic configs: Kafka's names only. Values are checked by the broker's rules for each
+    // config (ranges, `cleanup.policy=delete` only), answered with `invalid_config`.
+    let config_names: Vec<&str> = crate::topic::TOPIC_CONFIG_NAMES.to_vec();
+    merge(
+        &mut document,
+        &[&schema("CreateTopicRequest")[..], &["properties"]].concat(),
+        json!({ "configs": {
+            "type": "object",
+            "propertyNames": { "enum": config_names },
+            "additionalProperties": { "type": ["string", "integer"] },
+        } }),
+    );
+    merge(
+        &mut document,
+        &[&schema("AlterTopicConfigsRequest")[..], &["properties"]].concat(),
+        json!({ "configs": {
+            "type": "object",
+            "propertyNames": { "enum": config_names },
+            "additionalProperties": { "type": ["string", "integer", "null"] },
+        } }),
+    );
+
     // Produce: a record needs a topic, and a batch at least one record.
     merge(
         &mut document,

@@ -85,6 +85,10 @@ fn parse_records<'a>(
     }
     let body: RecordIn<'a> = serde_json::from_slice(body)
         .map_err(|e| HttpError::new(ErrorCode::InvalidJson, e.to_string()))?;
+    // A batch's own topic must be a valid name even when every record names its own.
+    if let Some(topic) = body.topic.as_deref() {
+        validate_topic_name(topic).map_err(|e| HttpError::new(ErrorCode::InvalidTopicName, e))?;
+    }
     let (records, batch) = body.into_records();
     if records.len() > limits.batch_records_max {
         return Err(HttpError::new(
