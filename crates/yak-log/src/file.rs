@@ -141,6 +141,7 @@ struct SimulatedState {
     fail_next_sync: bool,
     disk_full: bool,
     syncs_count: u64,
+    bytes_read: u64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -224,6 +225,12 @@ impl SimulatedFileSystem {
     /// Successful `sync_data` calls so far (for tests that check the log syncs when it must).
     pub fn syncs_count(&self) -> u64 {
         self.state().syncs_count
+    }
+
+    /// Bytes returned by reads so far, over every file (for tests that check what recovery
+    /// reads).
+    pub fn bytes_read(&self) -> u64 {
+        self.state().bytes_read
     }
 
     /// The bytes reads would currently see, for tests that corrupt files directly.
@@ -378,6 +385,7 @@ impl LogFile for SimulatedHandle {
                 return Err(eof());
             }
             buf.copy_from_slice(&file.volatile[start..end]);
+            state.bytes_read += buf.len() as u64;
             Ok(())
         })
     }

@@ -10,6 +10,8 @@
 //!   [`SimulatedFileSystem`] that crashes, tears writes, fails fsyncs and fills up.
 //! - [`index`]: the sparse offset index of a segment.
 //! - [`segment`]: one `.log` + `.index` pair, and the recovery of one segment.
+//! - [`checkpoint`]: the files that make restarts cheap: the recovery point, the clean-shutdown
+//!   marker, producer-state snapshots.
 //! - [`log`]: [`Log`], the segments of a partition: append, read, roll, recovery, flush.
 //! - [`error`]: [`LogError`] and [`BatchError`].
 //!
@@ -17,6 +19,7 @@
 //! `docs/log-format.md`.
 
 pub mod batch;
+pub mod checkpoint;
 pub mod error;
 pub mod file;
 pub mod index;
