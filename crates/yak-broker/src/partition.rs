@@ -144,16 +144,16 @@ impl Partition {
                             last_sequence,
                             info.base_offset,
                         );
-                        snapshot_if_rolled(&mut log, &producers);
+                        snapshot_if_rolled(&mut log, || producers.encode());
                         Ok((info, log.log_start_offset()))
                     }
                 }
             } else {
                 let info = log.append(batch, self.leader_epoch, now_ms)?;
-                snapshot_if_rolled(
-                    &mut log,
-                    &self.producers.lock().unwrap_or_else(|p| p.into_inner()),
-                );
+                snapshot_if_rolled(&mut log, || {
+                    let producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+                    producers.encode()
+                });
                 Ok((info, log.log_start_offset()))
             }
         };
@@ -354,11 +354,12 @@ fn rebuild_producer_states(log: &Log) -> ProducerStates {
 }
 
 /// Snapshots producer state after the log rolled a segment, so the next start replays at most
-/// one segment's headers. Called with the log's write lock held and `producers` consistent with
-/// the log end offset. A failed write is logged: it costs the next start time, not correctness.
-fn snapshot_if_rolled(log: &mut Log, producers: &ProducerStates) {
+/// one segment's headers. Called with the log's write lock held; `encode` gives the producer
+/// state consistent with the log end offset, and runs only after a roll. A failed write is
+/// logged: it costs the next start time, not correctness.
+fn snapshot_if_rolled(log: &mut Log, encode: impl FnOnce() -> Vec<u8>) {
     if log.take_rolled() {
-        if let Err(error) = log.write_producer_snapshot(&producers.encode()) {
+        if let Err(error) = log.write_producer_snapshot(&encode()) {
             tracing::warn!(dir = %log.dir().display(), %error, "cannot write a producer snapshot");
         }
     }
