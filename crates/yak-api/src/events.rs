@@ -27,6 +27,10 @@ pub enum ActivityKind {
     BrokerStarted,
     TopicCreated,
     TopicDeleted,
+    /// A topic's configs changed.
+    TopicAltered,
+    /// Retention deleted old segments of a partition.
+    SegmentsDeleted,
     LeaderElected,
     IsrJoined,
     IsrLeft,

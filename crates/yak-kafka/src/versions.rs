@@ -7,7 +7,8 @@
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
     DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
-    InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    IncrementalAlterConfigsRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
+    ProduceRequest,
 };
 use kafka_protocol::protocol::{Message, VersionRange};
 
@@ -49,7 +50,7 @@ const fn same(api_key: ApiKey, min: i16, max: i16, crate_range: VersionRange) ->
 pub const PRODUCE_ADVERTISED_MIN: i16 = 0;
 
 /// The whole table, in API key order.
-pub const TABLE: [Support; 12] = [
+pub const TABLE: [Support; 13] = [
     Support {
         api_key: ApiKey::Produce,
         advertised: VersionRange {
@@ -89,6 +90,12 @@ pub const TABLE: [Support; 12] = [
         0,
         3,
         CreatePartitionsRequest::VERSIONS,
+    ),
+    same(
+        ApiKey::IncrementalAlterConfigs,
+        0,
+        1,
+        IncrementalAlterConfigsRequest::VERSIONS,
     ),
     same(
         ApiKey::DescribeCluster,
@@ -136,6 +143,7 @@ mod tests {
             (ApiKey::InitProducerId, 0, 5),
             (ApiKey::DescribeConfigs, 1, 4),
             (ApiKey::CreatePartitions, 0, 3),
+            (ApiKey::IncrementalAlterConfigs, 0, 1),
             (ApiKey::DescribeCluster, 0, 1),
         ];
         for (api_key, min, max) in expect {

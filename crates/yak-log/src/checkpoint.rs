@@ -15,8 +15,9 @@
 //! layouts and the recovery rules are in `docs/log-format.md`.
 //!
 //! Files are written through the [`FileSystem`] seam as truncate, write, fsync, and an fsync of
-//! the directory when the file is new. The seam has no rename, so a rewrite in place can be torn
-//! by a crash; the CRC then rejects the file and the log falls back, which costs time, not data.
+//! the directory (a created file is not durable until its directory is). The seam has no
+//! rename, so a rewrite in place can be torn by a crash; the CRC then rejects the file and the
+//! log falls back, which costs time, not data.
 //!
 //! [`Log::close`]: crate::Log::close
 
@@ -97,10 +98,11 @@ fn i64_at(bytes: &[u8], at: usize) -> i64 {
     i64::from_be_bytes(field)
 }
 
-/// Writes `body`, framed, to `path`: truncate, write, fsync, and fsync `dir` if the file is new
-/// (so its directory entry survives a crash).
+/// Writes `body`, framed, to `path`: truncate, write, fsync, then fsync `dir`. A created file
+/// is lost in a crash until its directory is fsynced, and the file may exist only in the page
+/// cache's view of the directory (an earlier call created it and failed before its directory
+/// fsync), so the directory is fsynced every time rather than only when the file looks new.
 fn write_framed(fs: &dyn FileSystem, dir: &Path, path: &Path, body: &[u8]) -> Result<(), LogError> {
-    let existed = fs.exists(path);
     let file = fs
         .open(path, true)
         .map_err(|source| LogError::io("create", path, source))?;
@@ -111,10 +113,8 @@ fn write_framed(fs: &dyn FileSystem, dir: &Path, path: &Path, body: &[u8]) -> Re
         .map_err(|source| LogError::io("write", path, source))?;
     file.sync_data()
         .map_err(|source| LogError::io("fsync", path, source))?;
-    if !existed {
-        fs.sync_dir(dir)
-            .map_err(|source| LogError::io("fsync directory", dir, source))?;
-    }
+    fs.sync_dir(dir)
+        .map_err(|source| LogError::io("fsync directory", dir, source))?;
     Ok(())
 }
 

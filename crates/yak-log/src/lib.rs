@@ -9,7 +9,8 @@
 //! - [`file`]: the seam to the disk: [`FileSystem`]/[`LogFile`], the real [`OsFileSystem`] and a
 //!   [`SimulatedFileSystem`] that crashes, tears writes, fails fsyncs and fills up.
 //! - [`index`]: the sparse offset index of a segment.
-//! - [`segment`]: one `.log` + `.index` pair, and the recovery of one segment.
+//! - [`time_index`]: the sparse time index of a segment (for ListOffsets by timestamp).
+//! - [`segment`]: one `.log` + `.index` + `.timeindex` triple, and the recovery of one segment.
 //! - [`checkpoint`]: the files that make restarts cheap: the recovery point, the clean-shutdown
 //!   marker, producer-state snapshots.
 //! - [`log`]: [`Log`], the segments of a partition: append, read, roll, recovery, flush.
@@ -26,9 +27,10 @@ pub mod index;
 pub mod log;
 pub mod record;
 pub mod segment;
+pub mod time_index;
 
 pub use batch::{batches, validate, BatchHeader, Batches, Compression, BATCH_HEADER_BYTES};
 pub use error::{BatchError, FlushPolicyParseError, LogError};
-pub use file::{FileSystem, LogFile, OsFileSystem, SimulatedFileSystem};
-pub use log::{AppendInfo, FlushPolicy, Log, LogConfig, SyncTarget};
+pub use file::{FileSystem, LogFile, OsFileSystem, SimulatedFileSystem, SimulatedOperation};
+pub use log::{AppendInfo, FlushPolicy, Log, LogConfig, Retention, RetentionOutcome, SyncTarget};
 pub use record::{decode_batch, encode_batch, records, Record, RecordIter, RecordToWrite};

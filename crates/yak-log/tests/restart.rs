@@ -11,8 +11,33 @@ use common::{batch, dir, open, small_config};
 /// Index entry bytes (relative offset u32 + position u32).
 const INDEX_ENTRY_BYTES: u64 = 8;
 
+/// Time index entry bytes (timestamp i64 + relative offset u32).
+const TIME_INDEX_ENTRY_BYTES: u64 = 12;
+
 /// Bytes of the recovery-point file and the clean-shutdown marker.
 const CHECKPOINT_FILES_BYTES: u64 = 14 + 30;
+
+/// The most a segment opened without a check may read: its first batch header, the last entry
+/// of each index, an offset index lookup (bounded by the whole `.index`) for the batch of the
+/// last time index entry, and the headers walked from that batch to the end for the largest
+/// timestamp. With rising timestamps that batch is the last offset index entry's, and every
+/// batch after it starts less than `index_interval_bytes` past it, so at most
+/// `ceil(interval / smallest batch)` of them follow.
+fn trusted_open_bytes_max(
+    fs: &SimulatedFileSystem,
+    base_offset: i64,
+    config: &LogConfig,
+    smallest_batch_bytes: u64,
+) -> u64 {
+    let index_bytes = fs
+        .file_bytes(&common::index_path(base_offset))
+        .map_or(0, |bytes| bytes.len() as u64);
+    let walked_headers = 2 + u64::from(config.index_interval_bytes).div_ceil(smallest_batch_bytes);
+    BATCH_HEADER_BYTES as u64 * walked_headers
+        + INDEX_ENTRY_BYTES
+        + TIME_INDEX_ENTRY_BYTES
+        + index_bytes
+}
 
 /// A log of many small segments, every append fsynced (as `--flush always` leaves it).
 fn build(fs: &SimulatedFileSystem, batches_count: u64) -> (Log, Vec<Vec<u8>>) {
@@ -49,8 +74,9 @@ fn bytes_read_by_open(fs: &SimulatedFileSystem, config: LogConfig) -> (Log, u64)
     (log, fs.bytes_read() - before)
 }
 
-/// A clean restart reads no segment data: per segment at most its last index entry and its
-/// first batch header, plus the checkpoint files. (Before checkpoints, open read one batch
+/// A clean restart reads no segment data: per segment at most its first batch header, the last
+/// entry of each index and the few headers after them that tell its largest timestamp
+/// (`trusted_open_bytes_max`), plus the checkpoint files. (Before checkpoints, open read one batch
 /// header per index entry of every sealed segment and every byte of the active one.)
 #[test]
 fn clean_restart_reads_no_segment_data() {
@@ -61,9 +87,13 @@ fn clean_restart_reads_no_segment_data() {
     let sizes = segment_sizes(&fs);
     assert!(sizes.len() > 20, "the test needs many segments");
     let log_bytes: u64 = sizes.iter().map(|(_, size)| size).sum();
-    let (mut log, read_bytes) = bytes_read_by_open(&fs, small_config());
-    let budget_bytes = sizes.len() as u64 * (BATCH_HEADER_BYTES as u64 + INDEX_ENTRY_BYTES)
+    let smallest_batch_bytes = stored.iter().map(|bytes| bytes.len() as u64).min().unwrap();
+    let budget_bytes = sizes
+        .iter()
+        .map(|(base, _)| trusted_open_bytes_max(&fs, *base, &small_config(), smallest_batch_bytes))
+        .sum::<u64>()
         + CHECKPOINT_FILES_BYTES;
+    let (mut log, read_bytes) = bytes_read_by_open(&fs, small_config());
     assert!(
         read_bytes <= budget_bytes,
         "clean open read {read_bytes} bytes of a {log_bytes}-byte log (budget {budget_bytes})"
@@ -89,10 +119,19 @@ fn unclean_restart_rechecks_only_the_active_segment() {
         .file_bytes(&common::index_path(active_base))
         .unwrap()
         .len() as u64;
+    let smallest_batch_bytes = stored.iter().map(|bytes| bytes.len() as u64).min().unwrap();
+    let sealed_budget_bytes: u64 = sizes[..sizes.len() - 1]
+        .iter()
+        .map(|(base, _)| trusted_open_bytes_max(&fs, *base, &small_config(), smallest_batch_bytes))
+        .sum();
+    let active_time_index_bytes = fs
+        .file_bytes(&dir().join(format!("{active_base:020}.timeindex")))
+        .map_or(0, |bytes| bytes.len() as u64);
     let (log, read_bytes) = bytes_read_by_open(&fs, small_config());
     let budget_bytes = active_bytes
         + active_index_bytes
-        + sizes.len() as u64 * (BATCH_HEADER_BYTES as u64 + INDEX_ENTRY_BYTES)
+        + active_time_index_bytes
+        + sealed_budget_bytes
         + CHECKPOINT_FILES_BYTES;
     assert!(
         read_bytes <= budget_bytes,
@@ -318,4 +357,114 @@ fn header_walk_reads_only_headers() {
         read_bytes < 30 * 1024 + 64 * 1024,
         "read {read_bytes} bytes to walk 27 headers"
     );
+}
+
+/// Builds the same 400-batch log (timestamps rising with the batch tag) in a fresh file system
+/// and opens it either through the checkpoints (a clean shutdown: every segment opened
+/// without a check) or with them removed (every sealed segment checked, both indexes read).
+fn reopened(through_checkpoints: bool) -> (SimulatedFileSystem, Log) {
+    let fs = SimulatedFileSystem::new();
+    let (mut log, _) = build(&fs, 400);
+    log.close().unwrap();
+    drop(log);
+    if !through_checkpoints {
+        for name in [
+            checkpoint::RECOVERY_POINT_FILE_NAME,
+            checkpoint::CLEAN_SHUTDOWN_FILE_NAME,
+        ] {
+            fs.remove_file(&dir().join(name)).unwrap();
+        }
+    }
+    let log = open(&fs, small_config());
+    (fs, log)
+}
+
+/// Segments opened on a checkpoint's word still know their largest timestamp (from the last
+/// time index entry and the headers after it): ListOffsets by time gives the same answers as
+/// after a full check, and time retention deletes the same segments (a segment without a
+/// known largest timestamp would count as empty and be deleted at once).
+#[test]
+fn trusted_segments_keep_their_largest_timestamp() {
+    let (_, mut trusted) = reopened(true);
+    let (_, mut checked) = reopened(false);
+    for timestamp_ms in (0..420).step_by(7) {
+        assert_eq!(
+            trusted.offset_for_timestamp(timestamp_ms).unwrap(),
+            checked.offset_for_timestamp(timestamp_ms).unwrap(),
+            "timestamp {timestamp_ms}"
+        );
+    }
+    let retention = yak_log::Retention {
+        retention_ms: Some(1_000),
+        retention_bytes: None,
+    };
+    let now_ms = 1_000 + 200;
+    let (first_kept_offset, _) = checked.offset_for_timestamp(200).unwrap().unwrap();
+    let from_trusted = trusted
+        .delete_segments_for_retention(retention, now_ms, i64::MAX)
+        .unwrap();
+    let from_checked = checked
+        .delete_segments_for_retention(retention, now_ms, i64::MAX)
+        .unwrap();
+    assert_eq!(from_trusted, from_checked);
+    assert!(from_trusted.segments_deleted > 0);
+    // Only segments wholly older than the cut go: none holding the first batch at 200 or later.
+    assert!(trusted.log_start_offset() > 0 && trusted.log_start_offset() <= first_kept_offset);
+}
+
+/// Retention deletes the producer snapshots below the new log start with the segments they
+/// sat at the base of, as Kafka does; the one at the new log start stays.
+#[test]
+fn retention_removes_producer_snapshots_below_the_log_start() {
+    let fs = SimulatedFileSystem::new();
+    let mut log = open(&fs, small_config());
+    for tag in 0..200u64 {
+        log.append(&mut batch(tag, 1, tag as i64), 0, tag as i64)
+            .unwrap();
+        if log.take_rolled() {
+            log.write_producer_snapshot(&tag.to_be_bytes()).unwrap();
+        }
+    }
+    log.flush().unwrap();
+    let before = log.producer_snapshot_offsets().to_vec();
+    assert_eq!(before.len(), PRODUCER_SNAPSHOTS_MAX);
+    let retention = yak_log::Retention {
+        retention_ms: None,
+        retention_bytes: Some(0),
+    };
+    let outcome = log
+        .delete_segments_for_retention(retention, 0, i64::MAX)
+        .unwrap();
+    let log_start = outcome.log_start_offset;
+    assert!(before.iter().any(|offset| *offset < log_start));
+    let kept: Vec<i64> = before
+        .into_iter()
+        .filter(|offset| *offset >= log_start)
+        .collect();
+    assert!(!kept.is_empty(), "the snapshot at the new log start stays");
+    assert_eq!(log.producer_snapshot_offsets(), kept.as_slice());
+    let on_disk: Vec<i64> = fs
+        .read_dir(&dir())
+        .unwrap()
+        .iter()
+        .filter_map(|path| {
+            yak_log::segment::parse_segment_file_name(path, checkpoint::SNAPSHOT_FILE_EXTENSION)
+        })
+        .collect();
+    assert_eq!(on_disk, kept);
+}
+
+/// A checkpoint file is created, written and fsynced, but its directory fsync fails: the file
+/// exists in the directory's view yet would vanish in a crash. Writing it again must fsync the
+/// directory anyway, so after a crash the recovery point is there.
+#[test]
+fn rewritten_checkpoint_after_a_failed_directory_fsync_survives_a_crash() {
+    let fs = SimulatedFileSystem::new();
+    fs.create_dir_all(&dir()).unwrap();
+    fs.fail_nth(yak_log::SimulatedOperation::SyncDir, 1);
+    assert!(checkpoint::write_recovery_point(&fs, &dir(), 10).is_err());
+    assert!(fs.exists(&dir().join(checkpoint::RECOVERY_POINT_FILE_NAME)));
+    checkpoint::write_recovery_point(&fs, &dir(), 11).unwrap();
+    fs.crash();
+    assert_eq!(checkpoint::read_recovery_point(&fs, &dir()), Some(11));
 }

@@ -63,6 +63,10 @@ pub struct BrokerArgs {
     /// A segment rolls when its first record is this old.
     #[arg(long, env = "YAK_SEGMENT_MS_MAX")]
     pub segment_ms_max: Option<u64>,
+    /// How often retention looks for segments to delete (topics' retention.ms and
+    /// retention.bytes).
+    #[arg(long, env = "YAK_RETENTION_CHECK_INTERVAL_MS")]
+    pub retention_check_interval_ms: Option<u64>,
 }
 
 macro_rules! layer {
@@ -98,7 +102,8 @@ impl BrokerArgs {
             lease_ms,
             flush,
             segment_bytes_max,
-            segment_ms_max
+            segment_ms_max,
+            retention_check_interval_ms
         );
         Ok(self)
     }
@@ -130,6 +135,7 @@ impl BrokerArgs {
             flush,
             segment_bytes_max: self.segment_bytes_max.unwrap_or(defaults.segment_bytes_max),
             segment_ms_max: self.segment_ms_max.unwrap_or(defaults.segment_ms_max),
+            retention_check_interval_ms: self.retention_check_interval_ms.unwrap_or(30_000),
             http_limits: HttpLimits::default(),
         })
     }
