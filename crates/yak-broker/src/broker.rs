@@ -529,6 +529,22 @@ impl Broker {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Closes every partition's log cleanly (fsync, producer snapshot, recovery point,
+    /// clean-shutdown marker) at shutdown, so the next start reads no segment data. A partition
+    /// that fails is logged and left for the next start to recover.
+    pub fn close_all(&self) -> Result<(), BrokerError> {
+        let mut first_error = None;
+        for topic in self.topics() {
+            for partition in &topic.partitions {
+                if let Err(error) = partition.close() {
+                    tracing::error!(%error, topic = %topic.name(), partition = partition.index, "close failed");
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     pub fn role(&self) -> &'static str {
         "standalone"
     }

@@ -21,9 +21,6 @@ use crate::error::BrokerError;
 use crate::flusher::Flusher;
 use crate::producer_state::{ProducerStates, SequenceCheck, SequenceError};
 
-/// Bytes read per step when rebuilding producer state from the log at start-up.
-const PRODUCER_SCAN_READ_BYTES_MAX: u32 = 8 * 1024 * 1024;
-
 /// Where a batch landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Appended {
@@ -169,11 +166,16 @@ impl Partition {
                             last_sequence,
                             info.base_offset,
                         );
+                        snapshot_if_rolled(&mut log, || producers.encode());
                         Ok((info, log.log_start_offset()))
                     }
                 }
             } else {
                 let info = log.append(batch, self.leader_epoch, now_ms)?;
+                snapshot_if_rolled(&mut log, || {
+                    let producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+                    producers.encode()
+                });
                 Ok((info, log.log_start_offset()))
             }
         };
@@ -288,6 +290,23 @@ impl Partition {
         Ok(())
     }
 
+    /// Shuts the partition's log down cleanly (at broker shutdown): a producer snapshot at the
+    /// log end offset, then `Log::close` (fsync, recovery point, clean-shutdown marker), so the
+    /// next start reads no segment data. Appends after this fail.
+    pub fn close(&self) -> Result<(), BrokerError> {
+        let mut log = self.write_log();
+        let producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(error) = log.write_producer_snapshot(&producers.encode()) {
+            tracing::warn!(topic = %self.topic, partition = self.index, %error, "cannot write a producer snapshot at shutdown");
+        }
+        drop(producers);
+        log.close()?;
+        let durable = log.durable_offset();
+        drop(log);
+        self.advance_high_watermark(durable);
+        Ok(())
+    }
+
     fn advance_high_watermark(&self, offset: i64) {
         // Monotonic: a late publisher of an older offset never moves it back.
         self.high_watermark_tx.send_if_modified(|high_watermark| {
@@ -350,47 +369,68 @@ fn sequence_error(error: SequenceError) -> BrokerError {
     }
 }
 
-/// Replays the batch headers of the log into producer state, so a producer that retries across
-/// a restart is still deduplicated. This reads the whole log once at start-up; a snapshot of the
-/// state at each segment roll would bound it, as Kafka does.
+/// Loads producer state at start-up: the newest intact producer snapshot the log keeps, then
+/// the headers of the batches written after it (only headers are read). Without a snapshot the
+/// replay starts at the log start offset. The result is exactly what replaying the whole log
+/// would give, so a producer that retries across a restart is still deduplicated.
 fn rebuild_producer_states(log: &Log) -> ProducerStates {
-    let mut states = ProducerStates::default();
-    let mut offset = log.log_start_offset();
-    let end = log.log_end_offset();
-    while offset < end {
-        let bytes = match log.read(offset, PRODUCER_SCAN_READ_BYTES_MAX, end) {
-            Ok(bytes) if !bytes.is_empty() => bytes,
-            Ok(_) => break,
-            Err(error) => {
-                tracing::warn!(%error, "cannot replay producer state; idempotent retries across this restart may duplicate");
-                break;
-            }
-        };
-        let before = offset;
-        for item in yak_log::batches(&bytes) {
-            let Ok((header, _)) = item else { break };
-            if header.producer_id >= 0 {
-                states.record(
-                    header.producer_id,
-                    header.producer_epoch,
-                    header.base_sequence,
-                    last_sequence(&header),
-                    header.base_offset,
-                );
-            }
-            offset = header.last_offset() + 1;
+    let loaded = log.load_producer_snapshot(|payload| match ProducerStates::decode(payload) {
+        Ok(states) => Some(states),
+        Err(error) => {
+            tracing::warn!(dir = %log.dir().display(), %error, "ignoring undecodable producer snapshot");
+            None
         }
-        if offset == before {
-            break; // Nothing readable past here; recovery already vouched for the log.
+    });
+    let (mut states, snapshot_offset) = match loaded {
+        Some((offset, states)) => (states, Some(offset)),
+        None => (ProducerStates::default(), None),
+    };
+    let from_offset = snapshot_offset.map_or(log.log_start_offset(), |offset| {
+        offset.max(log.log_start_offset())
+    });
+    let replayed = log.for_each_batch_header(from_offset, |header| {
+        if header.producer_id >= 0 {
+            states.record(
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence,
+                last_sequence(header),
+                header.base_offset,
+            );
+        }
+    });
+    match replayed {
+        Ok(bytes_read) => tracing::debug!(
+            dir = %log.dir().display(),
+            ?snapshot_offset,
+            from_offset,
+            bytes_read,
+            producers = states.producers(),
+            "producer state loaded"
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "cannot replay producer state; idempotent retries across this restart may duplicate")
         }
     }
     states
 }
 
+/// Snapshots producer state after the log rolled a segment, so the next start replays at most
+/// one segment's headers. Called with the log's write lock held; `encode` gives the producer
+/// state consistent with the log end offset, and runs only after a roll. A failed write is
+/// logged: it costs the next start time, not correctness.
+fn snapshot_if_rolled(log: &mut Log, encode: impl FnOnce() -> Vec<u8>) {
+    if log.take_rolled() {
+        if let Err(error) = log.write_producer_snapshot(&encode()) {
+            tracing::warn!(dir = %log.dir().display(), %error, "cannot write a producer snapshot");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use yak_log::{record, OsFileSystem};
+    use yak_log::{record, FileSystem, OsFileSystem, SimulatedFileSystem};
 
     /// A batch as an idempotent producer sends it: producer id, epoch and first sequence set,
     /// CRC-32C recomputed over the changed bytes.
@@ -406,7 +446,8 @@ mod tests {
                 key: None,
                 value: Some(v.as_bytes()),
                 headers: &[],
-                timestamp_ms: 1,
+                // Rising with the sequence, as a producer's clock would.
+                timestamp_ms: i64::from(base_sequence),
             })
             .collect();
         let mut batch = Vec::new();
@@ -473,6 +514,294 @@ mod tests {
             .await
             .expect("the next sequence appends");
         assert_eq!(next.base_offset, 3);
+    }
+
+    const SIMULATED_DIR: &str = "/data/t-0";
+
+    /// Small segments, so a modest log has many of them.
+    fn small_segments() -> yak_log::LogConfig {
+        yak_log::LogConfig {
+            segment_bytes_max: 1024,
+            index_interval_bytes: 128,
+            ..yak_log::LogConfig::default()
+        }
+    }
+
+    fn open_simulated(fs: &SimulatedFileSystem) -> Arc<Partition> {
+        let log = Log::open(
+            Arc::new(fs.clone()),
+            std::path::Path::new(SIMULATED_DIR),
+            small_segments(),
+        )
+        .expect("open log");
+        Arc::new(Partition::new(
+            "t".into(),
+            0,
+            log,
+            FlushPolicy::Always,
+            Flusher::start(),
+        ))
+    }
+
+    /// Appends `batches_count` batches of 4 records from producer 7 (sequences 0, 4, 8, …) and
+    /// returns their base offsets.
+    async fn produce_idempotent(partition: &Arc<Partition>, batches_count: i32) -> Vec<i64> {
+        let mut bases = Vec::new();
+        for number in 0..batches_count {
+            let appended = partition
+                .append(
+                    &mut idempotent_batch(7, 0, number * 4, &["v-0", "v-1", "v-2", "v-3"]),
+                    Durability::Wait,
+                )
+                .await
+                .expect("append");
+            bases.push(appended.base_offset);
+        }
+        bases
+    }
+
+    /// After a restart, producer 7's last five batches are duplicates answered with their
+    /// offsets, a gap is refused, and the next batch (number `bases.len()`) appends.
+    async fn assert_dedup_exact(partition: &Arc<Partition>, bases: &[i64]) {
+        let end = partition.log_end_offset();
+        let count = bases.len() as i32;
+        for back in 1..=5 {
+            let number = count - back;
+            let retry = partition
+                .append(
+                    &mut idempotent_batch(7, 0, number * 4, &["v-0", "v-1", "v-2", "v-3"]),
+                    Durability::Wait,
+                )
+                .await
+                .expect("a retry is answered");
+            assert_eq!(retry.base_offset, bases[number as usize], "batch {number}");
+        }
+        assert_eq!(partition.log_end_offset(), end, "retries wrote nothing");
+        let gap = partition
+            .append(
+                &mut idempotent_batch(7, 0, count * 4 + 1, &["z"]),
+                Durability::Wait,
+            )
+            .await;
+        assert!(
+            matches!(gap, Err(BrokerError::OutOfOrderSequence(_))),
+            "{gap:?}"
+        );
+        let next = partition
+            .append(
+                &mut idempotent_batch(7, 0, count * 4, &["v-0", "v-1", "v-2", "v-3"]),
+                Durability::Wait,
+            )
+            .await
+            .expect("the next sequence appends");
+        assert_eq!(next.base_offset, end);
+    }
+
+    fn log_files_bytes(fs: &SimulatedFileSystem) -> (usize, u64, u64) {
+        let dir = std::path::Path::new(SIMULATED_DIR);
+        let mut logs: Vec<(std::path::PathBuf, u64)> = fs
+            .read_dir(dir)
+            .expect("list")
+            .into_iter()
+            .filter(|path| path.extension().is_some_and(|extension| extension == "log"))
+            .map(|path| {
+                let bytes = fs.file_bytes(&path).expect("file").len() as u64;
+                (path, bytes)
+            })
+            .collect();
+        logs.sort();
+        let total = logs.iter().map(|(_, bytes)| bytes).sum();
+        let active = logs.last().map_or(0, |(_, bytes)| *bytes);
+        (logs.len(), total, active)
+    }
+
+    fn snapshot_files_bytes(fs: &SimulatedFileSystem) -> u64 {
+        let dir = std::path::Path::new(SIMULATED_DIR);
+        fs.read_dir(dir)
+            .expect("list")
+            .iter()
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "snapshot")
+            })
+            .map(|path| fs.file_bytes(path).expect("file").len() as u64)
+            .sum()
+    }
+
+    /// Bytes of the recovery-point file and the clean-shutdown marker.
+    const CHECKPOINT_FILES_BYTES: u64 = 14 + 30;
+
+    /// The most the first `segments_count` segments read when opened on a checkpoint's word:
+    /// per segment its first batch header, the last entry of each index (8 + 12 bytes), an
+    /// offset index lookup (bounded by the whole `.index`) and the headers from the last time
+    /// index entry's batch to the end, for its largest timestamp. With rising timestamps that
+    /// batch is the last offset index entry's, and fewer than `ceil(index interval / batch
+    /// bytes)` batches follow it.
+    fn trusted_segments_bytes_max(fs: &SimulatedFileSystem, segments_count: usize) -> u64 {
+        let dir = std::path::Path::new(SIMULATED_DIR);
+        let batch_bytes = idempotent_batch(7, 0, 0, &["v-0", "v-1", "v-2", "v-3"]).len() as u64;
+        let interval_bytes = u64::from(small_segments().index_interval_bytes);
+        let header_bytes = yak_log::BATCH_HEADER_BYTES as u64;
+        let mut indexes: Vec<std::path::PathBuf> = fs
+            .read_dir(dir)
+            .expect("list")
+            .into_iter()
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "index")
+            })
+            .collect();
+        indexes.sort();
+        indexes
+            .iter()
+            .take(segments_count)
+            .map(|path| {
+                let index_bytes = fs.file_bytes(path).expect("file").len() as u64;
+                header_bytes * (2 + interval_bytes.div_ceil(batch_bytes)) + 8 + 12 + index_bytes
+            })
+            .sum()
+    }
+
+    /// Restart time with a large log, counted in bytes read: a clean restart reads no segment
+    /// data (a few sanity reads and headers per segment, `trusted_segments_bytes_max`, the
+    /// checkpoint files and one producer snapshot),
+    /// an unclean one the active segment (its CRC walk and the header replay after the roll's
+    /// snapshot). Before snapshots, start-up read every byte of every segment.
+    #[tokio::test]
+    async fn restart_with_a_large_log_reads_only_what_it_must() {
+        let fs = SimulatedFileSystem::new();
+        let partition = open_simulated(&fs);
+        let bases = produce_idempotent(&partition, 400).await;
+        partition.close().expect("close");
+        drop(partition);
+        let (segments_count, log_bytes, _) = log_files_bytes(&fs);
+        assert!(segments_count > 20, "the test needs many segments");
+        let index_lookup_bytes = 1024;
+
+        let before = fs.bytes_read();
+        let budget_bytes = trusted_segments_bytes_max(&fs, segments_count)
+            + snapshot_files_bytes(&fs)
+            + CHECKPOINT_FILES_BYTES;
+        let partition = open_simulated(&fs);
+        let read_bytes = fs.bytes_read() - before;
+        assert!(
+            read_bytes <= budget_bytes,
+            "clean restart read {read_bytes} bytes of a {log_bytes}-byte log (budget {budget_bytes})"
+        );
+        assert_dedup_exact(&partition, &bases).await;
+
+        // Unclean: more batches, then the process dies without closing.
+        let more = produce_idempotent_from(&partition, 401, 60).await;
+        drop(partition);
+        fs.crash();
+        let (segments_count, log_bytes, active_bytes) = log_files_bytes(&fs);
+        let before = fs.bytes_read();
+        let partition = open_simulated(&fs);
+        let read_bytes = fs.bytes_read() - before;
+        let budget_bytes = 2 * active_bytes
+            + trusted_segments_bytes_max(&fs, segments_count - 1)
+            + snapshot_files_bytes(&fs)
+            + CHECKPOINT_FILES_BYTES
+            + index_lookup_bytes;
+        assert!(
+            read_bytes <= budget_bytes,
+            "unclean restart read {read_bytes} bytes of a {log_bytes}-byte log (budget {budget_bytes})"
+        );
+        assert_dedup_exact(&partition, &more).await;
+    }
+
+    /// Like `produce_idempotent`, for producer 7 continuing at batch number `first`.
+    async fn produce_idempotent_from(
+        partition: &Arc<Partition>,
+        first: i32,
+        batches_count: i32,
+    ) -> Vec<i64> {
+        let mut bases = vec![0; first as usize];
+        for number in first..first + batches_count {
+            let appended = partition
+                .append(
+                    &mut idempotent_batch(7, 0, number * 4, &["v-0", "v-1", "v-2", "v-3"]),
+                    Durability::Wait,
+                )
+                .await
+                .expect("append");
+            bases.push(appended.base_offset);
+        }
+        bases
+    }
+
+    /// Idempotent dedup is exact after a clean restart (state from the shutdown snapshot).
+    #[tokio::test]
+    async fn idempotent_dedup_survives_a_clean_restart() {
+        let fs = SimulatedFileSystem::new();
+        let partition = open_simulated(&fs);
+        let bases = produce_idempotent(&partition, 100).await;
+        partition.close().expect("close");
+        drop(partition);
+        let partition = open_simulated(&fs);
+        assert_dedup_exact(&partition, &bases).await;
+    }
+
+    /// Idempotent dedup is exact after a crash (state from the last roll's snapshot plus the
+    /// headers after it).
+    #[tokio::test]
+    async fn idempotent_dedup_survives_an_unclean_restart() {
+        let fs = SimulatedFileSystem::new();
+        let partition = open_simulated(&fs);
+        let bases = produce_idempotent(&partition, 100).await;
+        drop(partition);
+        fs.crash();
+        let partition = open_simulated(&fs);
+        assert_dedup_exact(&partition, &bases).await;
+    }
+
+    /// Idempotent dedup is exact when the newest snapshot is torn (an older one and a longer
+    /// replay stand in), and when every snapshot is (a replay of the whole log).
+    #[tokio::test]
+    async fn idempotent_dedup_survives_torn_snapshots() {
+        let fs = SimulatedFileSystem::new();
+        let partition = open_simulated(&fs);
+        let bases = produce_idempotent(&partition, 100).await;
+        partition.close().expect("close");
+        drop(partition);
+        let dir = std::path::Path::new(SIMULATED_DIR);
+        let mut snapshots: Vec<std::path::PathBuf> = fs
+            .read_dir(dir)
+            .expect("list")
+            .into_iter()
+            .filter(|path| {
+                path.extension()
+                    .is_some_and(|extension| extension == "snapshot")
+            })
+            .collect();
+        snapshots.sort();
+        assert!(snapshots.len() >= 2, "the test needs an older snapshot");
+
+        let newest_torn = copy_of(&fs);
+        let newest = snapshots.last().expect("a snapshot");
+        let bytes = fs.file_bytes(newest).expect("file");
+        newest_torn.set_file_bytes(newest, bytes[..bytes.len() / 2].to_vec());
+        assert_dedup_exact(&open_simulated(&newest_torn), &bases).await;
+
+        let all_damaged = copy_of(&fs);
+        for path in &snapshots {
+            let mut bytes = fs.file_bytes(path).expect("file");
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0xff;
+            all_damaged.set_file_bytes(path, bytes);
+        }
+        assert_dedup_exact(&open_simulated(&all_damaged), &bases).await;
+    }
+
+    /// A separate file system holding a copy of the partition directory of `fs`.
+    fn copy_of(fs: &SimulatedFileSystem) -> SimulatedFileSystem {
+        let dir = std::path::Path::new(SIMULATED_DIR);
+        let copy = SimulatedFileSystem::new();
+        copy.create_dir_all(dir).expect("directory");
+        for path in fs.read_dir(dir).expect("list") {
+            copy.set_file_bytes(&path, fs.file_bytes(&path).expect("file"));
+        }
+        copy
     }
 
     fn one_record_batch(value: &str) -> Vec<u8> {

@@ -119,10 +119,10 @@ impl Running {
             task.abort();
         }
         let broker = Arc::clone(&self.broker);
-        tokio::task::spawn_blocking(move || broker.flush_all())
+        tokio::task::spawn_blocking(move || broker.close_all())
             .await
             .map_err(|e| BrokerError::Internal(format!("final flush task failed: {e}")))??;
-        tracing::info!("every log flushed; stopped");
+        tracing::info!("every log flushed and closed; stopped");
         Ok(())
     }
 }

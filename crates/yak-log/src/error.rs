@@ -50,6 +50,10 @@ pub enum LogError {
     /// (which runs recovery against what is really on disk) is safe.
     #[error("log has failed and must be reopened")]
     Failed,
+    /// The log was closed cleanly (its clean-shutdown marker is written) and takes no more
+    /// calls.
+    #[error("log is closed")]
+    Closed,
     #[error("{operation} {path}: {source}")]
     Io {
         operation: &'static str,

@@ -171,6 +171,7 @@ struct SimulatedState {
     fail_next_sync: bool,
     disk_full: bool,
     syncs_count: u64,
+    bytes_read: u64,
     reads_count: u64,
     /// Per operation kind, how many more calls succeed before one fails (0 = the next fails).
     faults: BTreeMap<SimulatedOperation, u64>,
@@ -304,6 +305,12 @@ impl SimulatedFileSystem {
     /// Successful `sync_data` calls so far (for tests that check the log syncs when it must).
     pub fn syncs_count(&self) -> u64 {
         self.state().syncs_count
+    }
+
+    /// Bytes returned by reads so far, over every file (for tests that check what recovery
+    /// reads).
+    pub fn bytes_read(&self) -> u64 {
+        self.state().bytes_read
     }
 
     /// `read_exact_at` calls so far (for tests that check a lookup reads little, not a scan).
@@ -575,6 +582,7 @@ impl LogFile for SimulatedHandle {
                 return Err(eof());
             }
             buf.copy_from_slice(&file.volatile[start..end]);
+            state.bytes_read += buf.len() as u64;
             Ok(())
         })
     }

@@ -11,6 +11,8 @@
 //! - [`index`]: the sparse offset index of a segment.
 //! - [`time_index`]: the sparse time index of a segment (for ListOffsets by timestamp).
 //! - [`segment`]: one `.log` + `.index` + `.timeindex` triple, and the recovery of one segment.
+//! - [`checkpoint`]: the files that make restarts cheap: the recovery point, the clean-shutdown
+//!   marker, producer-state snapshots.
 //! - [`log`]: [`Log`], the segments of a partition: append, read, roll, recovery, flush.
 //! - [`error`]: [`LogError`] and [`BatchError`].
 //!
@@ -18,6 +20,7 @@
 //! `docs/log-format.md`.
 
 pub mod batch;
+pub mod checkpoint;
 pub mod error;
 pub mod file;
 pub mod index;

@@ -13,10 +13,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
+use crate::checkpoint::{self, CleanShutdown};
 use crate::error::{BatchError, FlushPolicyParseError, LogError};
 use crate::file::{FileSystem, LogFile};
 use crate::segment::{
-    self, Segment, INDEX_FILE_EXTENSION, LOG_FILE_EXTENSION, TIME_INDEX_FILE_EXTENSION,
+    self, RecoveryReport, Segment, INDEX_FILE_EXTENSION, LOG_FILE_EXTENSION,
+    TIME_INDEX_FILE_EXTENSION,
 };
 
 /// When the broker fsyncs the log. The log only records the policy; the broker drives flushing.
@@ -184,6 +186,7 @@ pub struct Log {
     durable_offset: i64,
     size_bytes: u64,
     shared: Arc<Shared>,
+    checkpoints: Checkpoints,
 }
 
 impl Log {
@@ -194,6 +197,7 @@ impl Log {
             .map_err(|source| LogError::io("create directory", dir, source))?;
         let mut log_bases = Vec::new();
         let mut index_bases = Vec::new();
+        let mut snapshot_offsets = Vec::new();
         for path in fs
             .read_dir(dir)
             .map_err(|source| LogError::io("list", dir, source))?
@@ -207,9 +211,14 @@ impl Log {
                 segment::parse_segment_file_name(&path, TIME_INDEX_FILE_EXTENSION)
             {
                 index_bases.push((base, TIME_INDEX_FILE_EXTENSION));
+            } else if let Some(offset) =
+                segment::parse_segment_file_name(&path, checkpoint::SNAPSHOT_FILE_EXTENSION)
+            {
+                snapshot_offsets.push(offset);
             }
         }
         log_bases.sort_unstable();
+        snapshot_offsets.sort_unstable();
         for (base, extension) in index_bases {
             if log_bases.binary_search(&base).is_err() {
                 // An index without its log (a crash or failure in the middle of a roll, a
@@ -220,6 +229,20 @@ impl Log {
                     .map_err(|source| LogError::io("remove", &path, source))?;
             }
         }
+        // The marker vouches for this open only: it goes before anything can be appended, so a
+        // crash after this open is never taken for a clean shutdown.
+        let clean_shutdown = checkpoint::read_clean_shutdown(fs.as_ref(), dir);
+        let marker_path = dir.join(checkpoint::CLEAN_SHUTDOWN_FILE_NAME);
+        if fs.exists(&marker_path) {
+            fs.remove_file(&marker_path)
+                .map_err(|source| LogError::io("remove", &marker_path, source))?;
+        }
+        let stored_recovery_point = checkpoint::read_recovery_point(fs.as_ref(), dir);
+        // A clean shutdown fsynced and checked everything below its log end offset.
+        let recovery_point = match (stored_recovery_point, clean_shutdown) {
+            (Some(point), Some(marker)) => Some(point.max(marker.log_end_offset)),
+            (point, marker) => point.or(marker.map(|marker| marker.log_end_offset)),
+        };
         let mut segments = Vec::with_capacity(log_bases.len().max(1));
         if log_bases.is_empty() {
             segments.push(Segment::create(fs.as_ref(), dir, 0)?);
@@ -227,10 +250,39 @@ impl Log {
         let interval_bytes = config.index_interval_bytes;
         for (number, base) in log_bases.iter().enumerate() {
             let (segment, report) = match log_bases.get(number + 1) {
-                Some(next_base) => {
-                    Segment::open_sealed(fs.as_ref(), dir, *base, *next_base, interval_bytes)?
+                Some(next_base) => Self::open_sealed_segment(
+                    fs.as_ref(),
+                    dir,
+                    *base,
+                    *next_base,
+                    recovery_point,
+                    &config,
+                )?,
+                None => {
+                    let trusted = match clean_shutdown {
+                        Some(marker) if marker.active_base_offset == *base => {
+                            Segment::open_trusted(
+                                fs.as_ref(),
+                                dir,
+                                *base,
+                                marker.log_end_offset,
+                                Some(marker.active_size_bytes),
+                                interval_bytes,
+                                config.batch_bytes_max,
+                            )?
+                        }
+                        _ => None,
+                    };
+                    match trusted {
+                        Some(segment) => (segment, RecoveryReport::clean()),
+                        None => {
+                            if clean_shutdown.is_some() {
+                                tracing::warn!(dir = %dir.display(), "clean-shutdown marker does not match the active segment; recovering it");
+                            }
+                            Segment::recover_active(fs.as_ref(), dir, *base, interval_bytes)?
+                        }
+                    }
                 }
-                None => Segment::recover_active(fs.as_ref(), dir, *base, interval_bytes)?,
             };
             if let Some((cut_bytes, reason)) = &report.truncated {
                 tracing::warn!(
@@ -246,10 +298,29 @@ impl Log {
             }
             segments.push(segment);
         }
-        // New files (a first segment, a recreated index) must survive a crash.
+        let log_end_offset = segments.last().map_or(0, Segment::next_offset);
+        // Snapshots above the log end offset describe records a crash took away; new records
+        // will take those offsets, so the snapshots must go before anything is appended.
+        while let Some(offset) = snapshot_offsets.last().copied() {
+            if offset <= log_end_offset {
+                break;
+            }
+            let path = checkpoint::snapshot_path(dir, offset);
+            tracing::warn!(path = %path.display(), log_end_offset, "removing producer snapshot above the log end offset");
+            fs.remove_file(&path)
+                .map_err(|source| LogError::io("remove", &path, source))?;
+            snapshot_offsets.pop();
+        }
+        // Everything below the log end offset is now checked and fsynced: that is the new
+        // recovery point. Failing to record it costs the next unclean start time, not data.
+        if stored_recovery_point != Some(log_end_offset) {
+            if let Err(error) = checkpoint::write_recovery_point(fs.as_ref(), dir, log_end_offset) {
+                tracing::warn!(dir = %dir.display(), %error, "cannot write the recovery point");
+            }
+        }
+        // New files (a first segment, a recreated index) and removals must survive a crash.
         fs.sync_dir(dir)
             .map_err(|source| LogError::io("fsync directory", dir, source))?;
-        let log_end_offset = segments.last().map_or(0, Segment::next_offset);
         let size_bytes = segments.iter().map(Segment::size_bytes).sum();
         Ok(Log {
             fs,
@@ -265,7 +336,50 @@ impl Log {
                 truncations_count: AtomicU64::new(0),
                 truncation_offset_min: AtomicI64::new(i64::MAX),
             }),
+            checkpoints: Checkpoints {
+                recovery_point: log_end_offset,
+                producer_snapshot_offsets: snapshot_offsets,
+                rolled: false,
+                closed: false,
+            },
         })
+    }
+
+    /// Opens a sealed segment by the recovery point: without reading its data when it lies
+    /// wholly below the point, re-checking every batch when it does not, and with the index
+    /// check when there is no recovery point at all (a log written before checkpoints existed,
+    /// or a damaged checkpoint file).
+    fn open_sealed_segment(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        base: i64,
+        next_base: i64,
+        recovery_point: Option<i64>,
+        config: &LogConfig,
+    ) -> Result<(Segment, RecoveryReport), LogError> {
+        let interval_bytes = config.index_interval_bytes;
+        match recovery_point {
+            Some(point) if next_base <= point => {
+                let trusted = Segment::open_trusted(
+                    fs,
+                    dir,
+                    base,
+                    next_base,
+                    None,
+                    interval_bytes,
+                    config.batch_bytes_max,
+                )?;
+                match trusted {
+                    Some(segment) => Ok((segment, RecoveryReport::clean())),
+                    None => {
+                        tracing::warn!(path = %segment::segment_path(dir, base, LOG_FILE_EXTENSION).display(), "sealed segment below the recovery point fails its sanity check; checking it");
+                        Segment::open_sealed(fs, dir, base, next_base, interval_bytes)
+                    }
+                }
+            }
+            Some(_) => Segment::recheck_sealed(fs, dir, base, next_base, interval_bytes),
+            None => Segment::open_sealed(fs, dir, base, next_base, interval_bytes),
+        }
     }
 
     fn active(&self) -> &Segment {
@@ -281,6 +395,9 @@ impl Log {
     fn check_usable(&self) -> Result<(), LogError> {
         if self.shared.failed.load(Ordering::Acquire) {
             return Err(LogError::Failed);
+        }
+        if self.checkpoints.closed {
+            return Err(LogError::Closed);
         }
         Ok(())
     }
@@ -435,6 +552,7 @@ impl Log {
         }
         tracing::debug!(dir = %self.dir.display(), base_offset = self.log_end_offset, "rolled segment");
         self.segments.push(segment);
+        self.after_roll();
         Ok(())
     }
 
@@ -660,7 +778,7 @@ impl Log {
         }
         // The cut segment was just fsynced and sealed segments were fsynced when rolled.
         self.durable_offset = offset;
-        Ok(())
+        self.after_truncate(offset)
     }
 
     /// The file work of `truncate_to`, in its crash-safe order (see there).
@@ -703,6 +821,225 @@ impl Log {
                 .map_err(|source| LogError::io("fsync directory", parent, source))?;
         }
         Ok(())
+    }
+}
+
+/// The log's view of its checkpoint files (`checkpoint.rs`).
+#[derive(Debug)]
+struct Checkpoints {
+    /// Every offset below this is fsynced and was checked; what the recovery-point file holds
+    /// (or will, once a failed write is retried by the next roll or close).
+    recovery_point: i64,
+    /// Offsets of the producer-state snapshots on disk, ascending, all at most the log end
+    /// offset.
+    producer_snapshot_offsets: Vec<i64>,
+    /// Set by a roll, cleared by `take_rolled`: the broker snapshots producer state then.
+    rolled: bool,
+    /// Set by `close`: the clean-shutdown marker is written, so nothing may change any more.
+    closed: bool,
+}
+
+// Checkpoints: the recovery point, the clean-shutdown marker and producer-state snapshots.
+impl Log {
+    /// The offset below which every segment is known fsynced and checked: an unclean restart
+    /// re-checks only segments holding offsets at or above it.
+    pub fn recovery_point(&self) -> i64 {
+        self.checkpoints.recovery_point
+    }
+
+    /// Shuts the log down cleanly: fsyncs the active segment and its index, records the
+    /// recovery point, then writes the clean-shutdown marker, so the next open reads no segment
+    /// data. Every later call on this log returns `LogError::Closed`.
+    pub fn close(&mut self) -> Result<(), LogError> {
+        self.check_usable()?;
+        if let Err(error) = self.active().sync_all() {
+            return Err(self.poison(error));
+        }
+        self.durable_offset = self.log_end_offset;
+        checkpoint::write_recovery_point(self.fs.as_ref(), &self.dir, self.log_end_offset)?;
+        self.checkpoints.recovery_point = self.log_end_offset;
+        let marker = CleanShutdown {
+            log_end_offset: self.log_end_offset,
+            active_base_offset: self.active().base_offset(),
+            active_size_bytes: self.active().size_bytes(),
+        };
+        // The marker must be the last write: it vouches for everything before it.
+        self.checkpoints.closed = true;
+        checkpoint::write_clean_shutdown(self.fs.as_ref(), &self.dir, &marker)?;
+        tracing::debug!(dir = %self.dir.display(), log_end_offset = self.log_end_offset, "log closed cleanly");
+        Ok(())
+    }
+
+    /// Called at the end of a roll, once the sealed segment is fsynced: moves the recovery point
+    /// to the new segment's base and flags the roll for the broker's producer snapshot. A failed
+    /// checkpoint write costs the next unclean start a re-check of the segment, not data.
+    fn after_roll(&mut self) {
+        self.checkpoints.rolled = true;
+        let point = self.active().base_offset();
+        match checkpoint::write_recovery_point(self.fs.as_ref(), &self.dir, point) {
+            Ok(()) => self.checkpoints.recovery_point = point,
+            Err(error) => {
+                tracing::warn!(dir = %self.dir.display(), %error, "cannot write the recovery point")
+            }
+        }
+    }
+
+    /// Called at the end of `truncate_to(offset)`, once the truncation itself is durable: the
+    /// recovery point drops to at most `offset` and producer snapshots above it are removed
+    /// (durably, before anything can be appended at those offsets again). If any of that fails
+    /// the log is poisoned: a reopen removes the snapshots and rewrites the recovery point.
+    fn after_truncate(&mut self, offset: i64) -> Result<(), LogError> {
+        let mut removed = false;
+        while let Some(snapshot) = self.checkpoints.producer_snapshot_offsets.last().copied() {
+            if snapshot <= offset {
+                break;
+            }
+            let path = checkpoint::snapshot_path(&self.dir, snapshot);
+            if let Err(source) = self.fs.remove_file(&path) {
+                return Err(self.poison(LogError::io("remove", &path, source)));
+            }
+            self.checkpoints.producer_snapshot_offsets.pop();
+            removed = true;
+        }
+        if removed {
+            if let Err(source) = self.fs.sync_dir(&self.dir) {
+                return Err(self.poison(LogError::io("fsync directory", &self.dir, source)));
+            }
+        }
+        if self.checkpoints.recovery_point > offset {
+            self.checkpoints.recovery_point = offset;
+            // A recovery point left above `offset` only marks sealed segments as checked, and
+            // every sealed segment was fsynced at its roll, so a stale one is safe for data; but
+            // truncation follows one rule for every failure in it (poison, and let the reopen,
+            // which rewrites the recovery point, sort it out), so that an Ok means every step
+            // was done.
+            if let Err(error) =
+                checkpoint::write_recovery_point(self.fs.as_ref(), &self.dir, offset)
+            {
+                return Err(self.poison(error));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the producer-state snapshots below `log_start_offset` after retention deleted the
+    /// segments they sat at the base of (as Kafka deletes a segment's snapshot with the
+    /// segment). Best effort, with no directory fsync: a snapshot that survives a failure or a
+    /// crash is still true for its offset, and a replay from it starts at the log start.
+    fn remove_producer_snapshots_below(&mut self, log_start_offset: i64) {
+        let below = self
+            .checkpoints
+            .producer_snapshot_offsets
+            .partition_point(|offset| *offset < log_start_offset);
+        let removed: Vec<i64> = self
+            .checkpoints
+            .producer_snapshot_offsets
+            .drain(..below)
+            .collect();
+        for offset in removed {
+            let path = checkpoint::snapshot_path(&self.dir, offset);
+            if let Err(error) = self.fs.remove_file(&path) {
+                tracing::warn!(path = %path.display(), %error, "cannot remove a producer snapshot below the log start");
+            }
+        }
+    }
+
+    /// Whether the log rolled a segment since the last call (the broker then writes a
+    /// producer-state snapshot).
+    pub fn take_rolled(&mut self) -> bool {
+        std::mem::take(&mut self.checkpoints.rolled)
+    }
+
+    /// Offsets of the producer-state snapshots on disk, oldest first.
+    pub fn producer_snapshot_offsets(&self) -> &[i64] {
+        &self.checkpoints.producer_snapshot_offsets
+    }
+
+    /// Writes a producer-state snapshot covering every offset below the log end offset (the
+    /// caller holds its producer state consistent with the log), then removes the oldest beyond
+    /// `PRODUCER_SNAPSHOTS_MAX`. An existing snapshot at that offset is kept as it is: producer
+    /// state is a function of the log's prefix, so it already says the same.
+    pub fn write_producer_snapshot(&mut self, payload: &[u8]) -> Result<(), LogError> {
+        self.check_usable()?;
+        let offset = self.log_end_offset;
+        // An empty log replays for free; a snapshot of nothing would only take a file.
+        if offset == self.log_start_offset()
+            || self.checkpoints.producer_snapshot_offsets.last() == Some(&offset)
+        {
+            return Ok(());
+        }
+        checkpoint::write_snapshot(self.fs.as_ref(), &self.dir, offset, payload)?;
+        self.checkpoints.producer_snapshot_offsets.push(offset);
+        let excess = self
+            .checkpoints
+            .producer_snapshot_offsets
+            .len()
+            .saturating_sub(checkpoint::PRODUCER_SNAPSHOTS_MAX);
+        for old in self
+            .checkpoints
+            .producer_snapshot_offsets
+            .drain(..excess)
+            .collect::<Vec<_>>()
+        {
+            // An old snapshot that survives is harmless: it is still true for its offset.
+            let path = checkpoint::snapshot_path(&self.dir, old);
+            if let Err(error) = self.fs.remove_file(&path) {
+                tracing::warn!(path = %path.display(), %error, "cannot remove an old producer snapshot");
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest producer-state snapshot that is intact and that `decode` accepts, with the
+    /// offset it covers. Damaged snapshots are logged and skipped, falling back to older ones.
+    pub fn load_producer_snapshot<T>(
+        &self,
+        mut decode: impl FnMut(&[u8]) -> Option<T>,
+    ) -> Option<(i64, T)> {
+        for offset in self.checkpoints.producer_snapshot_offsets.iter().rev() {
+            match checkpoint::read_snapshot(self.fs.as_ref(), &self.dir, *offset) {
+                Ok(payload) => {
+                    if let Some(state) = decode(&payload) {
+                        return Some((*offset, state));
+                    }
+                }
+                Err(reason) => {
+                    tracing::warn!(dir = %self.dir.display(), offset, %reason, "ignoring damaged producer snapshot");
+                }
+            }
+        }
+        None
+    }
+
+    /// Calls `visit` with the header of every batch from `from_offset` (a batch boundary) to
+    /// the log end, reading headers only (for replaying producer state). Returns the bytes read.
+    pub fn for_each_batch_header(
+        &self,
+        from_offset: i64,
+        mut visit: impl FnMut(&BatchHeader),
+    ) -> Result<u64, LogError> {
+        if from_offset >= self.log_end_offset {
+            return Ok(0);
+        }
+        let mut bytes_read = 0;
+        let mut segment_number = self.segment_number_for(from_offset);
+        let mut position = None;
+        while segment_number < self.segments.len() && position.is_none() {
+            position = self.segments[segment_number]
+                .find_batch(from_offset)?
+                .map(|(position, _)| position);
+            if position.is_none() {
+                segment_number += 1;
+            }
+        }
+        let Some(mut position) = position else {
+            return Ok(0);
+        };
+        for segment in &self.segments[segment_number..] {
+            bytes_read += segment.walk_headers(position, &mut visit)?;
+            position = 0;
+        }
+        Ok(bytes_read)
     }
 }
 
@@ -839,6 +1176,7 @@ impl Log {
             log_start_offset: self.log_start_offset(),
         };
         if deleted > 0 {
+            self.remove_producer_snapshots_below(outcome.log_start_offset);
             tracing::info!(
                 dir = %self.dir.display(),
                 segments_deleted = deleted,

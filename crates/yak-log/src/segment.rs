@@ -10,12 +10,14 @@ use std::sync::Arc;
 use crate::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
 use crate::error::LogError;
 use crate::file::{FileSystem, LogFile};
-use crate::index::{IndexEntry, OffsetIndex};
-use crate::time_index::{TimeIndex, TimeIndexEntry};
+use crate::index::{IndexEntry, OffsetIndex, INDEX_ENTRY_BYTES};
+use crate::time_index::{TimeIndex, TimeIndexEntry, TIME_INDEX_ENTRY_BYTES};
 
 pub const LOG_FILE_EXTENSION: &str = "log";
 pub const INDEX_FILE_EXTENSION: &str = "index";
 pub const TIME_INDEX_FILE_EXTENSION: &str = "timeindex";
+/// Bytes read at once when walking batch headers (the producer-state replay at start-up).
+pub const HEADER_READ_AHEAD_BYTES: u64 = 64 * 1024;
 
 /// `DIR/<20-digit base offset>.<extension>`.
 pub fn segment_path(dir: &Path, base_offset: i64, extension: &str) -> PathBuf {
@@ -144,6 +146,16 @@ pub struct RecoveryReport {
     /// Bytes cut off the end of the `.log` file, and why (None when nothing was cut).
     pub truncated: Option<(u64, String)>,
     pub index_rebuilt: bool,
+}
+
+impl RecoveryReport {
+    /// Nothing cut, nothing rebuilt.
+    pub fn clean() -> RecoveryReport {
+        RecoveryReport {
+            truncated: None,
+            index_rebuilt: false,
+        }
+    }
 }
 
 fn io_error<'a>(
@@ -523,7 +535,85 @@ impl Segment {
         })
     }
 
+    /// Walks every batch from the start of the file, checking each one whole (length sanity
+    /// before reading, magic, CRC-32C, offset continuity from the segment's base), and collects
+    /// the offset and time index entries the appends would have written (advancing the cursor,
+    /// so the segment's largest timestamp is known). Stops at the first invalid byte and says
+    /// why; `size_bytes` and `next_offset` then describe the valid prefix. Memory is one batch at
+    /// a time, and every byte is read once.
+    fn scan_batches(
+        &mut self,
+        index_interval_bytes: u32,
+    ) -> Result<(RebuiltIndexes, Option<String>), LogError> {
+        let file_bytes = self.size_bytes;
+        let mut rebuilt = RebuiltIndexes::default();
+        let mut position = 0u64;
+        let mut batch_buffer = Vec::new();
+        self.next_offset = self.base_offset;
+        self.cursor = IndexCursor::default();
+        self.rolling_timestamp_ms = None;
+        let stop_reason = loop {
+            if position == file_bytes {
+                break None;
+            }
+            let left_bytes = file_bytes - position;
+            if left_bytes < BATCH_HEADER_BYTES as u64 {
+                break Some(format!("partial batch header of {left_bytes} bytes"));
+            }
+            batch_buffer.clear();
+            self.read_bytes(position, BATCH_HEADER_BYTES as u64, &mut batch_buffer)?;
+            let header = match BatchHeader::parse(&batch_buffer) {
+                Ok(header) => header,
+                Err(error) => break Some(error.to_string()),
+            };
+            let total_bytes = header.total_bytes() as u64;
+            // Checked before allocating: a damaged length field cannot make us allocate more
+            // than the file holds.
+            if total_bytes > left_bytes {
+                break Some(format!(
+                    "batch of {total_bytes} bytes runs past the end ({left_bytes} left)"
+                ));
+            }
+            // The rest of the batch after its header, so every byte is read once.
+            self.read_bytes(
+                position + BATCH_HEADER_BYTES as u64,
+                total_bytes - BATCH_HEADER_BYTES as u64,
+                &mut batch_buffer,
+            )?;
+            if let Err(error) = batch::validate(&batch_buffer) {
+                break Some(error.to_string());
+            }
+            if header.base_offset != self.next_offset {
+                break Some(format!(
+                    "batch base offset {} does not follow {}",
+                    header.base_offset, self.next_offset
+                ));
+            }
+            let Some(relative_offset) = self.relative_offset(header.base_offset) else {
+                break Some("batch offset does not fit the segment".to_string());
+            };
+            if u32::try_from(position).is_err() {
+                return Err(self.corrupt("segment larger than 4 GiB"));
+            }
+            self.collect_entries(
+                position,
+                &header,
+                relative_offset,
+                index_interval_bytes,
+                &mut rebuilt,
+            );
+            if self.rolling_timestamp_ms.is_none() {
+                self.rolling_timestamp_ms = Some(header.max_timestamp);
+            }
+            self.next_offset = header.last_offset() + 1;
+            position += total_bytes;
+        };
+        self.size_bytes = position;
+        Ok((rebuilt, stop_reason))
+    }
+
     /// Rewrites whichever index files differ from the rebuilt entries; returns whether any did.
+    /// An open that finds nothing wrong writes nothing (and works on a full disk).
     fn install_rebuilt(&mut self, rebuilt: &RebuiltIndexes) -> Result<bool, LogError> {
         let (existing, whole) = OffsetIndex::read_all(self.index.file().as_ref())
             .map_err(io_error("read", self.index.path()))?;
@@ -568,76 +658,20 @@ impl Segment {
     ) -> Result<(Segment, RecoveryReport), LogError> {
         let mut segment = Segment::open_files(fs, dir, base_offset)?;
         let file_bytes = segment.size_bytes;
-        let mut rebuilt = RebuiltIndexes::default();
-        let mut position = 0u64;
-        let mut batch_buffer = Vec::new();
-        let stop_reason = loop {
-            if position == file_bytes {
-                break None;
-            }
-            let left_bytes = file_bytes - position;
-            if left_bytes < BATCH_HEADER_BYTES as u64 {
-                break Some(format!("partial batch header of {left_bytes} bytes"));
-            }
-            let header = match segment.read_header(position) {
-                Ok(header) => header,
-                Err(LogError::Batch(error)) => break Some(error.to_string()),
-                Err(other) => return Err(other),
-            };
-            let total_bytes = header.total_bytes() as u64;
-            // Checked before allocating: a damaged length field cannot make us allocate more
-            // than the file holds.
-            if total_bytes > left_bytes {
-                break Some(format!(
-                    "batch of {total_bytes} bytes runs past the end ({left_bytes} left)"
-                ));
-            }
-            batch_buffer.clear();
-            segment.read_bytes(position, total_bytes, &mut batch_buffer)?;
-            if let Err(error) = batch::validate(&batch_buffer) {
-                break Some(error.to_string());
-            }
-            if header.base_offset != segment.next_offset {
-                break Some(format!(
-                    "batch base offset {} does not follow {}",
-                    header.base_offset, segment.next_offset
-                ));
-            }
-            let Some(relative_offset) = segment.relative_offset(header.base_offset) else {
-                break Some("batch offset does not fit the segment".to_string());
-            };
-            if u32::try_from(position).is_err() {
-                return Err(segment.corrupt("segment larger than 4 GiB"));
-            }
-            segment.collect_entries(
-                position,
-                &header,
-                relative_offset,
-                index_interval_bytes,
-                &mut rebuilt,
-            );
-            if segment.rolling_timestamp_ms.is_none() {
-                segment.rolling_timestamp_ms = Some(header.max_timestamp);
-            }
-            segment.next_offset = header.last_offset() + 1;
-            position += total_bytes;
-        };
-        let truncated = stop_reason.map(|reason| (file_bytes - position, reason));
+        let (rebuilt, stop_reason) = segment.scan_batches(index_interval_bytes)?;
+        let truncated = stop_reason.map(|reason| (file_bytes - segment.size_bytes, reason));
         if truncated.is_some() {
             segment
                 .log
-                .set_len(position)
+                .set_len(segment.size_bytes)
                 .map_err(io_error("truncate", &segment.log_path))?;
         }
-        segment.size_bytes = position;
         // The bytes just read may have been only in the page cache (a process crash, not a power
         // loss); syncing makes everything recovered durable, so the log can report it so.
         segment
             .log
             .sync_data()
             .map_err(io_error("fsync", &segment.log_path))?;
-        // Rewrite an index only if it differs from the rebuilt one: an open after a clean
-        // shutdown then writes nothing (and works on a full disk).
         let index_rebuilt = segment.install_rebuilt(&rebuilt)?;
         Ok((
             segment,
@@ -662,6 +696,210 @@ impl Segment {
                 .advance(position, header, relative_offset, index_interval_bytes);
         rebuilt.offset_entries.extend(offset_entry);
         rebuilt.time_entries.extend(time_entry);
+    }
+
+    /// Re-checks a sealed segment that holds offsets at or above the recovery point (a crash
+    /// came between its roll and the checkpoint): every batch is CRC-checked and both indexes
+    /// rebuilt. It was fsynced when the log rolled past it, so damage is corruption below the
+    /// durable point and is reported as `LogError::Corrupt`, never cut.
+    pub fn recheck_sealed(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        base_offset: i64,
+        next_base_offset: i64,
+        index_interval_bytes: u32,
+    ) -> Result<(Segment, RecoveryReport), LogError> {
+        let mut segment = Segment::open_files(fs, dir, base_offset)?;
+        if segment.size_bytes > u64::from(u32::MAX) {
+            return Err(segment.corrupt("segment larger than 4 GiB"));
+        }
+        let (rebuilt, stop_reason) = segment.scan_batches(index_interval_bytes)?;
+        if let Some(reason) = stop_reason {
+            return Err(segment.corrupt(&format!(
+                "sealed segment damaged at byte {}: {reason}",
+                segment.size_bytes
+            )));
+        }
+        if segment.next_offset != next_base_offset {
+            return Err(segment.corrupt(&format!(
+                "segment ends at offset {} but the next segment starts at {next_base_offset}",
+                segment.next_offset
+            )));
+        }
+        let index_rebuilt = segment.install_rebuilt(&rebuilt)?;
+        Ok((
+            segment,
+            RecoveryReport {
+                truncated: None,
+                index_rebuilt,
+            },
+        ))
+    }
+
+    /// Opens a segment that a checkpoint vouches for (fsynced and checked before; it ends at
+    /// `end_offset`) without reading its data: the file sizes are sanity-checked, plus the last
+    /// entry of each index and the first batch header (for the segment's age), as Kafka does
+    /// lazily. The segment's largest timestamp (which retention and ListOffsets by time need)
+    /// comes from the last time index entry plus a walk over the batch headers after it.
+    /// `expected_size_bytes` is the `.log` size the checkpoint recorded, when it recorded one.
+    /// Returns None if anything looks wrong, so the caller falls back to a full check.
+    ///
+    /// The size check: every batch after the last index entry starts less than
+    /// `index_interval_bytes` past it (or it would have an entry) and is at most
+    /// `batch_bytes_max` long, so a `.log` longer than that has lost index entries.
+    pub fn open_trusted(
+        fs: &dyn FileSystem,
+        dir: &Path,
+        base_offset: i64,
+        end_offset: i64,
+        expected_size_bytes: Option<u64>,
+        index_interval_bytes: u32,
+        batch_bytes_max: u32,
+    ) -> Result<Option<Segment>, LogError> {
+        let mut segment = Segment::open_files(fs, dir, base_offset)?;
+        let size_bytes = segment.size_bytes;
+        if size_bytes > u64::from(u32::MAX)
+            || expected_size_bytes.is_some_and(|expected| expected != size_bytes)
+            || end_offset < base_offset
+            || (size_bytes == 0) != (end_offset == base_offset)
+        {
+            return Ok(None);
+        }
+        let index_bytes = segment
+            .index
+            .file()
+            .len()
+            .map_err(io_error("stat", segment.index.path()))?;
+        if index_bytes % INDEX_ENTRY_BYTES != 0 {
+            return Ok(None);
+        }
+        let entries_count = index_bytes / INDEX_ENTRY_BYTES;
+        segment.index = OffsetIndex::new(
+            segment.index.path().to_path_buf(),
+            segment.index.file().clone(),
+            entries_count,
+        );
+        if entries_count > 0 {
+            let last = segment
+                .index
+                .entry(entries_count - 1)
+                .map_err(io_error("read", segment.index.path()))?;
+            let inside = last.position > 0
+                && u64::from(last.position) + BATCH_HEADER_BYTES as u64 <= size_bytes
+                && i64::from(last.relative_offset) < end_offset - base_offset;
+            if !inside {
+                return Ok(None);
+            }
+            segment.cursor.last_indexed_position = u64::from(last.position);
+        }
+        let indexed_end_bytes_max = segment.cursor.last_indexed_position
+            + u64::from(index_interval_bytes)
+            + u64::from(batch_bytes_max);
+        if size_bytes > indexed_end_bytes_max {
+            return Ok(None);
+        }
+        let time_index_bytes = segment
+            .time_index
+            .file()
+            .len()
+            .map_err(io_error("stat", segment.time_index.path()))?;
+        if time_index_bytes % TIME_INDEX_ENTRY_BYTES != 0 {
+            return Ok(None);
+        }
+        let time_entries_count = time_index_bytes / TIME_INDEX_ENTRY_BYTES;
+        // The first offset index entry always comes with a time index entry.
+        if entries_count > 0 && time_entries_count == 0 {
+            return Ok(None);
+        }
+        let time_last = match time_entries_count.checked_sub(1) {
+            None => None,
+            Some(last) => {
+                let entry = segment
+                    .time_index
+                    .entry(last)
+                    .map_err(io_error("read", segment.time_index.path()))?;
+                if i64::from(entry.relative_offset) >= end_offset - base_offset {
+                    return Ok(None);
+                }
+                Some(entry)
+            }
+        };
+        segment.time_index = TimeIndex::new(
+            segment.time_index.path().to_path_buf(),
+            segment.time_index.file().clone(),
+            time_entries_count,
+            time_last,
+        );
+        segment.cursor.last_time_entry_timestamp_ms = time_last.map(|entry| entry.timestamp_ms);
+        if size_bytes > 0 {
+            let first = match segment.read_header(0) {
+                Ok(header) => header,
+                Err(LogError::Batch(_)) => return Ok(None),
+                Err(other) => return Err(other),
+            };
+            if first.base_offset != base_offset || first.last_offset() >= end_offset {
+                return Ok(None);
+            }
+            segment.rolling_timestamp_ms = Some(first.max_timestamp);
+        }
+        segment.next_offset = end_offset;
+        segment.cursor.max_timestamp = match segment.max_timestamp_from_time_index() {
+            Ok(max) => max,
+            Err(LogError::Corrupt { reason, .. }) => {
+                tracing::warn!(path = %segment.log_path.display(), %reason, "checkpointed segment fails its time index check");
+                return Ok(None);
+            }
+            Err(other) => return Err(other),
+        };
+        if segment
+            .cursor
+            .max_timestamp
+            .is_some_and(|max| max.offset >= end_offset)
+        {
+            return Ok(None);
+        }
+        Ok(Some(segment))
+    }
+
+    /// Calls `visit` with the header of every batch from `position` (a batch boundary) to the
+    /// end of the segment, reading headers only: up to `HEADER_READ_AHEAD_BYTES` at a time while
+    /// batches are small, one header at a time past a large batch. Returns the bytes read.
+    pub fn walk_headers(
+        &self,
+        mut position: u64,
+        visit: &mut dyn FnMut(&BatchHeader),
+    ) -> Result<u64, LogError> {
+        let mut buffer: Vec<u8> = Vec::new();
+        // Bytes of the file that `buffer` holds start here.
+        let mut buffer_position = 0u64;
+        let mut bytes_read = 0u64;
+        let mut read_ahead = true;
+        while position < self.size_bytes {
+            let in_buffer = position >= buffer_position
+                && position + BATCH_HEADER_BYTES as u64 <= buffer_position + buffer.len() as u64;
+            if !in_buffer {
+                let left_bytes = self.size_bytes - position;
+                let want_bytes = if read_ahead {
+                    HEADER_READ_AHEAD_BYTES
+                } else {
+                    BATCH_HEADER_BYTES as u64
+                };
+                buffer.clear();
+                self.read_bytes(position, want_bytes.min(left_bytes), &mut buffer)?;
+                bytes_read += buffer.len() as u64;
+                buffer_position = position;
+            }
+            let start = (position - buffer_position) as usize;
+            let header =
+                BatchHeader::parse(buffer.get(start..).unwrap_or_default()).map_err(|error| {
+                    self.corrupt(&format!("bad batch header at {position}: {error}"))
+                })?;
+            visit(&header);
+            let total_bytes = header.total_bytes() as u64;
+            read_ahead = total_bytes < HEADER_READ_AHEAD_BYTES;
+            position += total_bytes;
+        }
+        Ok(bytes_read)
     }
 
     /// Opens a sealed (older) segment, which was fsynced when the log rolled past it: checks its

@@ -44,6 +44,13 @@ fn copy(fs: &SimulatedFileSystem) -> SimulatedFileSystem {
     copy
 }
 
+/// Removes the recovery-point checkpoint, as in a log written before checkpoints existed or
+/// whose checkpoint file was damaged: sealed segments then get their index checked on open.
+fn without_recovery_point(fs: &SimulatedFileSystem) {
+    fs.remove_file(&dir().join(yak_log::checkpoint::RECOVERY_POINT_FILE_NAME))
+        .unwrap();
+}
+
 fn base_of(bytes: &[u8]) -> i64 {
     yak_log::validate(bytes).unwrap().base_offset
 }
@@ -124,12 +131,13 @@ fn recovery_after_flipping_a_byte_drops_that_batch_and_after() {
     }
 }
 
-/// Deleting every index file makes open rebuild them identically; reads still find every offset.
+/// Without a recovery point, deleting every index file makes open rebuild them identically; reads still find every offset.
 #[test]
 fn recovery_rebuilds_deleted_indexes() {
     let (fs, stored, _) = build();
     let bases = log_files(&fs);
     let damaged = copy(&fs);
+    without_recovery_point(&damaged);
     let mut originals = Vec::new();
     for base in &bases {
         let path = common::index_path(*base);
@@ -155,8 +163,9 @@ fn recovery_rebuilds_deleted_indexes() {
     }
 }
 
-/// Damaged indexes (garbage entries, a partial entry, out-of-order entries, an entry pointing
-/// at the wrong batch) are detected and rebuilt, in sealed and active segments alike.
+/// Without a recovery point, damaged indexes (garbage entries, a partial entry, out-of-order
+/// entries, an entry pointing at the wrong batch) are detected and rebuilt, in sealed and active
+/// segments alike.
 #[test]
 fn recovery_rebuilds_corrupted_indexes() {
     let (fs, stored, _) = build();
@@ -185,6 +194,7 @@ fn recovery_rebuilds_corrupted_indexes() {
         let original = fs.file_bytes(&path).unwrap();
         for (number, damage) in damages.iter().enumerate() {
             let damaged = copy(&fs);
+            without_recovery_point(&damaged);
             let mut bytes = original.clone();
             damage(&mut bytes);
             damaged.set_file_bytes(&path, bytes);
@@ -199,13 +209,14 @@ fn recovery_rebuilds_corrupted_indexes() {
     }
 }
 
-/// Damage inside a sealed segment is corruption below the durable point: open refuses it
-/// instead of silently truncating committed data.
+/// Without a recovery point, damage inside a sealed segment is corruption below the durable
+/// point: open refuses it instead of silently truncating committed data.
 #[test]
 fn recovery_refuses_to_truncate_a_sealed_segment() {
     let (fs, _, _) = build();
     let first = common::log_path(0);
     let damaged = copy(&fs);
+    without_recovery_point(&damaged);
     let mut bytes = fs.file_bytes(&first).unwrap();
     bytes.truncate(bytes.len() - 10);
     damaged.set_file_bytes(&first, bytes);
