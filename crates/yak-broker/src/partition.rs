@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
-use yak_log::{BatchHeader, FlushPolicy, Log, LogError};
+use yak_log::{BatchHeader, FlushPolicy, Log, LogError, ValidBatch};
 
 use crate::error::BrokerError;
 use crate::producer_state::{ProducerStates, SequenceCheck, SequenceError};
@@ -112,16 +112,15 @@ impl Partition {
         self.read_log().size_bytes()
     }
 
-    /// Appends one record batch (Kafka v2, base offset 0 as a producer sends it). The broker
-    /// patches in the base offset and leader epoch.
+    /// Appends one record batch (Kafka v2, base offset 0 as a producer sends it), checked where
+    /// it entered the node. The broker patches in the base offset and leader epoch.
     pub async fn append(
         self: &Arc<Self>,
-        batch: &mut [u8],
+        mut batch: ValidBatch<'_>,
         durability: Durability,
     ) -> Result<Appended, BrokerError> {
         let now_ms = crate::now_ms();
-        let header =
-            BatchHeader::parse(batch).map_err(|e| BrokerError::InvalidBatch(e.to_string()))?;
+        let header = *batch.header();
         // The locks are taken and released in this block, never across an await.
         let written = {
             let mut log = self.write_log();
@@ -139,7 +138,7 @@ impl Partition {
                 {
                     SequenceCheck::Duplicate { base_offset } => Err(base_offset),
                     SequenceCheck::Append => {
-                        let info = log.append(batch, self.leader_epoch, now_ms)?;
+                        let info = log.append_valid(&mut batch, self.leader_epoch, now_ms)?;
                         producers.record(
                             header.producer_id,
                             header.producer_epoch,
@@ -151,7 +150,7 @@ impl Partition {
                     }
                 }
             } else {
-                let info = log.append(batch, self.leader_epoch, now_ms)?;
+                let info = log.append_valid(&mut batch, self.leader_epoch, now_ms)?;
                 Ok((info, log.log_start_offset()))
             }
         };
@@ -348,13 +347,20 @@ mod tests {
             })
             .collect();
         let mut batch = Vec::new();
-        record::encode_batch(&records, &mut batch);
-        batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
-        batch[51..53].copy_from_slice(&epoch.to_be_bytes());
-        batch[53..57].copy_from_slice(&base_sequence.to_be_bytes());
-        let crc = crc32c::crc32c(&batch[21..]);
-        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        let header = record::encode_batch(&records, &mut batch);
+        BatchHeader {
+            producer_id,
+            producer_epoch: epoch,
+            base_sequence,
+            ..header
+        }
+        .write(&mut batch);
+        yak_log::batch::seal(&mut batch);
         batch
+    }
+
+    fn valid(batch: &mut [u8]) -> ValidBatch<'_> {
+        ValidBatch::new(batch).expect("a valid batch")
     }
 
     fn open(dir: &std::path::Path) -> Arc<Partition> {
@@ -371,13 +377,13 @@ mod tests {
         let partition = open(dir.path());
         let first = partition
             .append(
-                &mut idempotent_batch(7, 0, 0, &["a", "b"]),
+                valid(&mut idempotent_batch(7, 0, 0, &["a", "b"])),
                 Durability::Wait,
             )
             .await
             .expect("first append");
         partition
-            .append(&mut idempotent_batch(7, 0, 2, &["c"]), Durability::Wait)
+            .append(valid(&mut idempotent_batch(7, 0, 2, &["c"])), Durability::Wait)
             .await
             .expect("second append");
         drop(partition);
@@ -386,7 +392,7 @@ mod tests {
         assert_eq!(reopened.log_end_offset(), 3);
         let retry = reopened
             .append(
-                &mut idempotent_batch(7, 0, 0, &["a", "b"]),
+                valid(&mut idempotent_batch(7, 0, 0, &["a", "b"])),
                 Durability::Wait,
             )
             .await
@@ -394,14 +400,14 @@ mod tests {
         assert_eq!(retry.base_offset, first.base_offset);
         assert_eq!(reopened.log_end_offset(), 3, "the retry wrote nothing");
         let gap = reopened
-            .append(&mut idempotent_batch(7, 0, 9, &["z"]), Durability::Wait)
+            .append(valid(&mut idempotent_batch(7, 0, 9, &["z"])), Durability::Wait)
             .await;
         assert!(
             matches!(gap, Err(BrokerError::OutOfOrderSequence(_))),
             "{gap:?}"
         );
         let next = reopened
-            .append(&mut idempotent_batch(7, 0, 3, &["d"]), Durability::Wait)
+            .append(valid(&mut idempotent_batch(7, 0, 3, &["d"])), Durability::Wait)
             .await
             .expect("the next sequence appends");
         assert_eq!(next.base_offset, 3);
@@ -425,9 +431,11 @@ mod tests {
                     timestamp_ms: 1,
                 }];
                 let mut batch = Vec::new();
-                record::encode_batch(&records, &mut batch);
                 let appended = partition
-                    .append(&mut batch, Durability::Wait)
+                    .append(
+                        record::encode_valid_batch(&records, &mut batch),
+                        Durability::Wait,
+                    )
                     .await
                     .expect("append");
                 assert!(partition.high_watermark() > appended.last_offset);
