@@ -139,6 +139,8 @@ struct SimulatedState {
     /// The most recent write not yet covered by a sync, kept for `crash_tearing_last_write`.
     last_unsynced_write: Option<UnsyncedWrite>,
     fail_next_sync: bool,
+    /// Successful syncs left before one fails, set by `fail_sync_after`.
+    syncs_before_failure: Option<u64>,
     disk_full: bool,
     syncs_count: u64,
 }
@@ -213,6 +215,12 @@ impl SimulatedFileSystem {
     /// The next `sync_data` fails with EIO and, as Linux may, drops the file's unsynced data.
     pub fn fail_next_sync(&self) {
         self.state().fail_next_sync = true;
+    }
+
+    /// The next `successful_syncs` calls of `sync_data` succeed and the one after fails, as
+    /// [`fail_next_sync`](Self::fail_next_sync) makes the next one fail.
+    pub fn fail_sync_after(&self, successful_syncs: u64) {
+        self.state().syncs_before_failure = Some(successful_syncs);
     }
 
     /// While set, every write stores only the first half of its buffer and then fails with
@@ -417,7 +425,15 @@ impl LogFile for SimulatedHandle {
 
     fn sync_data(&self) -> io::Result<()> {
         self.with_file(|state| {
-            let fail = std::mem::take(&mut state.fail_next_sync);
+            let mut fail = std::mem::take(&mut state.fail_next_sync);
+            match state.syncs_before_failure {
+                Some(0) => {
+                    state.syncs_before_failure = None;
+                    fail = true;
+                }
+                Some(left) => state.syncs_before_failure = Some(left - 1),
+                None => {}
+            }
             if state
                 .last_unsynced_write
                 .as_ref()
