@@ -110,15 +110,16 @@ impl Broker {
             let dir = self.partition_dir(&config.name, index);
             // A batch that does not parse in a log being opened is damage on disk, not a bad
             // request: report it as a corrupt log, whichever check found it.
-            let log = Log::open(Arc::clone(&self.fs), &dir, self.log_config()).map_err(
-                |error| match error {
-                    LogError::Batch(error) => BrokerError::CorruptLog {
-                        path: dir.clone(),
-                        reason: error.to_string(),
-                    },
-                    other => other.into(),
-                },
-            )?;
+            let log =
+                Log::open(Arc::clone(&self.fs), &dir, self.log_config()).map_err(|error| {
+                    match error {
+                        LogError::Batch(error) => BrokerError::CorruptLog {
+                            path: dir.clone(),
+                            reason: error.to_string(),
+                        },
+                        other => other.into(),
+                    }
+                })?;
             partitions.push(Arc::new(Partition::new(
                 config.name.clone(),
                 index,

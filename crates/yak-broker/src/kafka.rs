@@ -98,7 +98,9 @@ pub fn backend_error(error: BrokerError) -> BackendError {
         BrokerError::OutOfOrderSequence(_) => BackendError::OutOfOrderSequence,
         BrokerError::InvalidProducerEpoch(_) => BackendError::InvalidProducerEpoch,
         BrokerError::Storage(m) => BackendError::KafkaStorageError(m),
-        error @ BrokerError::CorruptLog { .. } => BackendError::KafkaStorageError(error.to_string()),
+        error @ BrokerError::CorruptLog { .. } => {
+            BackendError::KafkaStorageError(error.to_string())
+        }
         BrokerError::DataDirInUse { .. } => BackendError::NotLeaderOrFollower,
         BrokerError::InvalidField(m) => BackendError::InvalidRecord(m),
         BrokerError::ShuttingDown => BackendError::NotLeaderOrFollower,
@@ -377,10 +379,7 @@ impl KafkaBackend {
             .await
             .map_err(backend_error)?;
         let metrics = &self.broker.metrics;
-        Metrics::add(
-            &metrics.messages_in_total,
-            records_count.max(0) as u64,
-        );
+        Metrics::add(&metrics.messages_in_total, records_count.max(0) as u64);
         Metrics::add(&metrics.bytes_in_total, bytes);
         Ok(ProduceOutcome {
             base_offset: appended.base_offset,

@@ -383,7 +383,10 @@ mod tests {
             .await
             .expect("first append");
         partition
-            .append(valid(&mut idempotent_batch(7, 0, 2, &["c"])), Durability::Wait)
+            .append(
+                valid(&mut idempotent_batch(7, 0, 2, &["c"])),
+                Durability::Wait,
+            )
             .await
             .expect("second append");
         drop(partition);
@@ -400,14 +403,20 @@ mod tests {
         assert_eq!(retry.base_offset, first.base_offset);
         assert_eq!(reopened.log_end_offset(), 3, "the retry wrote nothing");
         let gap = reopened
-            .append(valid(&mut idempotent_batch(7, 0, 9, &["z"])), Durability::Wait)
+            .append(
+                valid(&mut idempotent_batch(7, 0, 9, &["z"])),
+                Durability::Wait,
+            )
             .await;
         assert!(
             matches!(gap, Err(BrokerError::OutOfOrderSequence(_))),
             "{gap:?}"
         );
         let next = reopened
-            .append(valid(&mut idempotent_batch(7, 0, 3, &["d"])), Durability::Wait)
+            .append(
+                valid(&mut idempotent_batch(7, 0, 3, &["d"])),
+                Durability::Wait,
+            )
             .await
             .expect("the next sequence appends");
         assert_eq!(next.base_offset, 3);

@@ -172,10 +172,16 @@ async fn failure_in_a_later_chunk_reports_only_its_records_failed() {
         .expect("the broker answers");
     let status = response.status().as_u16();
     let body: Value = response.json().await.expect("a JSON body");
-    assert_eq!(status, 200, "a partial failure is not the request's failure: {body}");
+    assert_eq!(
+        status, 200,
+        "a partial failure is not the request's failure: {body}"
+    );
     let results = body["results"].as_array().expect("results");
     assert_eq!(results.len(), 2, "{body}");
-    assert_eq!(results[0]["offset"], 1, "the first batch was committed: {body}");
+    assert_eq!(
+        results[0]["offset"], 1,
+        "the first batch was committed: {body}"
+    );
     assert_eq!(results[1]["error"]["code"], "storage_error", "{body}");
 
     assert!(running.shutdown().await.is_err(), "the log failed");
@@ -184,7 +190,11 @@ async fn failure_in_a_later_chunk_reports_only_its_records_failed() {
         .expect("the broker restarts");
     let base = format!("http://{}", restarted.http_addr);
     let stored = payloads(&client, &base).await;
-    assert_eq!(stored.len(), 2, "exactly the acknowledged records are stored");
+    assert_eq!(
+        stored.len(),
+        2,
+        "exactly the acknowledged records are stored"
+    );
     assert!(stored[1].as_str().is_some_and(|p| p.starts_with("first ")));
     restarted.shutdown().await.expect("clean shutdown");
 }

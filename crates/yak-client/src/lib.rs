@@ -321,7 +321,11 @@ impl Client {
             if failed.is_empty() {
                 break;
             }
-            tracing::debug!(records = failed.len(), attempt, "resending the records that failed");
+            tracing::debug!(
+                records = failed.len(),
+                attempt,
+                "resending the records that failed"
+            );
             tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
             backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
             let resend = ProduceBatch {

@@ -46,6 +46,13 @@ pub enum BatchError {
         records_count: i32,
         records_found: i32,
     },
+    #[error(
+        "{bytes_left} bytes follow the last of the {records_count} records the batch declares"
+    )]
+    BytesAfterLastRecord {
+        records_count: i32,
+        bytes_left: usize,
+    },
     #[error("record has offset delta {found}, expected {expected}")]
     OffsetDeltaMismatch { expected: i64, found: i64 },
     #[error(transparent)]
@@ -88,6 +95,7 @@ impl BatchError {
             }
             BatchError::InvalidRecordCount { .. }
             | BatchError::RecordCountMismatch { .. }
+            | BatchError::BytesAfterLastRecord { .. }
             | BatchError::OffsetDeltaMismatch { .. }
             | BatchError::Compressed(_) => BatchErrorKind::Invalid,
             BatchError::UnknownCompression(_) => BatchErrorKind::UnsupportedCompression,

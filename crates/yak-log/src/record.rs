@@ -173,7 +173,10 @@ pub fn encode_batch(records: &[RecordToWrite<'_>], out: &mut Vec<u8>) -> BatchHe
 /// [`ValidBatch`] without checking it again: the encoder's output is valid by construction.
 ///
 /// Panics as [`encode_batch`] does.
-pub fn encode_valid_batch<'a>(records: &[RecordToWrite<'_>], out: &'a mut Vec<u8>) -> ValidBatch<'a> {
+pub fn encode_valid_batch<'a>(
+    records: &[RecordToWrite<'_>],
+    out: &'a mut Vec<u8>,
+) -> ValidBatch<'a> {
     out.clear();
     let header = encode_batch(records, out);
     ValidBatch::encoded(out, header)
@@ -349,9 +352,10 @@ impl<'a> Iterator for RecordIter<'a> {
         if self.records_left == 0 {
             if self.position != self.body.len() {
                 self.failed = true;
-                return Some(Err(BatchError::RecordMalformed(
-                    "bytes left after the last record",
-                )));
+                return Some(Err(BatchError::BytesAfterLastRecord {
+                    records_count: self.records_count,
+                    bytes_left: self.body.len() - self.position,
+                }));
             }
             return None;
         }

@@ -262,6 +262,8 @@ fn rewrite_header(bytes: &mut [u8], change: impl FnOnce(BatchHeader) -> BatchHea
 fn valid_batch_rejects_records_that_disagree_with_the_header() {
     let good = common::batch(1, 3, 0);
     assert!(ValidBatch::new(&mut good.clone()).is_ok());
+    // The three records have the same length, so two of them take two thirds of the body.
+    let record_bytes = (good.len() - BATCH_HEADER_BYTES) / 3;
 
     let mut fewer = good.clone();
     rewrite_header(&mut fewer, |h| BatchHeader {
@@ -272,7 +274,10 @@ fn valid_batch_rejects_records_that_disagree_with_the_header() {
     assert!(batch::validate(&fewer).is_ok(), "the header alone is fine");
     assert_eq!(
         ValidBatch::new(&mut fewer).map(|_| ()),
-        Err(BatchError::RecordMalformed("bytes left after the last record"))
+        Err(BatchError::BytesAfterLastRecord {
+            records_count: 2,
+            bytes_left: good.len() - BATCH_HEADER_BYTES - record_bytes * 2,
+        })
     );
 
     let mut more = good.clone();

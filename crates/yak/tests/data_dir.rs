@@ -49,7 +49,10 @@ fn broker_until_exit(data_dir: &Path) -> (ExitStatus, String) {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    (status, std::fs::read_to_string(&stderr_path).unwrap_or_default())
+    (
+        status,
+        std::fs::read_to_string(&stderr_path).unwrap_or_default(),
+    )
 }
 
 /// A second broker pointed at a data directory in use exits with its own status and says the
@@ -58,7 +61,12 @@ fn broker_until_exit(data_dir: &Path) -> (ExitStatus, String) {
 async fn second_broker_on_a_data_directory_in_use_refuses_to_start() {
     let mut first = Broker::start();
     let http = common::client();
-    let before = common::produce(&http, &first, &json!({"topic": "t", "payload": 1, "partition": 0})).await;
+    let before = common::produce(
+        &http,
+        &first,
+        &json!({"topic": "t", "payload": 1, "partition": 0}),
+    )
+    .await;
 
     let (status, stderr) = broker_until_exit(&first.data_dir());
     assert_eq!(status.code(), Some(EXIT_DATA_DIR_IN_USE), "{stderr}");
@@ -67,7 +75,12 @@ async fn second_broker_on_a_data_directory_in_use_refuses_to_start() {
         "the message names the problem: {stderr}"
     );
 
-    let after = common::produce(&http, &first, &json!({"topic": "t", "payload": 2, "partition": 0})).await;
+    let after = common::produce(
+        &http,
+        &first,
+        &json!({"topic": "t", "payload": 2, "partition": 0}),
+    )
+    .await;
     assert_eq!(after["partition"], before["partition"], "{after}");
     assert_eq!(
         after["offset"].as_i64(),
