@@ -186,8 +186,7 @@ pub fn encode_valid_batch<'a>(
 /// `records_count` records, offset deltas 0, 1, … in order, every record well formed and inside
 /// its length, and no bytes after the last one.
 pub fn check_records(header: &BatchHeader, body: &[u8]) -> Result<(), BatchError> {
-    let mut expected_offset_delta: i64 = 0;
-    for record in records(header, body) {
+    for (expected_offset_delta, record) in (0i64..).zip(records(header, body)) {
         let offset_delta = record?.offset.wrapping_sub(header.base_offset);
         if offset_delta != expected_offset_delta {
             return Err(BatchError::OffsetDeltaMismatch {
@@ -195,7 +194,6 @@ pub fn check_records(header: &BatchHeader, body: &[u8]) -> Result<(), BatchError
                 found: offset_delta,
             });
         }
-        expected_offset_delta += 1;
     }
     Ok(())
 }
