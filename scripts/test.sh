@@ -41,7 +41,7 @@ cargo test --workspace
 export YAK_BIN="$PWD/target/debug/yak"
 mkdir -p target/screenshots
 failed=0
-for suite in tests/kafka tests/browser; do
+for suite in tests/kafka tests/api tests/browser; do
   echo "== $suite"
   .venv/bin/python -m pytest "$suite" -q -p no:cacheprovider || failed=1
 done

@@ -3,7 +3,7 @@
 // closes its streams and timers when the user leaves the page.
 
 import { h, errorBox, clear } from './lib/dom.js';
-import { watchConnection, refreshLeader, learnBrokers } from './lib/api.js';
+import { watchConnection, refreshLeader } from './lib/api.js';
 
 const routes = {
   dashboard: () => import('./pages/dashboard.js'),
@@ -92,4 +92,3 @@ setupConnectionIndicator();
 window.addEventListener('hashchange', render);
 render();
 refreshLeader();
-learnBrokers();

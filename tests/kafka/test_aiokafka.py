@@ -45,7 +45,7 @@ async def consume_exactly(broker, partitions, count):
 
 
 def test_client_is_aiokafka_0x():
-    """The suite runs aiokafka 0.x, the line the issue asks for."""
+    """The suite runs aiokafka 0.x, the line pinned in requirements.txt."""
     assert aiokafka.__version__.startswith("0.")
 
 

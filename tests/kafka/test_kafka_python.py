@@ -15,7 +15,7 @@ SEND_TIMEOUT_SECONDS = 30
 
 
 def test_client_is_kafka_python_3():
-    """The suite runs the 3.x line the issue asks for (idempotent by default, ApiVersions v4)."""
+    """The suite runs the 3.x line (idempotent by default, ApiVersions v4)."""
     assert kafka.__version__.startswith("3.")
 
 

@@ -58,7 +58,7 @@ def test_produce_with_and_without_keys_and_headers(kafka_broker):
 
 @pytest.mark.parametrize("codec", [
     "gzip", "snappy",
-    # lz4 needs FindCoordinator v0 in range for librdkafka 2.0.2 (research note §2.3).
+    # lz4 needs FindCoordinator v0 in range for librdkafka 2.0.2 (see docs/kafka.md).
     "lz4",
     "zstd"])
 def test_each_codec_round_trips_compressed(kafka_broker, codec):

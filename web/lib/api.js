@@ -2,9 +2,9 @@
 // message, so pages can show it in words. When the connection drops, requests and streams retry
 // with backoff, ask GET /metadata/leader who leads now, and log the reconnection.
 //
-// URLs are relative, so the same pages work when a broker serves them and when `yak console`
-// proxies the API. If the origin itself is gone, the console tries the other brokers it learned
-// from GET /cluster (that needs the broker to allow cross-origin requests).
+// URLs are relative: the pages only ever talk to the origin that served them (brokers send no
+// cross-origin headers). A broker serves its own pages; `yak console` serves them and forwards
+// the API to the first of its --brokers that answers, so failing over between brokers is its job.
 
 import { logClient } from './log.js';
 import { sleep } from './dom.js';
@@ -22,12 +22,10 @@ export class ApiError extends Error {
 }
 
 const state = {
-  base: '',              // '' means this page's origin.
   status: 'connecting',  // connecting | connected | reconnecting | disconnected
   leaderId: null,
   leaderUrl: null,
   epoch: null,
-  brokers: [],           // Other brokers' HTTP URLs, learned from GET /cluster.
   lostConnection: false, // True between a failure and the next success.
 };
 const watchers = new Set();
@@ -45,7 +43,7 @@ function setState(patch) {
   for (const fn of watchers) fn(connection());
 }
 
-export function apiUrl(path) { return state.base + path; }
+export function apiUrl(path) { return path; }
 
 async function errorFrom(response) {
   let text = '';
@@ -61,14 +59,14 @@ async function errorFrom(response) {
 }
 
 function networkError(cause) {
-  const where = state.base || window.location.origin;
+  const where = window.location.origin;
   return new ApiError('network_error', `Cannot reach the broker at ${where} (${cause.message || cause})`);
 }
 
-async function requestOnce(method, path, body, signal, base = state.base) {
+async function requestOnce(method, path, body, signal) {
   let response;
   try {
-    response = await fetch(base + path, {
+    response = await fetch(path, {
       method,
       signal,
       headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' },
@@ -150,27 +148,18 @@ export async function refreshLeader({ announce = false } = {}) {
     const leader = await requestOnce('GET', '/metadata/leader');
     const patch = { leaderId: leader.leader_id, leaderUrl: leader.leader_http, epoch: leader.epoch, status: 'connected', lostConnection: false };
     setState(patch);
-    if (announce) logClient('reconnected', `reconnected to leader ${leader.leader_id} at ${leader.leader_http || apiUrl('') || window.location.origin}`);
+    if (announce) logClient('reconnected', `reconnected to leader ${leader.leader_id} at ${leader.leader_http || window.location.origin}`);
     return leader;
   } catch {
     return null;
   }
 }
 
-/** Remembers the other brokers' addresses, so the console can fail over if its origin dies. */
-export async function learnBrokers() {
-  try {
-    const cluster = await requestOnce('GET', '/cluster');
-    const urls = (cluster.nodes || []).map((n) => n.http).filter(Boolean).map((u) => u.replace(/\/$/, ''));
-    setState({ brokers: [...new Set(urls)] });
-  } catch { /* Not fatal: same-origin requests keep working. */ }
-}
-
 let reconnecting = null;
 
 /**
- * Finds a broker that answers GET /metadata/leader, trying this origin first and then the other
- * known brokers, backing off between rounds. Shared by every caller that notices a failure.
+ * Waits until this page's origin answers GET /metadata/leader again, backing off between tries.
+ * Shared by every caller that notices a failure.
  */
 export function reconnect(signal) {
   if (!reconnecting) {
@@ -178,22 +167,15 @@ export function reconnect(signal) {
       setState({ status: 'reconnecting', lostConnection: true });
       for (let round = 0; round < RECONNECT_ROUNDS_MAX; round += 1) {
         await sleep(Math.min(BACKOFF_MS_MIN * 2 ** round, BACKOFF_MS_MAX));
-        const candidates = [state.base, ...(state.base ? [''] : []), ...state.brokers.filter((b) => b !== state.base)];
-        for (const base of candidates) {
-          try {
-            const leader = await requestOnce('GET', '/metadata/leader', undefined, undefined, base);
-            // Writes sent to a follower are forwarded, so any broker that answers will do; prefer
-            // the leader itself when it is not this page's origin and the origin is gone.
-            let chosen = base;
-            if (base !== '' && leader.leader_http) chosen = leader.leader_http.replace(/\/$/, '');
-            setState({ base: chosen, leaderId: leader.leader_id, leaderUrl: leader.leader_http, epoch: leader.epoch, status: 'connected', lostConnection: false });
-            logClient('reconnected', `reconnected to leader ${leader.leader_id} at ${leader.leader_http || chosen || window.location.origin}`);
-            return leader;
-          } catch { /* Try the next candidate. */ }
-        }
+        try {
+          const leader = await requestOnce('GET', '/metadata/leader');
+          setState({ leaderId: leader.leader_id, leaderUrl: leader.leader_http, epoch: leader.epoch, status: 'connected', lostConnection: false });
+          logClient('reconnected', `reconnected to leader ${leader.leader_id} at ${leader.leader_http || window.location.origin}`);
+          return leader;
+        } catch { /* Not back yet: try again after the next backoff. */ }
       }
       setState({ status: 'disconnected' });
-      throw new ApiError('network_error', 'No broker answered; still retrying in the background.');
+      throw new ApiError('network_error', 'The broker does not answer; still retrying in the background.');
     })().finally(() => { reconnecting = null; });
   }
   if (!signal) return reconnecting;

@@ -79,7 +79,12 @@ export function mount(root) {
     try {
       const cluster = await get('/cluster');
       if (closed) return;
-      clear(replication).append(replicationTable(cluster.partitions || []));
+      const partitions = cluster.partitions || [];
+      clear(replication).append(replicationTable(partitions));
+      // The counts come from the same answer as the table, so the two never disagree; stats
+      // events only say when to ask again (their counts can be a tick behind an activity).
+      cards.topics.value.textContent = formatNumber(new Set(partitions.map((p) => p.topic)).size);
+      cards.partitions.value.textContent = formatNumber(partitions.length);
       cards.leader.value.textContent = cluster.leader_id ?? '–';
       cards.epoch.value.textContent = cluster.epoch ?? '–';
     } catch (err) {
@@ -118,8 +123,6 @@ export function mount(root) {
         cards.status.value.textContent = 'ok';
         cards.leader.value.textContent = stats.leader_id ?? '–';
         cards.epoch.value.textContent = stats.epoch;
-        cards.topics.value.textContent = formatNumber(stats.topics);
-        cards.partitions.value.textContent = formatNumber(stats.partitions);
         if (previous && stats.ts_ms > previous.ts_ms) {
           const seconds = (stats.ts_ms - previous.ts_ms) / 1000;
           const rate = (key) => Math.max(0, (stats[key] - previous[key]) / seconds);

@@ -1,19 +1,91 @@
 //! Topics, cluster state, health, leader metadata and consumer groups.
 
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
+
+/// A config value as JSON may carry it: Kafka's configs are strings, but a number or a boolean
+/// is taken as its text; `null` is `None`.
+fn config_value(name: &str, value: serde_json::Value) -> Result<Option<String>, String> {
+    match value {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(text) => Ok(Some(text)),
+        serde_json::Value::Number(number) => Ok(Some(number.to_string())),
+        serde_json::Value::Bool(flag) => Ok(Some(flag.to_string())),
+        _ => Err(format!("config {name:?} must be a string or a number")),
+    }
+}
+
+fn set_configs<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, serde_json::Value>::deserialize(deserializer)?;
+    raw.into_iter()
+        .map(|(name, value)| match config_value(&name, value) {
+            Ok(Some(text)) => Ok((name, text)),
+            Ok(None) => Err(D::Error::custom(format!("config {name:?} has no value"))),
+            Err(message) => Err(D::Error::custom(message)),
+        })
+        .collect()
+}
+
+fn changed_configs<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, Option<String>>, D::Error> {
+    let raw = BTreeMap::<String, serde_json::Value>::deserialize(deserializer)?;
+    raw.into_iter()
+        .map(|(name, value)| {
+            config_value(&name, value)
+                .map(|text| (name, text))
+                .map_err(D::Error::custom)
+        })
+        .collect()
+}
 
 /// `POST /topics`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CreateTopicRequest {
     pub name: String,
     /// Defaults to the broker's `--default-partitions`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::integer::option_i32"
+    )]
     pub partitions: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::integer::option_i32"
+    )]
     pub replication_factor: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Topic configs in Kafka's names (`retention.ms`, `retention.bytes`, `segment.bytes`,
+    /// `segment.ms`, `max.message.bytes`, `cleanup.policy`, `min.insync.replicas`,
+    /// `compression.type`); values are strings, numbers are taken as their text.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "set_configs"
+    )]
+    pub configs: BTreeMap<String, String>,
+    /// Older spelling of `configs["retention.ms"]`, kept for existing scripts.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::integer::option_i64"
+    )]
+    #[schema(deprecated)]
     pub retention_ms: Option<i64>,
+}
+
+/// `PATCH /topics/{name}/configs`: Kafka's IncrementalAlterConfigs over HTTP. A value sets the
+/// config; `null` returns it to the broker's default. Configs not named are left as they are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AlterTopicConfigsRequest {
+    #[serde(deserialize_with = "changed_configs")]
+    pub configs: BTreeMap<String, Option<String>>,
 }
 
 /// A line of `GET /topics`.
@@ -25,6 +97,8 @@ pub struct TopicSummary {
     /// Records between log start and high watermark, over all partitions.
     pub records: i64,
     pub size_bytes: u64,
+    /// `configs["retention.ms"]`, absent when unlimited; kept for existing readers.
+    #[schema(deprecated)]
     pub retention_ms: Option<i64>,
 }
 
@@ -54,7 +128,12 @@ pub struct PartitionState {
 pub struct TopicDetail {
     pub name: String,
     pub replication_factor: i32,
+    /// `configs["retention.ms"]`, absent when unlimited; kept for existing readers.
+    #[schema(deprecated)]
     pub retention_ms: Option<i64>,
+    /// Every topic config in Kafka's names: the topic's own over the broker's defaults.
+    #[serde(default)]
+    pub configs: BTreeMap<String, String>,
     pub partitions: Vec<PartitionState>,
 }
 

@@ -5,17 +5,25 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// Query parameters of `GET /consume` and `GET /consume/stream`.
+/// Query parameters of `GET /consume` and `GET /consume/stream`. The served OpenAPI document adds
+/// the node's own bounds (topic-name rules, `max` and `wait_ms` limits) to these declarations.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConsumeParams {
-    pub topic: Option<String>,
+    /// The topic to read.
+    pub topic: String,
     /// Defaults to 0.
+    #[param(minimum = 0)]
     pub partition: Option<i32>,
-    /// A number, `earliest` or `latest`; defaults to `earliest`.
+    /// An offset between the log start and the log end, `earliest` or `latest`; defaults to
+    /// `earliest`. An offset outside the log is answered with `offset_out_of_range`.
+    #[param(pattern = r"^(earliest|latest|[0-9]{1,18})$")]
     pub offset: Option<String>,
-    /// Most records to return (1 to 10,000; default 100).
+    /// Most records to return (default 100).
+    #[param(minimum = 1)]
     pub max: Option<i64>,
-    /// How long to wait for a first record when none is there (0 to 30,000 ms; default 0).
+    /// How long to wait for a first record when none is there, in milliseconds (default 0).
+    #[param(minimum = 0)]
     pub wait_ms: Option<i64>,
 }
 
@@ -33,7 +41,6 @@ pub struct ConsumedRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_base64: Option<String>,
     /// The stored JSON value; a string when the value is not JSON; null when the value is absent.
-    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     /// Set instead of `payload` when the value is not UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,4 +59,55 @@ pub struct ConsumeResponse {
     /// The offset to ask for next.
     pub next_offset: i64,
     pub high_watermark: i64,
+}
+
+/// One server-sent event of `GET /consume/stream`, shown as `{"event", "data"}`: the event's
+/// `event:` line is the variant's name and its `data:` line the JSON of the variant's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
+pub enum ConsumeStreamEvent {
+    /// A record, with its topic and partition; the event's `id:` line is its offset.
+    Record(ConsumedRecord),
+    /// The stream failed and ends after this event.
+    Error(crate::ErrorBody),
+}
+
+impl ConsumeStreamEvent {
+    /// The `event:` name of a record.
+    pub const RECORD: &'static str = "record";
+    /// The `event:` name of a failure.
+    pub const ERROR: &'static str = "error";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The event names the broker writes are the tags the schema documents.
+    #[test]
+    fn stream_event_names_match_their_schema_tags() {
+        let record = ConsumeStreamEvent::Record(ConsumedRecord {
+            topic: Some("t".into()),
+            partition: Some(0),
+            offset: 0,
+            msg_id: "t-0-0".into(),
+            key: None,
+            key_base64: None,
+            payload: serde_json::Value::Null,
+            payload_base64: None,
+            timestamp: 0,
+            headers: BTreeMap::new(),
+        });
+        let error = ConsumeStreamEvent::Error(crate::ErrorBody {
+            error: crate::ApiError::new(crate::ErrorCode::Internal, "x"),
+        });
+        assert_eq!(
+            serde_json::to_value(record).unwrap()["event"],
+            ConsumeStreamEvent::RECORD
+        );
+        assert_eq!(
+            serde_json::to_value(error).unwrap()["event"],
+            ConsumeStreamEvent::ERROR
+        );
+    }
 }

@@ -15,6 +15,8 @@ pub enum ErrorCode {
     MissingField,
     /// A field has a value outside what is accepted.
     InvalidField,
+    /// A topic config name is unknown, or its value is not accepted (Kafka's INVALID_CONFIG).
+    InvalidConfig,
     /// The topic name breaks Kafka's rules: `[a-zA-Z0-9._-]`, 1 to 249 characters.
     InvalidTopicName,
     /// The topic does not exist.
@@ -55,6 +57,7 @@ impl ErrorCode {
             ErrorCode::InvalidJson
             | ErrorCode::MissingField
             | ErrorCode::InvalidField
+            | ErrorCode::InvalidConfig
             | ErrorCode::InvalidTopicName
             | ErrorCode::OffsetOutOfRange
             | ErrorCode::TooManyRecords
@@ -75,6 +78,7 @@ impl ErrorCode {
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::MissingField => "missing_field",
             ErrorCode::InvalidField => "invalid_field",
+            ErrorCode::InvalidConfig => "invalid_config",
             ErrorCode::InvalidTopicName => "invalid_topic_name",
             ErrorCode::UnknownTopic => "unknown_topic",
             ErrorCode::TopicAlreadyExists => "topic_already_exists",

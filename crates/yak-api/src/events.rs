@@ -27,6 +27,10 @@ pub enum ActivityKind {
     BrokerStarted,
     TopicCreated,
     TopicDeleted,
+    /// A topic's configs changed.
+    TopicAltered,
+    /// Retention deleted old segments of a partition.
+    SegmentsDeleted,
     LeaderElected,
     IsrJoined,
     IsrLeft,
@@ -45,4 +49,58 @@ pub struct ActivityEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ActivityList {
     pub events: Vec<ActivityEvent>,
+}
+
+/// One server-sent event of `GET /events`, shown as `{"event", "data"}`: the event's `event:`
+/// line is the variant's name and its `data:` line the JSON of the variant's content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
+pub enum ConsoleEvent {
+    /// Once per second.
+    Stats(StatsEvent),
+    /// As it happens.
+    Activity(ActivityEvent),
+}
+
+impl ConsoleEvent {
+    /// The `event:` name: the variant's tag.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConsoleEvent::Stats(_) => "stats",
+            ConsoleEvent::Activity(_) => "activity",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The event names the broker writes are the tags the schema documents.
+    #[test]
+    fn console_event_names_match_their_schema_tags() {
+        let events = [
+            ConsoleEvent::Stats(StatsEvent {
+                ts_ms: 0,
+                node_id: 0,
+                role: "standalone".into(),
+                leader_id: 0,
+                epoch: 0,
+                topics: 0,
+                partitions: 0,
+                records_in_total: 0,
+                records_out_total: 0,
+                bytes_in_total: 0,
+                bytes_out_total: 0,
+            }),
+            ConsoleEvent::Activity(ActivityEvent {
+                ts_ms: 0,
+                kind: ActivityKind::TopicCreated,
+                message: "m".into(),
+            }),
+        ];
+        for event in events {
+            assert_eq!(serde_json::to_value(&event).unwrap()["event"], event.name());
+        }
+    }
 }

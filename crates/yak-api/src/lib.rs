@@ -7,11 +7,13 @@
 //! - [`consume`]: `GET /consume` queries and responses.
 //! - [`admin`]: topics, cluster, health, leader metadata, groups.
 //! - [`events`]: the console's live event stream.
+//! - [`integer`]: integer fields that accept integral numbers such as `3.0`.
 
 pub mod admin;
 pub mod consume;
 pub mod error;
 pub mod events;
+pub mod integer;
 pub mod produce;
 
 pub use admin::*;

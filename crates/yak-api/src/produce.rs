@@ -12,11 +12,12 @@ use crate::error::ApiError;
 pub struct ProduceRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
-    /// Picks the partition (murmur2, as Kafka's Java client) unless `partition` is given.
+    /// Picks the partition (murmur2, as Kafka's Java client) unless `partition` is given. Keyless
+    /// records without `partition` spread over the partitions: each run of up to 100 of them in
+    /// a request goes to the next partition of the topic, round-robin on the node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// Any JSON value; stored as its JSON text.
-    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<i32>,
@@ -62,6 +63,15 @@ pub struct ProduceBatchResponse {
     pub results: Vec<ProduceOutcome>,
 }
 
+/// The JSON answer of `POST /produce`: a result for one record, or one outcome per record for
+/// a batch (a `messages` array).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ProduceAnswer {
+    Record(ProduceResult),
+    Batch(ProduceBatchResponse),
+}
+
 /// How many replicas must have a record before the broker answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 pub enum Acks {
@@ -79,8 +89,9 @@ pub enum Acks {
 
 /// Query parameters of `POST /produce`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProduceParams {
-    /// `0`, `1` or `all` (default).
-    #[param(value_type = Option<String>)]
+    /// `0`, `1` or `all` (default; `-1` is the same).
+    #[param(value_type = Option<String>, pattern = "^(0|1|all|-1)$")]
     pub acks: Option<Acks>,
 }

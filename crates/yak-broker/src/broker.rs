@@ -1,6 +1,6 @@
 //! The node: its topics and partitions, and the admin operations over them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -11,9 +11,13 @@ use yak_log::{FileSystem, Log, LogConfig, LogError};
 use crate::activity::Activity;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
+use crate::flusher::Flusher;
 use crate::metrics::Metrics;
 use crate::partition::Partition;
-use crate::topic::{validate_topic_name, Topic, TopicConfig, TopicsFile, TOPIC_PARTITIONS_MAX};
+use crate::topic::{
+    check_topic_config, validate_topic_name, Topic, TopicConfig, TopicSettings, TopicsFile,
+    TOPIC_CONFIG_NAMES, TOPIC_PARTITIONS_MAX,
+};
 
 /// A request to create a topic; `None` fields take the broker's defaults.
 #[derive(Debug, Clone, Default)]
@@ -21,7 +25,22 @@ pub struct NewTopic {
     pub name: String,
     pub partitions: Option<i32>,
     pub replication_factor: Option<i32>,
-    pub retention_ms: Option<i64>,
+    /// Topic configs in Kafka's names (`retention.ms`, ...); absent ones take the defaults.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// One change of a topic config: set it, or (`value: None`) return it to the broker's default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigChange {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+/// What one retention pass over every partition deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionTotals {
+    pub segments_deleted: usize,
+    pub bytes_deleted: u64,
 }
 
 #[derive(Debug)]
@@ -31,6 +50,8 @@ pub struct Broker {
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises topic creation and deletion, which rewrite `topics.json`.
     admin_lock: tokio::sync::Mutex<()>,
+    /// Makes appends durable under `--flush always` (one data directory, one flusher).
+    flusher: Arc<Flusher>,
     pub metrics: Metrics,
     pub activity: Activity,
     /// Cancelled when the node begins to shut down; long-polls and streams end on it.
@@ -41,7 +62,8 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Opens every topic found in `DATA/topics.json`, recovering each partition's log.
+    /// Opens every topic found in `DATA/topics.json`, recovering each partition's log. Runs
+    /// inside a tokio runtime (it starts the flusher task).
     pub fn open(
         config: BrokerConfig,
         fs: Arc<dyn FileSystem>,
@@ -59,6 +81,7 @@ impl Broker {
             fs,
             topics: RwLock::new(HashMap::new()),
             admin_lock: tokio::sync::Mutex::new(()),
+            flusher: Flusher::start(),
             metrics: Metrics::default(),
             activity: Activity::default(),
             shutdown: CancellationToken::new(),
@@ -95,23 +118,68 @@ impl Broker {
         self.config.data_dir.join(format!("{topic}-{partition}"))
     }
 
-    fn log_config(&self) -> LogConfig {
-        LogConfig {
-            segment_bytes_max: self.config.segment_bytes_max,
-            segment_ms_max: self.config.segment_ms_max,
-            flush: self.config.flush,
-            ..LogConfig::default()
+    /// The broker's default for every topic config, in Kafka's names. Retention is unlimited
+    /// unless a topic asks for it, so no record is ever deleted that nobody asked to delete.
+    pub fn default_topic_configs(&self) -> BTreeMap<String, String> {
+        use crate::topic::*;
+        BTreeMap::from([
+            (CLEANUP_POLICY.to_string(), "delete".to_string()),
+            (COMPRESSION_TYPE.to_string(), "producer".to_string()),
+            (
+                MAX_MESSAGE_BYTES.to_string(),
+                LogConfig::default().batch_bytes_max.to_string(),
+            ),
+            (
+                MIN_INSYNC_REPLICAS.to_string(),
+                self.config.min_insync_replicas.to_string(),
+            ),
+            (RETENTION_BYTES.to_string(), "-1".to_string()),
+            (RETENTION_MS.to_string(), "-1".to_string()),
+            (
+                SEGMENT_BYTES.to_string(),
+                self.config.segment_bytes_max.to_string(),
+            ),
+            (
+                SEGMENT_MS.to_string(),
+                self.config.segment_ms_max.to_string(),
+            ),
+        ])
+    }
+
+    /// Every config of a topic: its own over the broker's defaults.
+    pub fn topic_configs(&self, config: &TopicConfig) -> BTreeMap<String, String> {
+        let mut configs = self.default_topic_configs();
+        for (name, value) in &config.configs {
+            configs.insert(name.clone(), value.clone());
         }
+        configs
+    }
+
+    /// A topic's effective settings.
+    pub fn topic_settings(&self, config: &TopicConfig) -> TopicSettings {
+        let fallback = TopicSettings {
+            retention_ms: -1,
+            retention_bytes: -1,
+            segment_bytes: self.config.segment_bytes_max,
+            segment_ms: self.config.segment_ms_max,
+            max_message_bytes: LogConfig::default().batch_bytes_max,
+        };
+        TopicSettings::from_configs(&self.topic_configs(config), fallback)
+    }
+
+    fn log_config(&self, config: &TopicConfig) -> LogConfig {
+        self.topic_settings(config).log_config(self.config.flush)
     }
 
     fn open_topic(&self, config: TopicConfig) -> Result<Arc<Topic>, BrokerError> {
         let mut partitions = Vec::with_capacity(config.partitions as usize);
+        let log_config = self.log_config(&config);
         for index in 0..config.partitions {
             let dir = self.partition_dir(&config.name, index);
             // A batch that does not parse in a log being opened is damage on disk, not a bad
             // request: report it as a corrupt log, whichever check found it.
             let log =
-                Log::open(Arc::clone(&self.fs), &dir, self.log_config()).map_err(|error| {
+                Log::open(Arc::clone(&self.fs), &dir, log_config.clone()).map_err(|error| {
                     match error {
                         LogError::Batch(error) => BrokerError::CorruptLog {
                             path: dir.clone(),
@@ -125,6 +193,7 @@ impl Broker {
                 index,
                 log,
                 self.config.flush,
+                Arc::clone(&self.flusher),
             )));
         }
         Ok(Arc::new(Topic::new(config, partitions)))
@@ -194,12 +263,8 @@ impl Broker {
                 "replication_factor {replication_factor} is more than the 1 node of this standalone broker"
             )));
         }
-        if let Some(retention_ms) = request.retention_ms {
-            if retention_ms < -1 {
-                return Err(BrokerError::InvalidField(format!(
-                    "retention_ms must be -1 (forever) or positive, got {retention_ms}"
-                )));
-            }
+        for (name, value) in &request.configs {
+            check_topic_config(name, value).map_err(BrokerError::InvalidConfig)?;
         }
         if self.topic(&request.name).is_some() {
             return Err(BrokerError::TopicAlreadyExists(request.name.clone()));
@@ -217,8 +282,8 @@ impl Broker {
             name: request.name.clone(),
             partitions,
             replication_factor,
-            retention_ms: request.retention_ms,
             topic_id: uuid::Uuid::new_v4().to_string(),
+            configs: request.configs.clone(),
         };
         // Leftovers of an earlier topic of the same name (deleted while the node was down
         // half-way) must not come back as this topic's records.
@@ -294,6 +359,7 @@ impl Broker {
             )));
         }
         let mut partitions = topic.partitions.clone();
+        let log_config = self.log_config(&topic.config);
         for index in current..total {
             let dir = self.partition_dir(name, index);
             if self.fs.exists(&dir) {
@@ -301,12 +367,13 @@ impl Broker {
                     BrokerError::Storage(format!("cannot clear {}: {e}", dir.display()))
                 })?;
             }
-            let log = Log::open(Arc::clone(&self.fs), &dir, self.log_config())?;
+            let log = Log::open(Arc::clone(&self.fs), &dir, log_config.clone())?;
             partitions.push(Arc::new(Partition::new(
                 name.into(),
                 index,
                 log,
                 self.config.flush,
+                Arc::clone(&self.flusher),
             )));
         }
         let mut config = topic.config.clone();
@@ -326,6 +393,137 @@ impl Broker {
             format!("topic {name} grew from {current} to {total} partitions"),
         );
         Ok(())
+    }
+
+    /// Changes a topic's configs (Kafka's IncrementalAlterConfigs with SET and DELETE). Every
+    /// change is checked before any applies; the new configs are written to `topics.json`,
+    /// then the partitions' logs take the new segment and message limits at once.
+    pub async fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: &[ConfigChange],
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, BrokerError> {
+        for change in changes {
+            match &change.value {
+                Some(value) => check_topic_config(&change.name, value),
+                // Any known config may go back to its default.
+                None if TOPIC_CONFIG_NAMES.contains(&change.name.as_str()) => Ok(()),
+                None => Err(format!(
+                    "unknown topic config {:?}; known are {}",
+                    change.name,
+                    TOPIC_CONFIG_NAMES.join(", ")
+                )),
+            }
+            .map_err(BrokerError::InvalidConfig)?;
+        }
+        let _admin = self.admin_lock.lock().await;
+        let topic = self
+            .topic(name)
+            .ok_or_else(|| BrokerError::UnknownTopic(name.into()))?;
+        let mut config = topic.config.clone();
+        for change in changes {
+            match &change.value {
+                Some(value) => config.configs.insert(change.name.clone(), value.clone()),
+                None => config.configs.remove(&change.name),
+            };
+        }
+        if validate_only || config == topic.config {
+            return Ok(topic);
+        }
+        let log_config = self.log_config(&config);
+        let mut file = self.topics_file();
+        for entry in &mut file.topics {
+            if entry.name == name {
+                *entry = config.clone();
+            }
+        }
+        file.store(&self.config.data_dir)
+            .map_err(|e| BrokerError::Storage(format!("cannot write topic metadata: {e}")))?;
+        let altered = Arc::new(Topic::new(config, topic.partitions.clone()));
+        self.write_topics()
+            .insert(name.to_string(), Arc::clone(&altered));
+        for partition in &altered.partitions {
+            partition.set_log_config(log_config.clone())?;
+        }
+        let described: Vec<String> = changes
+            .iter()
+            .map(|change| match &change.value {
+                Some(value) => format!("{}={value}", change.name),
+                None => format!("{} reset", change.name),
+            })
+            .collect();
+        self.activity.record(
+            ActivityKind::TopicAltered,
+            format!("topic {name} configs: {}", described.join(", ")),
+        );
+        Ok(altered)
+    }
+
+    /// One retention pass: every partition deletes the old segments its topic's `retention.ms`
+    /// and `retention.bytes` no longer keep. Blocking file I/O; run it on a blocking thread.
+    pub fn enforce_retention(&self) -> RetentionTotals {
+        let now_ms = crate::now_ms();
+        let mut totals = RetentionTotals::default();
+        for topic in self.topics() {
+            let retention = self.topic_settings(&topic.config).retention();
+            if retention == yak_log::Retention::default() {
+                continue;
+            }
+            for partition in &topic.partitions {
+                match partition.delete_segments_for_retention(retention, now_ms) {
+                    Ok(outcome) if outcome.segments_deleted > 0 => {
+                        totals.segments_deleted += outcome.segments_deleted;
+                        totals.bytes_deleted += outcome.bytes_deleted;
+                        Metrics::add(
+                            &self.metrics.log_segments_deleted_total,
+                            outcome.segments_deleted as u64,
+                        );
+                        Metrics::add(&self.metrics.log_bytes_deleted_total, outcome.bytes_deleted);
+                        self.activity.record(
+                            ActivityKind::SegmentsDeleted,
+                            format!(
+                                "retention deleted {} segments ({} bytes) of {}-{}; log start offset {}",
+                                outcome.segments_deleted,
+                                outcome.bytes_deleted,
+                                topic.name(),
+                                partition.index,
+                                outcome.log_start_offset
+                            ),
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, topic = %topic.name(), partition = partition.index, "retention pass failed; the next one tries again");
+                    }
+                }
+            }
+        }
+        totals
+    }
+
+    /// Runs a retention pass every `retention_check_interval_ms` until shutdown. Each pass runs
+    /// on a blocking thread that owns it, so aborting this task never stops a pass half-way.
+    pub fn spawn_retention(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let broker = Arc::clone(self);
+        tokio::spawn(async move {
+            let interval =
+                std::time::Duration::from_millis(broker.config.retention_check_interval_ms);
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = broker.shutdown.cancelled() => return,
+                }
+                let pass = Arc::clone(&broker);
+                if let Err(error) =
+                    tokio::task::spawn_blocking(move || pass.enforce_retention()).await
+                {
+                    tracing::error!(%error, "retention pass panicked");
+                }
+            }
+        })
     }
 
     /// Fsyncs every partition (shutdown and the `interval:MS` policy).

@@ -60,6 +60,8 @@ pub struct BrokerConfig {
     pub flush: FlushPolicy,
     pub segment_bytes_max: u64,
     pub segment_ms_max: u64,
+    /// How often retention looks for segments to delete.
+    pub retention_check_interval_ms: u64,
     pub http_limits: HttpLimits,
 }
 
@@ -86,6 +88,9 @@ impl BrokerConfig {
         }
         if self.segment_bytes_max < 1024 * 1024 || self.segment_bytes_max > u32::MAX as u64 {
             return Err("segment_bytes_max must be between 1 MiB and 4 GiB".into());
+        }
+        if self.retention_check_interval_ms < 1 {
+            return Err("retention_check_interval_ms must be at least 1".into());
         }
         if let FlushPolicy::IntervalMs(0) = self.flush {
             return Err("flush interval must be at least 1 ms".into());

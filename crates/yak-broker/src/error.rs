@@ -21,6 +21,9 @@ pub enum BrokerError {
     InvalidPartitions(String),
     #[error("{0}")]
     InvalidReplicationFactor(String),
+    /// A topic config name this broker does not know, or a value it does not accept.
+    #[error("invalid config: {0}")]
+    InvalidConfig(String),
     #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
         offset: i64,
@@ -61,6 +64,7 @@ impl BrokerError {
             BrokerError::InvalidField(_)
             | BrokerError::InvalidPartitions(_)
             | BrokerError::InvalidReplicationFactor(_) => ErrorCode::InvalidField,
+            BrokerError::InvalidConfig(_) => ErrorCode::InvalidConfig,
             BrokerError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             BrokerError::RecordTooLarge(_) => ErrorCode::RecordTooLarge,
             BrokerError::InvalidBatch(_) => ErrorCode::InvalidRecordBatch,

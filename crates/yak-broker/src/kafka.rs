@@ -47,22 +47,11 @@ impl KafkaBackend {
         let topic_id = uuid::Uuid::parse_str(&topic.config.topic_id)
             .map(|u| *u.as_bytes())
             .unwrap_or([0; 16]);
-        let mut configs = vec![
-            ("cleanup.policy".to_string(), "delete".to_string()),
-            (
-                "max.message.bytes".to_string(),
-                yak_log::LogConfig::default().batch_bytes_max.to_string(),
-            ),
-            (
-                "retention.ms".to_string(),
-                topic.config.retention_ms.unwrap_or(-1).to_string(),
-            ),
-            (
-                "segment.bytes".to_string(),
-                self.broker.config.segment_bytes_max.to_string(),
-            ),
-        ];
-        configs.sort();
+        let configs = self
+            .broker
+            .topic_configs(&topic.config)
+            .into_iter()
+            .collect();
         TopicMeta {
             name: topic.name().to_string(),
             topic_id,
@@ -78,6 +67,7 @@ impl KafkaBackend {
                 })
                 .collect(),
             configs,
+            configs_set: topic.config.configs.keys().cloned().collect(),
         }
     }
 }
@@ -92,6 +82,7 @@ pub fn backend_error(error: BrokerError) -> BackendError {
         BrokerError::InvalidTopicName(m) => BackendError::InvalidTopic(m),
         BrokerError::InvalidPartitions(m) => BackendError::InvalidPartitions(m),
         BrokerError::InvalidReplicationFactor(m) => BackendError::InvalidReplicationFactor(m),
+        BrokerError::InvalidConfig(m) => BackendError::InvalidConfig(m),
         BrokerError::OffsetOutOfRange { .. } => BackendError::OffsetOutOfRange,
         BrokerError::RecordTooLarge(_) => BackendError::MessageTooLarge,
         BrokerError::InvalidBatch(error) => BackendError::InvalidBatch(error),
@@ -108,18 +99,19 @@ pub fn backend_error(error: BrokerError) -> BackendError {
     }
 }
 
-fn parse_configs(configs: &[(String, String)]) -> Result<Option<i64>, BackendError> {
-    let mut retention_ms = None;
+/// CreateTopics configs as the broker takes them; a name given twice is refused, as Kafka does.
+fn parse_configs(
+    configs: &[(String, String)],
+) -> Result<std::collections::BTreeMap<String, String>, BackendError> {
+    let mut parsed = std::collections::BTreeMap::new();
     for (name, value) in configs {
-        if name == "retention.ms" {
-            retention_ms = Some(value.parse::<i64>().map_err(|_| {
-                BackendError::InvalidRecord(format!(
-                    "retention.ms must be an integer, got {value:?}"
-                ))
-            })?);
+        if parsed.insert(name.clone(), value.clone()).is_some() {
+            return Err(BackendError::InvalidConfig(format!(
+                "config {name} is given more than once"
+            )));
         }
     }
-    Ok(retention_ms)
+    Ok(parsed)
 }
 
 impl Backend for KafkaBackend {
@@ -175,7 +167,7 @@ impl Backend for KafkaBackend {
             name: name.to_string(),
             partitions: (partitions != -1).then_some(partitions),
             replication_factor: (replication_factor != -1).then_some(replication_factor as i32),
-            retention_ms: parse_configs(&configs)?,
+            configs: parse_configs(&configs)?,
         };
         if validate_only {
             let (partitions, _) = self
@@ -195,6 +187,7 @@ impl Backend for KafkaBackend {
                         isr: vec![node_id],
                     })
                     .collect(),
+                configs_set: configs.iter().map(|(name, _)| name.clone()).collect(),
                 configs,
             });
         }
@@ -204,6 +197,23 @@ impl Backend for KafkaBackend {
             .await
             .map_err(backend_error)?;
         Ok(self.meta(&topic))
+    }
+
+    async fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: Vec<(String, Option<String>)>,
+        validate_only: bool,
+    ) -> Result<(), BackendError> {
+        let changes: Vec<crate::broker::ConfigChange> = changes
+            .into_iter()
+            .map(|(name, value)| crate::broker::ConfigChange { name, value })
+            .collect();
+        self.broker
+            .alter_topic_configs(name, &changes, validate_only)
+            .await
+            .map(|_| ())
+            .map_err(backend_error)
     }
 
     async fn delete_topic(&self, name: &str) -> Result<(), BackendError> {

@@ -11,7 +11,8 @@
 //! - [`server`]: binds the listeners, runs the node, shuts it down gracefully.
 //! - [`broker`]: the node's topics and the admin operations over them.
 //! - [`topic`]: topic names, metadata persisted in `DATA/topics.json`.
-//! - [`partition`]: one partition's log, high watermark and group commit.
+//! - [`partition`]: one partition's log, high watermark and durability waits.
+//! - [`flusher`]: the per-data-directory task that fsyncs dirty partitions (group commit).
 //! - [`partitioner`]: murmur2 key partitioning, as Kafka's Java client.
 //! - [`producer_state`]: idempotent producers' sequence checks.
 //! - [`kafka`]: the broker as the Kafka front-end's backend.
@@ -25,6 +26,7 @@ pub mod broker;
 pub mod compression;
 pub mod config;
 pub mod error;
+pub mod flusher;
 pub mod http;
 pub mod kafka;
 pub mod metrics;

@@ -14,6 +14,8 @@ pub struct Metrics {
     pub fetch_requests_total: AtomicU64,
     pub failed_produce_requests_total: AtomicU64,
     pub failed_fetch_requests_total: AtomicU64,
+    pub log_segments_deleted_total: AtomicU64,
+    pub log_bytes_deleted_total: AtomicU64,
 }
 
 fn get(counter: &AtomicU64) -> u64 {
@@ -67,6 +69,16 @@ impl Metrics {
                 "yak_server_brokertopicmetrics_failed_fetch_requests_total",
                 "Fetch and consume requests that failed.",
                 get(&self.failed_fetch_requests_total),
+            ),
+            (
+                "yak_log_segments_deleted_total",
+                "Log segments deleted by retention.",
+                get(&self.log_segments_deleted_total),
+            ),
+            (
+                "yak_log_bytes_deleted_total",
+                "Bytes of log segments deleted by retention.",
+                get(&self.log_bytes_deleted_total),
             ),
         ]
     }

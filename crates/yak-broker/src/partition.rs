@@ -1,13 +1,13 @@
-//! A partition on this node: its log, its high watermark, and group commit.
+//! A partition on this node: its log, its high watermark, and how appends become durable.
 //!
 //! Appends take the log's write lock only for the `write` itself. Durability under
-//! `--flush always` is group commit: an appender that needs its offset durable and finds no fsync
-//! running becomes the flusher (the `flushing` flag); it fsyncs the active segment outside the log
-//! lock and publishes the new durable offset on a watch channel, which wakes every waiter at once.
-//! Batches appended while that fsync ran are covered by the next one, started by the first of
-//! their waiters to see the flag clear. The high watermark follows the
-//! durable offset under `always`, and the log end offset otherwise, so consumers only ever see
-//! records that would survive a crash of this node under the policy the operator chose.
+//! `--flush always` belongs to the data directory's [`Flusher`]: an append marks the partition
+//! dirty (queueing it with the flusher if it was clean) and, when it must wait, waits on the
+//! partition's durable-offset watch channel until a flusher pass covers its offset. Waiting holds
+//! nothing but a receiver, so a request dropped mid-wait (its client went away) changes no shared
+//! state. The high watermark follows the durable offset under `always`, and the log end offset
+//! otherwise, so consumers only ever see records that would survive a crash of this node under
+//! the policy the operator chose.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
-use yak_log::{BatchHeader, FlushPolicy, Log, LogError, ValidBatch};
+use yak_log::{BatchHeader, FlushPolicy, Log, LogError, SyncTarget, ValidBatch};
 
 use crate::error::BrokerError;
+use crate::flusher::Flusher;
 use crate::producer_state::{ProducerStates, SequenceCheck, SequenceError};
 
 /// Bytes read per step when rebuilding producer state from the log at start-up.
@@ -40,6 +41,15 @@ pub enum Durability {
     Wait,
 }
 
+/// The durable offset as waiters see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DurableState {
+    /// Every offset below this is fsynced.
+    offset: i64,
+    /// An fsync failed: the log is poisoned and nothing more becomes durable until a restart.
+    failed: bool,
+}
+
 #[derive(Debug)]
 pub struct Partition {
     pub topic: String,
@@ -48,18 +58,25 @@ pub struct Partition {
     flush: FlushPolicy,
     /// The high watermark; its watch channel wakes long-polls, streams and Kafka fetches.
     high_watermark_tx: watch::Sender<i64>,
-    /// Set while one task runs an fsync of this partition.
-    flushing: AtomicBool,
-    /// The durable offset, published after every fsync (and after a failed one, so waiters look
-    /// again and meet the failure).
-    durable_tx: watch::Sender<i64>,
+    /// Set by an append under `--flush always`, cleared by the flusher when it takes the
+    /// partition's sync target. The append that sets it queues the partition with `flusher`.
+    pub(crate) dirty: AtomicBool,
+    flusher: Arc<Flusher>,
+    /// What the flusher last published: the durable offset, or that an fsync failed.
+    durable_tx: watch::Sender<DurableState>,
     /// Idempotent producers' recent batches; locked only while the log's write lock is held.
     producers: std::sync::Mutex<ProducerStates>,
     leader_epoch: i32,
 }
 
 impl Partition {
-    pub fn new(topic: String, index: i32, log: Log, flush: FlushPolicy) -> Partition {
+    pub fn new(
+        topic: String,
+        index: i32,
+        log: Log,
+        flush: FlushPolicy,
+        flusher: Arc<Flusher>,
+    ) -> Partition {
         // Everything recovered from disk at start-up is as durable as it will get; it becomes
         // visible at once.
         let high_watermark = log.log_end_offset();
@@ -71,8 +88,13 @@ impl Partition {
             log: RwLock::new(log),
             flush,
             high_watermark_tx,
-            flushing: AtomicBool::new(false),
-            durable_tx: watch::channel(high_watermark).0,
+            dirty: AtomicBool::new(false),
+            flusher,
+            durable_tx: watch::channel(DurableState {
+                offset: high_watermark,
+                failed: false,
+            })
+            .0,
             producers: std::sync::Mutex::new(producers),
             leader_epoch: 0,
         }
@@ -175,19 +197,13 @@ impl Partition {
             log_start_offset,
         };
         match self.flush {
-            FlushPolicy::Always => match durability {
-                Durability::Wait => self.wait_durable(info.last_offset + 1).await?,
-                Durability::Background => {
-                    // Someone must still fsync it; a detached waiter does, and logs a failure
-                    // (the next acknowledged write would fail on the poisoned log anyway).
-                    let partition = Arc::clone(self);
-                    tokio::spawn(async move {
-                        if let Err(error) = partition.wait_durable(info.last_offset + 1).await {
-                            tracing::error!(%error, "background flush failed");
-                        }
-                    });
+            FlushPolicy::Always => {
+                // The flusher now owns making this durable, whether or not anyone waits.
+                self.mark_dirty();
+                if durability == Durability::Wait {
+                    self.wait_durable(info.last_offset + 1).await?;
                 }
-            },
+            }
             FlushPolicy::IntervalMs(_) | FlushPolicy::Never => {
                 self.advance_high_watermark(info.log_end_offset)
             }
@@ -195,49 +211,78 @@ impl Partition {
         Ok(appended)
     }
 
-    /// Waits until every offset below `target` is fsynced, running the fsync if nobody is.
-    pub async fn wait_durable(&self, target: i64) -> Result<(), BrokerError> {
-        let mut durable = self.durable_tx.subscribe();
-        loop {
-            // Marks the current value seen, so `changed` below waits for the next publish.
-            durable.borrow_and_update();
-            if self.read_log().durable_offset() >= target {
-                return Ok(());
-            }
-            if self.flushing.swap(true, Ordering::AcqRel) {
-                // Another task is flushing; its publish wakes this one.
-                if durable.changed().await.is_err() {
-                    return Err(BrokerError::Internal("the partition was dropped".into()));
-                }
-                continue;
-            }
-            let result = self.flush_once().await;
-            self.flushing.store(false, Ordering::Release);
-            let offset = self.read_log().durable_offset();
-            self.durable_tx.send_replace(offset);
-            result?;
+    /// Queues this partition with the flusher unless it is queued already.
+    fn mark_dirty(self: &Arc<Self>) {
+        if !self.dirty.swap(true, Ordering::SeqCst) {
+            self.flusher.enqueue(Arc::clone(self));
         }
     }
 
-    /// One fsync of the active segment, covering everything appended before it started.
-    async fn flush_once(&self) -> Result<(), BrokerError> {
-        let sync_target = self.read_log().sync_target();
-        let durable = tokio::task::spawn_blocking(move || sync_target.sync())
+    /// Waits until every offset below `target` is fsynced. Cancel-safe: dropping the future
+    /// leaves nothing behind, the flusher fsyncs the records all the same.
+    pub async fn wait_durable(&self, target: i64) -> Result<(), BrokerError> {
+        let mut durable = self.durable_tx.subscribe();
+        let state = *durable
+            .wait_for(|state| state.offset >= target || state.failed)
             .await
-            .map_err(|e| BrokerError::Internal(format!("fsync task failed: {e}")))??;
-        self.write_log().mark_durable(durable);
+            .map_err(|_| BrokerError::Internal("the partition was dropped".into()))?;
+        if state.offset >= target {
+            return Ok(());
+        }
+        Err(LogError::Failed.into())
+    }
+
+    /// What a flusher pass should fsync, or None when everything written is already durable.
+    /// A poisoned log publishes its failure here, so waiters learn of it.
+    pub(crate) fn sync_target(&self) -> Option<SyncTarget> {
+        let log = self.read_log();
+        if log.is_failed() {
+            drop(log);
+            self.publish_failed();
+            return None;
+        }
+        if log.durable_offset() >= log.log_end_offset() {
+            return None;
+        }
+        Some(log.sync_target())
+    }
+
+    /// Records a successful fsync covering every offset below `offset` and wakes the waiters.
+    pub(crate) fn publish_durable(&self, offset: i64) {
+        let durable = {
+            let mut log = self.write_log();
+            log.mark_durable(offset);
+            log.durable_offset()
+        };
         self.advance_high_watermark(durable);
-        Ok(())
+        self.durable_tx.send_if_modified(|state| {
+            let moved = durable > state.offset;
+            if moved {
+                state.offset = durable;
+            }
+            moved
+        });
+    }
+
+    /// Records that an fsync failed; every waiter gets a storage error.
+    pub(crate) fn publish_failed(&self) {
+        self.durable_tx.send_if_modified(|state| {
+            let changed = !state.failed;
+            state.failed = true;
+            changed
+        });
     }
 
     /// Fsyncs whatever is written (the `interval:MS` policy and shutdown).
     pub fn flush_now(&self) -> Result<(), BrokerError> {
-        let mut log = self.write_log();
-        log.flush()?;
-        let durable = log.durable_offset();
-        drop(log);
+        let flushed = self.write_log().flush();
+        if let Err(error) = flushed {
+            self.publish_failed();
+            return Err(error.into());
+        }
         if self.flush == FlushPolicy::Always {
-            self.advance_high_watermark(durable);
+            let durable = self.read_log().durable_offset();
+            self.publish_durable(durable);
         }
         Ok(())
     }
@@ -272,6 +317,23 @@ impl Partition {
 
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
         self.read_log().offset_for_timestamp(timestamp_ms)
+    }
+
+    /// Deletes the segments `retention` no longer keeps, never at or above the high watermark.
+    pub fn delete_segments_for_retention(
+        &self,
+        retention: yak_log::Retention,
+        now_ms: i64,
+    ) -> Result<yak_log::RetentionOutcome, BrokerError> {
+        let high_watermark = self.high_watermark();
+        Ok(self
+            .write_log()
+            .delete_segments_for_retention(retention, now_ms, high_watermark)?)
+    }
+
+    /// New segment and batch limits for the log (a topic's configs changed).
+    pub fn set_log_config(&self, config: yak_log::LogConfig) -> Result<(), BrokerError> {
+        Ok(self.write_log().set_config(config)?)
     }
 }
 
@@ -366,7 +428,13 @@ mod tests {
     fn open(dir: &std::path::Path) -> Arc<Partition> {
         let log = Log::open(Arc::new(OsFileSystem), dir, yak_log::LogConfig::default())
             .expect("open log");
-        Arc::new(Partition::new("t".into(), 0, log, FlushPolicy::Always))
+        Arc::new(Partition::new(
+            "t".into(),
+            0,
+            log,
+            FlushPolicy::Always,
+            Flusher::start(),
+        ))
     }
 
     /// A producer's retry after a restart is answered with the first copy's offset, not written
@@ -420,6 +488,52 @@ mod tests {
             .await
             .expect("the next sequence appends");
         assert_eq!(next.base_offset, 3);
+    }
+
+    fn one_record_batch(value: &str) -> Vec<u8> {
+        let records = [record::RecordToWrite {
+            key: None,
+            value: Some(value.as_bytes()),
+            headers: &[],
+            timestamp_ms: 1,
+        }];
+        let mut batch = Vec::new();
+        record::encode_batch(&records, &mut batch);
+        batch
+    }
+
+    /// Appends whose callers give up while waiting for their fsync (a client that disconnects)
+    /// leave nothing behind: a later append is still acknowledged, and every record appended
+    /// becomes durable whether or not anyone waited for it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiters_dropped_mid_fsync_do_not_stall_the_partition() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = open(dir.path());
+        for round in 0..100 {
+            let mut appends = tokio::task::JoinSet::new();
+            for i in 0..8 {
+                let partition = Arc::clone(&partition);
+                let give_up_after = Duration::from_micros(rand::random_range(0..2_000));
+                appends.spawn(async move {
+                    let mut batch = one_record_batch(&format!("{round}-{i}"));
+                    let _ = tokio::time::timeout(
+                        give_up_after,
+                        partition.append(valid(&mut batch), Durability::Wait),
+                    )
+                    .await;
+                });
+            }
+            while appends.join_next().await.is_some() {}
+        }
+        let last = tokio::time::timeout(
+            Duration::from_secs(5),
+            partition.append(valid(&mut one_record_batch("last")), Durability::Wait),
+        )
+        .await
+        .expect("the partition is stalled")
+        .expect("append");
+        assert_eq!(last.last_offset, 800, "every earlier append was written");
+        assert_eq!(partition.high_watermark(), 801);
     }
 
     /// Acknowledged appends under `--flush always` are durable and visible: the high watermark

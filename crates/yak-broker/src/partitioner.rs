@@ -6,6 +6,32 @@
 //! `partitioner=murmur2_random` to agree. murmur2 is written out here because it is a dozen lines
 //! and the crates that offer it do not promise Kafka's seed and tail handling.
 
+/// Keyless records of one request in a row go to one partition until this many went there, then
+/// to the next one, so that a stream of keyless records (`seq 1 1000 | yak produce`) spreads over
+/// every partition while each partition still gets records in runs, as batches.
+pub const KEYLESS_RUN_RECORDS_MAX: usize = 100;
+
+/// Where the keyless records of one request go: like Kafka's sticky partitioner, which moves on
+/// per batch, each run of up to [`KEYLESS_RUN_RECORDS_MAX`] records takes the topic's next
+/// partition in a round-robin the node keeps per topic.
+#[derive(Debug, Default)]
+pub struct KeylessSpread {
+    partition: i32,
+    run_left: usize,
+}
+
+impl KeylessSpread {
+    /// The partition of the next keyless record.
+    pub fn next(&mut self, topic: &crate::topic::Topic) -> i32 {
+        if self.run_left == 0 {
+            self.partition = topic.next_round_robin();
+            self.run_left = KEYLESS_RUN_RECORDS_MAX;
+        }
+        self.run_left -= 1;
+        self.partition
+    }
+}
+
 /// Kafka's murmur2 (seed 0x9747b28c), as in `org.apache.kafka.common.utils.Utils.murmur2`.
 pub fn murmur2(data: &[u8]) -> u32 {
     const SEED: u32 = 0x9747_b28c;

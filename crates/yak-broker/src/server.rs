@@ -120,6 +120,7 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
             }
         }));
     }
+    background.push(broker.spawn_retention());
     let kafka = crate::kafka::spawn(Arc::clone(&broker), kafka_listener);
 
     let app = crate::http::router(Arc::clone(&broker));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use yak_broker::{BrokerConfig, HttpLimits};
-use yak_log::{FlushPolicy, SimulatedFileSystem};
+use yak_log::{FlushPolicy, SimulatedFileSystem, SimulatedOperation};
 
 fn config(data_dir: &std::path::Path) -> BrokerConfig {
     BrokerConfig {
@@ -24,6 +24,7 @@ fn config(data_dir: &std::path::Path) -> BrokerConfig {
         flush: FlushPolicy::Always,
         segment_bytes_max: 16 * 1024 * 1024,
         segment_ms_max: 3_600_000,
+        retention_check_interval_ms: 30_000,
         http_limits: HttpLimits::default(),
     }
 }
@@ -160,7 +161,7 @@ async fn failure_in_a_later_chunk_reports_only_its_records_failed() {
     // Each record alone is over half of a batch, so the two records become two batches, each
     // appended and fsynced before the next.
     let large = "x".repeat(600_000);
-    fs.fail_sync_after(1);
+    fs.fail_nth(SimulatedOperation::SyncData, 2);
     let response = client
         .post(format!("{base}/produce"))
         .json(&json!({"topic": "faults", "messages": [

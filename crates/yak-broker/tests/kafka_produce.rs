@@ -28,6 +28,7 @@ fn config(data_dir: &std::path::Path) -> BrokerConfig {
         flush: FlushPolicy::Always,
         segment_bytes_max: 16 * 1024 * 1024,
         segment_ms_max: 3_600_000,
+        retention_check_interval_ms: 30_000,
         http_limits: HttpLimits::default(),
     }
 }

@@ -13,9 +13,9 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use yak_api::{
-    Acks, ApiError, ClusterState, ConsumeResponse, CreateTopicRequest, DeleteTopicResponse,
-    ErrorBody, ErrorCode, Health, LeaderInfo, ProduceBatch, ProduceBatchResponse, ProduceOutcome,
-    ProduceRecord, ProduceResult, TopicDetail, TopicList,
+    Acks, AlterTopicConfigsRequest, ApiError, ClusterState, ConsumeResponse, CreateTopicRequest,
+    DeleteTopicResponse, ErrorBody, ErrorCode, Health, LeaderInfo, ProduceBatch,
+    ProduceBatchResponse, ProduceOutcome, ProduceRecord, ProduceResult, TopicDetail, TopicList,
 };
 
 /// Attempts of one request across brokers before the error reaches the caller.
@@ -445,6 +445,20 @@ impl Client {
     pub async fn describe_topic(&self, name: &str) -> Result<TopicDetail, ClientError> {
         self.call(Method::GET, &format!("/topics/{name}"), Body::None)
             .await
+    }
+
+    /// Sets (or, with `None`, returns to the default) topic configs in Kafka's names.
+    pub async fn alter_topic_configs(
+        &self,
+        name: &str,
+        request: &AlterTopicConfigsRequest,
+    ) -> Result<TopicDetail, ClientError> {
+        self.call(
+            Method::PATCH,
+            &format!("/topics/{name}/configs"),
+            Self::json(request),
+        )
+        .await
     }
 
     pub async fn delete_topic(&self, name: &str) -> Result<DeleteTopicResponse, ClientError> {

@@ -37,6 +37,8 @@ pub struct TopicMeta {
     pub partitions: Vec<PartitionMeta>,
     /// Topic configs in Kafka's names (`retention.ms`, `cleanup.policy`, ...).
     pub configs: Vec<(String, String)>,
+    /// The names among `configs` the topic set itself; the others are the broker's defaults.
+    pub configs_set: Vec<String>,
 }
 
 /// What the backend answers to an append.
@@ -86,6 +88,8 @@ pub enum BackendError {
     InvalidPartitions(String),
     #[error("invalid replication factor: {0}")]
     InvalidReplicationFactor(String),
+    #[error("invalid config: {0}")]
+    InvalidConfig(String),
     #[error("out of order sequence number")]
     OutOfOrderSequence,
     #[error("duplicate sequence number")]
@@ -122,6 +126,7 @@ impl BackendError {
             BackendError::InvalidTopic(_) => 17,
             BackendError::InvalidPartitions(_) => 37,
             BackendError::InvalidReplicationFactor(_) => 38,
+            BackendError::InvalidConfig(_) => 40,
             BackendError::OutOfOrderSequence => 45,
             BackendError::DuplicateSequence => 46,
             BackendError::InvalidProducerEpoch => 47,
@@ -143,6 +148,7 @@ impl BackendError {
             | BackendError::InvalidTopic(detail)
             | BackendError::InvalidPartitions(detail)
             | BackendError::InvalidReplicationFactor(detail)
+            | BackendError::InvalidConfig(detail)
             | BackendError::Unknown(detail) => {
                 Some(self.to_string()).filter(|_| !detail.is_empty())
             }
@@ -195,6 +201,14 @@ pub trait Backend: Send + Sync + 'static {
         validate_only: bool,
     ) -> impl Future<Output = Result<TopicMeta, BackendError>> + Send;
     fn delete_topic(&self, name: &str) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// IncrementalAlterConfigs of one topic: `(name, Some(value))` sets a config, `(name, None)`
+    /// returns it to the broker's default. All changes apply, or none (`InvalidConfig`).
+    fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: Vec<(String, Option<String>)>,
+        validate_only: bool,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
     /// Grow `name` to `total_count` partitions.
     fn create_partitions(
         &self,

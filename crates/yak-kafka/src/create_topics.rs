@@ -14,6 +14,17 @@ use crate::backend::{error_code, Backend, TopicMeta};
 
 /// `config_source` of a topic's own config (Kafka's DYNAMIC_TOPIC_CONFIG).
 pub const CONFIG_SOURCE_TOPIC: i8 = 1;
+/// `config_source` of a config the topic did not set (Kafka's DEFAULT_CONFIG).
+pub const CONFIG_SOURCE_DEFAULT: i8 = 5;
+
+/// Where a topic's config comes from, as Kafka reports it.
+pub fn config_source(meta: &TopicMeta, name: &str) -> i8 {
+    if meta.configs_set.iter().any(|set| set == name) {
+        CONFIG_SOURCE_TOPIC
+    } else {
+        CONFIG_SOURCE_DEFAULT
+    }
+}
 
 pub async fn handle<B: Backend>(
     backend: &B,
@@ -115,7 +126,8 @@ pub fn created(
             CreatableTopicConfigs::default()
                 .with_name(StrBytes::from_string(name.clone()))
                 .with_value(Some(StrBytes::from_string(value.clone())))
-                .with_config_source(CONFIG_SOURCE_TOPIC)
+                .with_config_source(config_source(meta, name))
+                .with_is_sensitive(false)
         })
         .collect();
     result

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::backend::{error_code, Backend, BackendError};
-use crate::create_topics::CONFIG_SOURCE_TOPIC;
+use crate::create_topics::config_source;
 
 /// Kafka's ConfigResource types.
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -36,10 +36,11 @@ pub fn handle<B: Backend>(backend: &B, request: DescribeConfigsRequest) -> Descr
                             .iter()
                             .filter(|(name, _)| wanted(name))
                             .map(|(name, value)| {
+                                let source = config_source(&meta, name);
                                 DescribeConfigsResourceResult::default()
                                     .with_name(StrBytes::from_string(name.clone()))
                                     .with_value(Some(StrBytes::from_string(value.clone())))
-                                    .with_config_source(CONFIG_SOURCE_TOPIC)
+                                    .with_config_source(source)
                             })
                             .collect();
                         result
@@ -94,6 +95,13 @@ mod tests {
         ]);
         let response = handle(&backend, request);
         assert!(response.results[0].configs.len() > 1);
+        assert!(
+            response.results[0]
+                .configs
+                .iter()
+                .all(|c| c.config_source == crate::create_topics::CONFIG_SOURCE_DEFAULT),
+            "a topic that set nothing shows the broker's defaults"
+        );
         assert_eq!(response.results[1].configs.len(), 1);
         assert_eq!(response.results[2].error_code, 3);
         assert_eq!(response.results[3].error_code, 0);

@@ -4,10 +4,10 @@
 //! COORDINATOR_NOT_AVAILABLE, the retriable error Kafka itself returns while its
 //! `__consumer_offsets` topic is not ready. The API is advertised anyway because librdkafka
 //! before 2.11.1 (Debian's kcat) and confluent-kafka up to at least 2.16 enable LZ4 only
-//! when FindCoordinator v0 is in the broker's range (research note §2.3); without it their
+//! when FindCoordinator v0 is in the broker's range (see `docs/kafka.md`); without it their
 //! `lz4` batches arrive uncompressed.
 //!
-//! Shapes differ by version (research note §1.5 item 4): v0-3 answer one key in top-level
+//! Shapes differ by version: v0-3 answer one key in top-level
 //! fields (`error_message` from v1); v4+ answer each of `coordinator_keys` in `coordinators`
 //! and the top-level fields must stay at their defaults or the response will not encode.
 

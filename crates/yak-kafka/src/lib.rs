@@ -10,7 +10,8 @@
 //! - [`versions`]: the API versions we advertise and decode (our table, not the crate's).
 //! - One module per API key: [`api_versions`], [`metadata`], [`produce`], [`fetch`],
 //!   [`list_offsets`], [`create_topics`], [`delete_topics`], [`create_partitions`],
-//!   [`find_coordinator`], [`init_producer_id`], [`describe_configs`], [`describe_cluster`].
+//!   [`find_coordinator`], [`init_producer_id`], [`describe_configs`],
+//!   [`incremental_alter_configs`], [`describe_cluster`].
 //! - [`backend`]: the [`Backend`] trait the broker implements (topics, logs, producer ids).
 //! - `memory_backend` (tests only): an in-memory backend for the unit tests of the request
 //!   handlers and the fuzz harness, which cannot reach the broker crate above them.
@@ -28,6 +29,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
 #[cfg(test)]

@@ -129,7 +129,9 @@ impl MemoryBackend {
                 ("cleanup.policy".into(), "delete".into()),
                 ("retention.ms".into(), "604800000".into()),
                 ("max.message.bytes".into(), BATCH_BYTES_MAX.to_string()),
+                ("segment.ms".into(), "604800000".into()),
             ],
+            configs_set: Vec::new(),
         };
         let logs = (0..partitions).map(|_| PartitionLog::default()).collect();
         state.topics.insert(
@@ -308,6 +310,37 @@ impl Backend for MemoryBackend {
             return Ok(meta);
         }
         Ok(self.add_topic(name, partitions))
+    }
+
+    async fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: Vec<(String, Option<String>)>,
+        validate_only: bool,
+    ) -> Result<(), BackendError> {
+        let mut state = self.lock();
+        let topic = state
+            .topics
+            .get_mut(name)
+            .ok_or(BackendError::UnknownTopicOrPartition)?;
+        if let Some((unknown, _)) = changes
+            .iter()
+            .find(|(config, _)| !topic.meta.configs.iter().any(|(known, _)| known == config))
+        {
+            return Err(BackendError::InvalidConfig(format!(
+                "unknown topic config {unknown:?}"
+            )));
+        }
+        if !validate_only {
+            for (config, value) in changes {
+                if let Some(entry) = topic.meta.configs.iter_mut().find(|(n, _)| *n == config) {
+                    entry.1 = value.unwrap_or_default();
+                }
+                topic.meta.configs_set.retain(|set| *set != config);
+                topic.meta.configs_set.push(config);
+            }
+        }
+        Ok(())
     }
 
     async fn delete_topic(&self, name: &str) -> Result<(), BackendError> {

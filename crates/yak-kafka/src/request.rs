@@ -8,7 +8,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
     DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
-    InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, ResponseHeader,
+    IncrementalAlterConfigsRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
+    ProduceRequest, ResponseHeader,
 };
 use kafka_protocol::protocol::{
     decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion,
@@ -17,8 +18,8 @@ use kafka_protocol::protocol::{
 use crate::backend::Backend;
 use crate::{
     api_versions, create_partitions, create_topics, delete_topics, describe_cluster,
-    describe_configs, fetch, find_coordinator, init_producer_id, list_offsets, metadata, produce,
-    versions,
+    describe_configs, fetch, find_coordinator, incremental_alter_configs, init_producer_id,
+    list_offsets, metadata, produce, versions,
 };
 
 /// The smallest frame that holds api_key, api_version and correlation_id.
@@ -41,6 +42,7 @@ pub enum Body {
     InitProducerId(InitProducerIdRequest),
     DescribeConfigs(DescribeConfigsRequest),
     DescribeCluster(DescribeClusterRequest),
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
 }
 
 /// One decoded request.
@@ -160,6 +162,9 @@ pub fn decode(mut frame: Bytes) -> Result<Request, DecodeError> {
         }
         ApiKey::DescribeCluster => {
             Body::DescribeCluster(decode_body(&mut frame, api_key, version)?)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            Body::IncrementalAlterConfigs(decode_body(&mut frame, api_key, version)?)
         }
         // `versions::support` admitted only the keys above.
         _ => return Err(DecodeError::UnknownApiKey(api_key_raw)),
@@ -284,6 +289,10 @@ pub async fn handle<B: Backend>(
         }
         Body::DescribeCluster(request) => {
             let response = describe_cluster::handle(backend, version, request);
+            encode_response(api_key, version, correlation_id, &response)?
+        }
+        Body::IncrementalAlterConfigs(request) => {
+            let response = incremental_alter_configs::handle(backend, request).await;
             encode_response(api_key, version, correlation_id, &response)?
         }
     };

@@ -115,16 +115,41 @@ const ERRNO_NO_SPACE: i32 = 28;
 const ERRNO_NOT_FOUND: i32 = 2;
 const ERRNO_STALE_HANDLE: i32 = 116;
 
+/// A kind of operation that changes the simulated disk, for injecting faults at a chosen one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SimulatedOperation {
+    /// `open` with `create` of a file that does not exist yet.
+    Create,
+    /// `remove_file`.
+    Remove,
+    /// `sync_dir`.
+    SyncDir,
+    /// `LogFile::set_len`.
+    SetLen,
+    /// `LogFile::write_all_at`.
+    Write,
+    /// `LogFile::sync_data`.
+    SyncData,
+}
+
 /// An in-memory file system with fault injection, deterministic and cheap to clone (clones share
 /// the same files).
 ///
-/// Model, per file: `volatile` bytes (what reads see, like the page cache) and `durable` bytes
-/// (what survives a crash; updated by a successful `sync_data`). Directory entries: a file
-/// created since its directory was last synced is lost by a crash; removals are durable at once
-/// (a simplification: a removed file never comes back). Directories themselves never vanish.
+/// Model: files are inodes, named by directory entries. Per inode, `volatile` bytes (what reads
+/// see, like the page cache) and `durable` bytes (what survives a crash; updated by a successful
+/// `sync_data`). Per directory, the entries reads see and the entries that survive a crash: a
+/// create, a remove or a re-create of a name becomes durable only when its directory is synced,
+/// so a crash brings back removed files (with their durable bytes) and loses created ones.
+/// Directories themselves never vanish, and `remove_dir_all` is durable at once.
 ///
-/// A crash invalidates every open handle: later calls through an old handle fail, as they would
-/// in a process that no longer exists.
+/// A handle keeps working after its name is removed, as on POSIX. A crash invalidates every
+/// open handle: later calls through an old handle fail, as they would in a process that no
+/// longer exists.
+///
+/// Faults: a failed fsync, a full disk, the Nth operation of a kind failing
+/// ([`fail_nth`](Self::fail_nth)), and power lost after the Nth operation of any kind
+/// ([`halt_after`](Self::halt_after)), which with [`crash`](Self::crash) puts a crash between any
+/// two steps of a log operation.
 #[derive(Debug, Clone, Default)]
 pub struct SimulatedFileSystem {
     inner: Arc<Mutex<SimulatedState>>,
@@ -135,27 +160,37 @@ struct SimulatedState {
     /// Bumped by every crash; a handle from an older generation is stale.
     generation: u64,
     directories: BTreeSet<PathBuf>,
-    files: BTreeMap<PathBuf, SimulatedFile>,
+    /// Directory entries as a running process sees them: name to inode number.
+    names: BTreeMap<PathBuf, u64>,
+    /// Directory entries as they survive a crash (updated per directory by `sync_dir`).
+    durable_names: BTreeMap<PathBuf, u64>,
+    inodes: BTreeMap<u64, SimulatedFile>,
+    next_inode: u64,
     /// The most recent write not yet covered by a sync, kept for `crash_tearing_last_write`.
     last_unsynced_write: Option<UnsyncedWrite>,
     fail_next_sync: bool,
-    /// Successful syncs left before one fails, set by `fail_sync_after`.
-    syncs_before_failure: Option<u64>,
     disk_full: bool,
     syncs_count: u64,
+    reads_count: u64,
+    /// Per operation kind, how many more calls succeed before one fails (0 = the next fails).
+    faults: BTreeMap<SimulatedOperation, u64>,
+    /// Operations (of every kind) performed so far.
+    operations_count: u64,
+    /// Once `operations_count` reaches this, the power is off: every call fails until a crash.
+    halt_at_operations: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone)]
 struct SimulatedFile {
     volatile: Vec<u8>,
     durable: Vec<u8>,
-    /// Whether the directory entry survives a crash (its directory was synced since creation).
-    entry_durable: bool,
+    /// Open handles (of the current generation); an inode with no name and no handle is freed.
+    handles_count: u64,
 }
 
 #[derive(Debug, Clone)]
 struct UnsyncedWrite {
-    path: PathBuf,
+    inode: u64,
     position: u64,
     bytes: Vec<u8>,
 }
@@ -164,6 +199,7 @@ struct UnsyncedWrite {
 struct SimulatedHandle {
     inner: Arc<Mutex<SimulatedState>>,
     path: PathBuf,
+    inode: u64,
     generation: u64,
 }
 
@@ -177,8 +213,8 @@ impl SimulatedFileSystem {
     }
 
     /// Simulates power loss and restart: every write since each file's last successful
-    /// `sync_data` is lost, files whose directory entry was never synced vanish, and every open
-    /// handle goes stale.
+    /// `sync_data` is lost, directory entries created or removed since their directory was last
+    /// synced are undone, every open handle goes stale, and the power is back on.
     pub fn crash(&self) {
         self.crash_with(None);
     }
@@ -195,12 +231,17 @@ impl SimulatedFileSystem {
         state.generation += 1;
         state.fail_next_sync = false;
         state.disk_full = false;
-        state.files.retain(|_, file| file.entry_durable);
-        for file in state.files.values_mut() {
+        state.faults.clear();
+        state.halt_at_operations = None;
+        state.names = state.durable_names.clone();
+        let named: BTreeSet<u64> = state.names.values().copied().collect();
+        state.inodes.retain(|inode, _| named.contains(inode));
+        for file in state.inodes.values_mut() {
             file.volatile = file.durable.clone();
+            file.handles_count = 0;
         }
         if let (Some(keep_bytes), Some(write)) = (tear_keep_bytes, torn) {
-            if let Some(file) = state.files.get_mut(&write.path) {
+            if let Some(file) = state.inodes.get_mut(&write.inode) {
                 let kept = &write.bytes[..keep_bytes.min(write.bytes.len())];
                 let position = write.position as usize;
                 if file.durable.len() < position + kept.len() {
@@ -217,10 +258,41 @@ impl SimulatedFileSystem {
         self.state().fail_next_sync = true;
     }
 
-    /// The next `successful_syncs` calls of `sync_data` succeed and the one after fails, as
-    /// [`fail_next_sync`](Self::fail_next_sync) makes the next one fail.
-    pub fn fail_sync_after(&self, successful_syncs: u64) {
-        self.state().syncs_before_failure = Some(successful_syncs);
+    /// The `nth` next call (1 = the very next) of `operation` fails with EIO and changes
+    /// nothing (a failing `sync_data` also drops the file's unsynced data, as
+    /// [`fail_next_sync`](Self::fail_next_sync) does). Cleared by a crash.
+    pub fn fail_nth(&self, operation: SimulatedOperation, nth: u64) {
+        assert!(nth > 0, "nth counts from 1");
+        self.state().faults.insert(operation, nth - 1);
+    }
+
+    /// Lets `operations` more operations (of any [`SimulatedOperation`] kind) happen, then cuts
+    /// the power: every later call fails with EIO and changes nothing, until
+    /// [`crash`](Self::crash) restarts the machine. Used with
+    /// [`operations_count`](Self::operations_count) to crash between any two steps.
+    pub fn halt_after(&self, operations: u64) {
+        let mut state = self.state();
+        // Power that is already off stays off until the crash.
+        if state.check_powered().is_ok() {
+            state.halt_at_operations = Some(state.operations_count + operations);
+        }
+    }
+
+    /// Disarms every fault set with [`fail_nth`](Self::fail_nth),
+    /// [`fail_next_sync`](Self::fail_next_sync) and [`halt_after`](Self::halt_after) that has
+    /// not fired yet (a power cut that happened stays until [`crash`](Self::crash)).
+    pub fn clear_faults(&self) {
+        let mut state = self.state();
+        state.faults.clear();
+        state.fail_next_sync = false;
+        if state.check_powered().is_ok() {
+            state.halt_at_operations = None;
+        }
+    }
+
+    /// Operations (of every [`SimulatedOperation`] kind) performed so far.
+    pub fn operations_count(&self) -> u64 {
+        self.state().operations_count
     }
 
     /// While set, every write stores only the first half of its buffer and then fails with
@@ -234,21 +306,78 @@ impl SimulatedFileSystem {
         self.state().syncs_count
     }
 
-    /// The bytes reads would currently see, for tests that corrupt files directly.
-    pub fn file_bytes(&self, path: &Path) -> Option<Vec<u8>> {
-        self.state()
-            .files
-            .get(path)
-            .map(|file| file.volatile.clone())
+    /// `read_exact_at` calls so far (for tests that check a lookup reads little, not a scan).
+    pub fn reads_count(&self) -> u64 {
+        self.state().reads_count
     }
 
-    /// Replaces a file's contents, durably, for tests that corrupt files directly.
+    /// The bytes reads would currently see, for tests that corrupt files directly.
+    pub fn file_bytes(&self, path: &Path) -> Option<Vec<u8>> {
+        let state = self.state();
+        let inode = state.names.get(path)?;
+        state.inodes.get(inode).map(|file| file.volatile.clone())
+    }
+
+    /// Replaces a file's contents (creating it if needed), durably, for tests that corrupt files
+    /// directly.
     pub fn set_file_bytes(&self, path: &Path, bytes: Vec<u8>) {
         let mut state = self.state();
-        let file = state.files.entry(path.to_path_buf()).or_default();
-        file.volatile = bytes.clone();
-        file.durable = bytes;
-        file.entry_durable = true;
+        let inode = match state.names.get(path) {
+            Some(inode) => *inode,
+            None => state.new_inode(path),
+        };
+        state.durable_names.insert(path.to_path_buf(), inode);
+        if let Some(file) = state.inodes.get_mut(&inode) {
+            file.volatile = bytes.clone();
+            file.durable = bytes;
+        }
+    }
+}
+
+impl SimulatedState {
+    fn new_inode(&mut self, path: &Path) -> u64 {
+        let inode = self.next_inode;
+        self.next_inode += 1;
+        self.inodes.insert(inode, SimulatedFile::default());
+        self.names.insert(path.to_path_buf(), inode);
+        inode
+    }
+
+    /// Counts one operation of `kind`; fails it (before it changes anything) if the power is
+    /// off or a fault was armed for it.
+    fn begin(&mut self, kind: SimulatedOperation) -> io::Result<()> {
+        self.check_powered()?;
+        if let Some(remaining) = self.faults.get_mut(&kind) {
+            if *remaining == 0 {
+                self.faults.remove(&kind);
+                return Err(io::Error::from_raw_os_error(ERRNO_IO));
+            }
+            *remaining -= 1;
+        }
+        self.operations_count += 1;
+        Ok(())
+    }
+
+    fn check_powered(&self) -> io::Result<()> {
+        match self.halt_at_operations {
+            Some(halt_at) if self.operations_count >= halt_at => {
+                Err(io::Error::from_raw_os_error(ERRNO_IO))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Frees an inode nothing refers to any more (no name, durable or not, and no handle).
+    fn collect(&mut self, inode: u64) {
+        let referenced = self.names.values().any(|named| *named == inode)
+            || self.durable_names.values().any(|named| *named == inode)
+            || self
+                .inodes
+                .get(&inode)
+                .is_some_and(|file| file.handles_count > 0);
+        if !referenced {
+            self.inodes.remove(&inode);
+        }
     }
 }
 
@@ -270,6 +399,7 @@ fn not_found(path: &Path) -> io::Error {
 impl FileSystem for SimulatedFileSystem {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state();
+        state.check_powered()?;
         for ancestor in path.ancestors() {
             state.directories.insert(ancestor.to_path_buf());
         }
@@ -278,11 +408,12 @@ impl FileSystem for SimulatedFileSystem {
 
     fn read_dir(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
         let state = self.state();
+        state.check_powered()?;
         if !state.directories.contains(path) {
             return Err(not_found(path));
         }
         let mut entries: Vec<PathBuf> = state
-            .files
+            .names
             .keys()
             .chain(state.directories.iter())
             .filter(|entry| entry.parent() == Some(path))
@@ -294,92 +425,150 @@ impl FileSystem for SimulatedFileSystem {
 
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn LogFile>> {
         let mut state = self.state();
-        if !state.files.contains_key(path) {
-            let parent_exists = path
-                .parent()
-                .is_some_and(|parent| state.directories.contains(parent));
-            if !create || !parent_exists {
-                return Err(not_found(path));
+        state.check_powered()?;
+        let inode = match state.names.get(path) {
+            Some(inode) => *inode,
+            None => {
+                let parent_exists = path
+                    .parent()
+                    .is_some_and(|parent| state.directories.contains(parent));
+                if !create || !parent_exists {
+                    return Err(not_found(path));
+                }
+                state.begin(SimulatedOperation::Create)?;
+                state.new_inode(path)
             }
-            state
-                .files
-                .insert(path.to_path_buf(), SimulatedFile::default());
+        };
+        if let Some(file) = state.inodes.get_mut(&inode) {
+            file.handles_count += 1;
         }
         Ok(Arc::new(SimulatedHandle {
             inner: self.inner.clone(),
             path: path.to_path_buf(),
+            inode,
             generation: state.generation,
         }))
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state();
-        if state.files.remove(path).is_none() {
+        state.check_powered()?;
+        if !state.names.contains_key(path) {
             return Err(not_found(path));
+        }
+        state.begin(SimulatedOperation::Remove)?;
+        if let Some(inode) = state.names.remove(path) {
+            state.collect(inode);
         }
         Ok(())
     }
 
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state();
+        state.check_powered()?;
         if !state.directories.contains(path) {
             return Err(not_found(path));
         }
-        state.files.retain(|file, _| !file.starts_with(path));
+        state.names.retain(|file, _| !file.starts_with(path));
+        state
+            .durable_names
+            .retain(|file, _| !file.starts_with(path));
         state
             .directories
             .retain(|directory| !directory.starts_with(path));
+        let inodes: Vec<u64> = state.inodes.keys().copied().collect();
+        for inode in inodes {
+            state.collect(inode);
+        }
         Ok(())
     }
 
     fn exists(&self, path: &Path) -> bool {
         let state = self.state();
-        state.files.contains_key(path) || state.directories.contains(path)
+        state.names.contains_key(path) || state.directories.contains(path)
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state();
+        state.check_powered()?;
         if !state.directories.contains(path) {
             return Err(not_found(path));
         }
-        for (file_path, file) in state.files.iter_mut() {
-            if file_path.parent() == Some(path) {
-                file.entry_durable = true;
-            }
+        state.begin(SimulatedOperation::SyncDir)?;
+        let in_dir = |entry: &Path| entry.parent() == Some(path);
+        let dropped: Vec<u64> = state
+            .durable_names
+            .iter()
+            .filter(|(name, _)| in_dir(name))
+            .map(|(_, inode)| *inode)
+            .collect();
+        state.durable_names.retain(|name, _| !in_dir(name));
+        let current: Vec<(PathBuf, u64)> = state
+            .names
+            .iter()
+            .filter(|(name, _)| in_dir(name))
+            .map(|(name, inode)| (name.clone(), *inode))
+            .collect();
+        state.durable_names.extend(current);
+        for inode in dropped {
+            state.collect(inode);
         }
         Ok(())
     }
 }
 
 impl SimulatedHandle {
-    /// Runs `operation` on this handle's file, failing if the handle predates a crash.
+    /// Runs `operation` on this handle's file, failing if the handle predates a crash or the
+    /// power is off.
     fn with_file<T>(
         &self,
+        kind: Option<SimulatedOperation>,
         operation: impl FnOnce(&mut SimulatedState) -> io::Result<T>,
     ) -> io::Result<T> {
         let mut state = lock(&self.inner);
         if state.generation != self.generation {
             return Err(io::Error::from_raw_os_error(ERRNO_STALE_HANDLE));
         }
-        if !state.files.contains_key(&self.path) {
+        if !state.inodes.contains_key(&self.inode) {
             return Err(not_found(&self.path));
+        }
+        match kind {
+            Some(kind) => state.begin(kind)?,
+            None => state.check_powered()?,
         }
         operation(&mut state)
     }
+
+    fn file<'a>(&self, state: &'a mut SimulatedState) -> io::Result<&'a mut SimulatedFile> {
+        state
+            .inodes
+            .get_mut(&self.inode)
+            .ok_or_else(|| not_found(&self.path))
+    }
 }
 
-fn file_of<'a>(state: &'a mut SimulatedState, path: &Path) -> io::Result<&'a mut SimulatedFile> {
-    state.files.get_mut(path).ok_or_else(|| not_found(path))
+impl Drop for SimulatedHandle {
+    fn drop(&mut self) {
+        let mut state = lock(&self.inner);
+        if state.generation != self.generation {
+            return;
+        }
+        if let Some(file) = state.inodes.get_mut(&self.inode) {
+            file.handles_count = file.handles_count.saturating_sub(1);
+        }
+        state.collect(self.inode);
+    }
 }
 
 impl LogFile for SimulatedHandle {
     fn len(&self) -> io::Result<u64> {
-        self.with_file(|state| Ok(file_of(state, &self.path)?.volatile.len() as u64))
+        self.with_file(None, |state| Ok(self.file(state)?.volatile.len() as u64))
     }
 
     fn read_exact_at(&self, buf: &mut [u8], position: u64) -> io::Result<()> {
-        self.with_file(|state| {
-            let file = file_of(state, &self.path)?;
+        self.with_file(None, |state| {
+            state.reads_count += 1;
+            let file = self.file(state)?;
             let start = usize::try_from(position).map_err(|_| eof())?;
             let end = start.checked_add(buf.len()).ok_or_else(eof)?;
             if end > file.volatile.len() {
@@ -391,7 +580,7 @@ impl LogFile for SimulatedHandle {
     }
 
     fn write_all_at(&self, buf: &[u8], position: u64) -> io::Result<()> {
-        self.with_file(|state| {
+        self.with_file(Some(SimulatedOperation::Write), |state| {
             let disk_full = state.disk_full;
             let written = if disk_full {
                 &buf[..buf.len() / 2]
@@ -399,13 +588,13 @@ impl LogFile for SimulatedHandle {
                 buf
             };
             let start = position as usize;
-            let file = file_of(state, &self.path)?;
+            let file = self.file(state)?;
             if file.volatile.len() < start + written.len() {
                 file.volatile.resize(start + written.len(), 0);
             }
             file.volatile[start..start + written.len()].copy_from_slice(written);
             state.last_unsynced_write = Some(UnsyncedWrite {
-                path: self.path.clone(),
+                inode: self.inode,
                 position,
                 bytes: written.to_vec(),
             });
@@ -417,31 +606,25 @@ impl LogFile for SimulatedHandle {
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.with_file(|state| {
-            file_of(state, &self.path)?.volatile.resize(len as usize, 0);
+        self.with_file(Some(SimulatedOperation::SetLen), |state| {
+            self.file(state)?.volatile.resize(len as usize, 0);
             Ok(())
         })
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.with_file(|state| {
-            let mut fail = std::mem::take(&mut state.fail_next_sync);
-            match state.syncs_before_failure {
-                Some(0) => {
-                    state.syncs_before_failure = None;
-                    fail = true;
-                }
-                Some(left) => state.syncs_before_failure = Some(left - 1),
-                None => {}
-            }
+        self.with_file(None, |state| {
+            // An armed `fail_nth(SyncData, ..)` fails like `fail_next_sync`: the data is dropped.
+            let fault = state.begin(SimulatedOperation::SyncData).is_err();
+            let fail = std::mem::take(&mut state.fail_next_sync) || fault;
             if state
                 .last_unsynced_write
                 .as_ref()
-                .is_some_and(|write| write.path == self.path)
+                .is_some_and(|write| write.inode == self.inode)
             {
                 state.last_unsynced_write = None;
             }
-            let file = file_of(state, &self.path)?;
+            let file = self.file(state)?;
             if fail {
                 // Like Linux after a writeback error: the dirty pages are gone, not retried.
                 file.volatile = file.durable.clone();

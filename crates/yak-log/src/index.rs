@@ -150,4 +150,9 @@ impl OffsetIndex {
     pub fn trim(&self) -> io::Result<()> {
         self.file.set_len(self.entries_count * INDEX_ENTRY_BYTES)
     }
+
+    /// Forgets entries past `entries_count` (after a failed append wrote one).
+    pub fn restore(&mut self, entries_count: u64) {
+        self.entries_count = entries_count.min(self.entries_count);
+    }
 }

@@ -11,7 +11,8 @@
 //! - [`file`]: the seam to the disk: [`FileSystem`]/[`LogFile`], the real [`OsFileSystem`] and a
 //!   [`SimulatedFileSystem`] that crashes, tears writes, fails fsyncs and fills up.
 //! - [`index`]: the sparse offset index of a segment.
-//! - [`segment`]: one `.log` + `.index` pair, and the recovery of one segment.
+//! - [`time_index`]: the sparse time index of a segment (for ListOffsets by timestamp).
+//! - [`segment`]: one `.log` + `.index` + `.timeindex` triple, and the recovery of one segment.
 //! - [`log`]: [`Log`], the segments of a partition: append, read, roll, recovery, flush.
 //! - [`error`]: [`LogError`] and [`BatchError`].
 //!
@@ -26,13 +27,14 @@ pub mod index;
 pub mod log;
 pub mod record;
 pub mod segment;
+pub mod time_index;
 
 pub use batch::{
     batches, validate, BatchHeader, Batches, Compression, ValidBatch, BATCH_HEADER_BYTES,
 };
 pub use error::{BatchError, BatchErrorKind, FlushPolicyParseError, LogError};
-pub use file::{FileSystem, LogFile, OsFileSystem, SimulatedFileSystem};
-pub use log::{AppendInfo, FlushPolicy, Log, LogConfig, SyncTarget};
+pub use file::{FileSystem, LogFile, OsFileSystem, SimulatedFileSystem, SimulatedOperation};
+pub use log::{AppendInfo, FlushPolicy, Log, LogConfig, Retention, RetentionOutcome, SyncTarget};
 pub use record::{
     decode_batch, encode_batch, encode_valid_batch, records, Record, RecordIter, RecordToWrite,
 };

@@ -15,7 +15,9 @@ use bytes::Bytes;
 use crate::batch::{self, BatchHeader, ValidBatch, BATCH_HEADER_BYTES};
 use crate::error::{BatchError, FlushPolicyParseError, LogError};
 use crate::file::{FileSystem, LogFile};
-use crate::segment::{self, Segment, INDEX_FILE_EXTENSION, LOG_FILE_EXTENSION};
+use crate::segment::{
+    self, Segment, INDEX_FILE_EXTENSION, LOG_FILE_EXTENSION, TIME_INDEX_FILE_EXTENSION,
+};
 
 /// When the broker fsyncs the log. The log only records the policy; the broker drives flushing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,14 +202,19 @@ impl Log {
                 log_bases.push(base);
             } else if let Some(base) = segment::parse_segment_file_name(&path, INDEX_FILE_EXTENSION)
             {
-                index_bases.push(base);
+                index_bases.push((base, INDEX_FILE_EXTENSION));
+            } else if let Some(base) =
+                segment::parse_segment_file_name(&path, TIME_INDEX_FILE_EXTENSION)
+            {
+                index_bases.push((base, TIME_INDEX_FILE_EXTENSION));
             }
         }
         log_bases.sort_unstable();
-        for base in index_bases {
+        for (base, extension) in index_bases {
             if log_bases.binary_search(&base).is_err() {
-                // An index without its log (a crash in the middle of a roll or a delete).
-                let path = segment::segment_path(dir, base, INDEX_FILE_EXTENSION);
+                // An index without its log (a crash or failure in the middle of a roll, a
+                // truncation or a delete, all of which remove the `.log` first).
+                let path = segment::segment_path(dir, base, extension);
                 tracing::warn!(path = %path.display(), "removing index without a log file");
                 fs.remove_file(&path)
                     .map_err(|source| LogError::io("remove", &path, source))?;
@@ -387,9 +394,14 @@ impl Log {
             self.roll()?;
         }
         let interval_bytes = self.config.index_interval_bytes;
-        let position = self
+        let position = match self
             .active_mut()
-            .append(batch, header, interval_bytes, now_ms)?;
+            .append(batch, header, interval_bytes, now_ms)
+        {
+            Ok(position) => position,
+            Err(error) if self.active().has_dirty_tail() => return Err(self.poison(error)),
+            Err(error) => return Err(error),
+        };
         self.log_end_offset = header.last_offset() + 1;
         self.size_bytes += batch.len() as u64;
         Ok(AppendInfo {
@@ -418,14 +430,23 @@ impl Log {
         too_big || too_old || offsets_overflow
     }
 
-    /// Seals the active segment (fsyncing its log and index first, so sealed segments are
-    /// always durable) and starts a new one at the log end offset.
+    /// Seals the active segment (fsyncing its files first, so sealed segments are always
+    /// durable) and starts a new one at the log end offset, fsyncing the directory so the new
+    /// files survive a crash.
+    ///
+    /// Any failure poisons the log. A failure after the new `.log` was created leaves an empty
+    /// segment file at the log end offset; as long as nothing is appended to the old segment
+    /// after it, open adopts it as the (empty) active segment. Appending to the old segment
+    /// instead would make it end past the new file's base, which open must refuse as corrupt.
     fn roll(&mut self) -> Result<(), LogError> {
         if let Err(error) = self.active().sync_all() {
             return Err(self.poison(error));
         }
         self.durable_offset = self.durable_offset.max(self.log_end_offset);
-        let segment = Segment::create(self.fs.as_ref(), &self.dir, self.log_end_offset)?;
+        let segment = match Segment::create(self.fs.as_ref(), &self.dir, self.log_end_offset) {
+            Ok(segment) => segment,
+            Err(error) => return Err(self.poison(error)),
+        };
         if let Err(source) = self.fs.sync_dir(&self.dir) {
             return Err(self.poison(LogError::io("fsync directory", &self.dir, source)));
         }
@@ -588,24 +609,30 @@ impl Log {
     }
 
     /// The first batch whose max_timestamp is at least `timestamp_ms`, as (its base offset, its
-    /// max_timestamp). This scans batch headers from the start of the log: fine for the rare
-    /// ListOffsets-by-time; a time index would make it a lookup.
+    /// max_timestamp). Skips segments whose largest timestamp (kept in memory) is below the
+    /// target, then starts in the first one that reaches it at its time index's nearest entry
+    /// and walks batch headers from there. Refused on a poisoned log, like reads.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
+        self.check_usable()?;
         for segment in &self.segments {
-            let mut position = 0;
-            while position < segment.size_bytes() {
-                let header = segment.read_header(position)?;
-                if header.max_timestamp >= timestamp_ms {
-                    return Ok(Some((header.base_offset, header.max_timestamp)));
-                }
-                position += header.total_bytes() as u64;
+            if let Some(found) = segment.find_timestamp(timestamp_ms)? {
+                return Ok(Some(found));
             }
         }
         Ok(None)
     }
 
     /// Drops every record at or after `offset`, which must be a batch boundary (or the log end
-    /// offset). Later segments are removed, and the cut is fsynced before returning.
+    /// offset). Later segments are removed, and everything is fsynced before returning: once this
+    /// returns Ok, no crash brings a truncated record back, and every offset below `offset` is
+    /// durable.
+    ///
+    /// Crash safety rests on the order: remove later segments newest first (`.log` before its
+    /// indexes, fsyncing the directory after each), then cut the segment holding `offset` and
+    /// fsync it. A crash
+    /// at any point leaves a contiguous log that is the old one or reaches at least `offset`.
+    /// Any failure once files start changing poisons the log (`LogError::Failed` until
+    /// reopened), so nothing is appended on top of a half-done truncation.
     pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
         self.check_usable()?;
         if offset >= self.log_end_offset {
@@ -619,7 +646,12 @@ impl Log {
             });
         }
         let segment_number = self.segment_number_for(offset);
-        let position = match self.segments[segment_number].find_batch(offset)? {
+        let found = match self.segments[segment_number].find_batch(offset) {
+            Ok(found) => found,
+            // A read that fails here fails no less in the truncation's own steps.
+            Err(error) => return Err(self.poison(error)),
+        };
+        let position = match found {
             Some((position, header)) if header.base_offset == offset => position,
             Some(_) => return Err(LogError::NotBatchBoundary(offset)),
             None if self.segments[segment_number].next_offset() == offset => {
@@ -633,27 +665,48 @@ impl Log {
             .truncation_offset_min
             .fetch_min(offset, Ordering::AcqRel);
         self.shared.truncations_count.fetch_add(1, Ordering::AcqRel);
-        // Newest first, so a crash part-way leaves a contiguous (if longer) log.
-        while self.segments.len() > segment_number + 1 {
-            if let Some(segment) = self.segments.pop() {
-                for path in [segment.log_path(), segment.index_path()] {
-                    self.fs
-                        .remove_file(path)
-                        .map_err(|source| LogError::io("remove", path, source))?;
-                }
-            }
-        }
-        self.active_mut().truncate_at(position, offset)?;
-        if let Err(error) = self.active().sync_all() {
-            return Err(self.poison(error));
-        }
-        if let Err(source) = self.fs.sync_dir(&self.dir) {
-            return Err(self.poison(LogError::io("fsync directory", &self.dir, source)));
-        }
+        // The in-memory log moves first, so no path (even a failed one) leaves it claiming
+        // records whose files are gone.
+        let removed = self.segments.split_off(segment_number + 1);
         self.log_end_offset = offset;
         self.durable_offset = self.durable_offset.min(offset);
+        let result = self.truncate_files(&removed, position, offset);
         self.size_bytes = self.segments.iter().map(Segment::size_bytes).sum();
+        if let Err(error) = result {
+            return Err(self.poison(error));
+        }
+        // The cut segment was just fsynced and sealed segments were fsynced when rolled.
+        self.durable_offset = offset;
         Ok(())
+    }
+
+    /// The file work of `truncate_to`, in its crash-safe order (see there).
+    fn truncate_files(
+        &mut self,
+        removed: &[Segment],
+        position: u64,
+        offset: i64,
+    ) -> Result<(), LogError> {
+        // Newest first, `.log` first, the directory fsynced after each segment: whatever a
+        // crash keeps of these removals is a newest-first run of whole segments, plus at most
+        // one segment that lost only some of its files (a `.log` without indexes gets them
+        // rebuilt; indexes without a `.log` are removed by open). Syncing once at the end would
+        // rely on the file system keeping removals in order, which POSIX does not promise.
+        // Removals must also be durable before the cut is: a cut segment followed after a crash
+        // by a segment that should be gone ends before the next one begins, and open refuses
+        // such a log as corrupt.
+        for segment in removed.iter().rev() {
+            for path in segment.file_paths() {
+                self.fs
+                    .remove_file(path)
+                    .map_err(|source| LogError::io("remove", path, source))?;
+            }
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(|source| LogError::io("fsync directory", &self.dir, source))?;
+        }
+        self.active_mut().truncate_at(position, offset)?;
+        self.active().sync_all()
     }
 
     /// Removes the partition's directory and everything in it.
@@ -667,5 +720,154 @@ impl Log {
                 .map_err(|source| LogError::io("fsync directory", parent, source))?;
         }
         Ok(())
+    }
+}
+
+/// How much of a partition's log retention keeps (Kafka's `retention.ms` and
+/// `retention.bytes`); `None` is unlimited (Kafka's -1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Segments whose largest record timestamp is older than this are deleted.
+    pub retention_ms: Option<i64>,
+    /// Oldest segments are deleted while the log stays at least this large without them.
+    pub retention_bytes: Option<u64>,
+}
+
+/// What one retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    pub segments_deleted: usize,
+    pub bytes_deleted: u64,
+    /// The log start offset after the pass (unchanged when nothing was deleted).
+    pub log_start_offset: i64,
+}
+
+// Retention and per-topic settings live in their own block: they only remove whole segments
+// from the front of the log and swap limits, and never touch the append or recovery paths.
+impl Log {
+    /// Replaces the log's limits (a topic's `segment.bytes`, `segment.ms`, `max.message.bytes`
+    /// changed). They apply from the next append; existing segments are left as they are.
+    pub fn set_config(&mut self, config: LogConfig) -> Result<(), LogError> {
+        config.check()?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// The sealed segments at the front of the log that `retention` no longer keeps: a segment
+    /// goes when its largest timestamp is more than `retention_ms` before `now_ms`, or when the
+    /// log without it is still at least `retention_bytes`. Only segments wholly below
+    /// `upper_offset` (the high watermark) qualify, and the active segment never does.
+    fn retention_candidates(
+        &self,
+        retention: Retention,
+        now_ms: i64,
+        upper_offset: i64,
+    ) -> Result<usize, LogError> {
+        let mut remaining_bytes = self.size_bytes;
+        let mut count = 0;
+        let sealed = &self.segments[..self.segments.len().saturating_sub(1)];
+        for (number, segment) in sealed.iter().enumerate() {
+            let next_base = self.segments[number + 1].base_offset();
+            if next_base > upper_offset {
+                break;
+            }
+            let over_bytes = retention
+                .retention_bytes
+                .is_some_and(|bytes| remaining_bytes - segment.size_bytes() >= bytes);
+            // Kafka compares the segment's largest record timestamp; an empty segment holds
+            // nothing to keep.
+            let over_time = retention.retention_ms.is_some_and(|retention_ms| {
+                segment.max_timestamp().is_none_or(|largest| {
+                    now_ms.saturating_sub(largest.timestamp_ms) > retention_ms
+                })
+            });
+            if !(over_bytes || over_time) {
+                break;
+            }
+            remaining_bytes -= segment.size_bytes();
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Deletes whole segments from the front of the log as `retention` asks, advancing the log
+    /// start offset to the first kept segment's base offset.
+    ///
+    /// Files go oldest segment first (each `.log` before its indexes, since recovery drops an
+    /// index without its log), with a directory fsync after each segment, so a crash part-way
+    /// leaves a contiguous log that starts later; the directory is fsynced before the new log
+    /// start offset is reported. A failed removal stops the pass: segments already removed are
+    /// dropped and the error returned. A failed directory fsync poisons the log, as it does for
+    /// a roll.
+    pub fn delete_segments_for_retention(
+        &mut self,
+        retention: Retention,
+        now_ms: i64,
+        upper_offset: i64,
+    ) -> Result<RetentionOutcome, LogError> {
+        self.check_usable()?;
+        let candidates = self.retention_candidates(retention, now_ms, upper_offset)?;
+        if candidates == 0 {
+            return Ok(RetentionOutcome {
+                log_start_offset: self.log_start_offset(),
+                ..RetentionOutcome::default()
+            });
+        }
+        // Oldest first, `.log` first, the directory fsynced after each segment: whatever a crash
+        // keeps of these removals is an oldest-first run of whole segments, plus at most one
+        // segment that lost only some of its files (indexes without a `.log` are removed by
+        // open). Syncing once at the end would rely on the file system keeping removals in
+        // order, which POSIX does not promise.
+        let mut deleted = 0;
+        let mut failure = None;
+        let mut poisoned = false;
+        for segment in &self.segments[..candidates] {
+            let mut log_removed = false;
+            for path in segment.file_paths() {
+                match self.fs.remove_file(path) {
+                    Ok(()) => log_removed |= path == segment.log_path(),
+                    Err(source) => {
+                        failure = Some(LogError::io("remove", path, source));
+                        break;
+                    }
+                }
+            }
+            // A segment whose `.log` is gone is gone for recovery, so for readers too.
+            if log_removed {
+                deleted += 1;
+            }
+            if let Err(source) = self.fs.sync_dir(&self.dir) {
+                failure = Some(LogError::io("fsync directory", &self.dir, source));
+                poisoned = true;
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        let bytes_deleted: u64 = self
+            .segments
+            .drain(..deleted)
+            .map(|segment| segment.size_bytes())
+            .sum();
+        self.size_bytes -= bytes_deleted;
+        let outcome = RetentionOutcome {
+            segments_deleted: deleted,
+            bytes_deleted,
+            log_start_offset: self.log_start_offset(),
+        };
+        if deleted > 0 {
+            tracing::info!(
+                dir = %self.dir.display(),
+                segments_deleted = deleted,
+                bytes_deleted,
+                log_start_offset = outcome.log_start_offset,
+                "retention deleted segments"
+            );
+        }
+        match failure {
+            Some(error) if poisoned => Err(self.poison(error)),
+            Some(error) => Err(error),
+            None => Ok(outcome),
+        }
     }
 }

@@ -276,3 +276,45 @@ fn sync_target_reports_only_what_it_covers() {
         "a target taken before a truncation vouches only below it"
     );
 }
+
+/// An append whose write fails and whose cut-back fails too poisons the log: the uncut bytes
+/// can be a whole valid batch (here the batch was written and its index entry failed) that a
+/// later fsync makes durable and recovery keeps, at an offset the next append would reuse for
+/// a different batch. The old code went on appending.
+#[test]
+fn failed_append_that_cannot_be_cut_back_poisons() {
+    let fs = SimulatedFileSystem::new();
+    let config = LogConfig {
+        // Every batch after the first gets an index entry, so its second write is the index's.
+        index_interval_bytes: 1,
+        ..LogConfig::default()
+    };
+    let mut log = open(&fs, config.clone());
+    let mut kept = batch(0, 2, 0);
+    log.append(&mut kept, 0, 0).unwrap();
+    log.flush().unwrap();
+    fs.fail_nth(yak_log::SimulatedOperation::Write, 2);
+    fs.fail_nth(yak_log::SimulatedOperation::SetLen, 1);
+    let mut failed = batch(1, 3, 0);
+    assert!(matches!(
+        log.append(&mut failed, 0, 0),
+        Err(LogError::Io { .. })
+    ));
+    assert!(log.is_failed(), "the uncut batch must stop the log");
+    assert!(matches!(
+        log.append(&mut batch(2, 1, 0), 0, 0),
+        Err(LogError::Failed)
+    ));
+    assert!(matches!(
+        log.read(0, 1 << 20, i64::MAX),
+        Err(LogError::Failed)
+    ));
+    drop(log);
+    // Never acknowledged, the failed batch may or may not be found; nothing else may.
+    let log = open(&fs, config);
+    let bytes = read_all(&log, 0);
+    assert!(
+        bytes == kept || bytes == [kept.clone(), failed].concat(),
+        "reopened log holds something else"
+    );
+}

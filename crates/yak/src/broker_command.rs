@@ -36,22 +36,23 @@ pub struct BrokerArgs {
     /// host:port Kafka clients use for this node.
     #[arg(long, env = "YAK_ADVERTISE_KAFKA")]
     pub advertise_kafka: Option<String>,
-    /// redis://HOST:PORT/DB of the coordinator; standalone when absent.
+    /// redis://HOST:PORT/DB of the coordinator; refused until replication exists.
     #[arg(long, env = "YAK_COORDINATOR")]
     pub coordinator: Option<String>,
-    /// Cluster name (the coordinator's key prefix).
+    /// Cluster name, shown by `GET /cluster` (and the coordinator's key prefix, once replication
+    /// exists).
     #[arg(long, env = "YAK_CLUSTER")]
     pub cluster: Option<String>,
     /// Partitions of a topic created on first use.
     #[arg(long, env = "YAK_DEFAULT_PARTITIONS")]
     pub default_partitions: Option<i32>,
-    /// Replicas of a new topic.
+    /// Replicas of a new topic; only 1 until replication exists.
     #[arg(long, env = "YAK_DEFAULT_REPLICATION_FACTOR")]
     pub default_replication_factor: Option<i32>,
-    /// In-sync replicas an acks=all write needs.
+    /// In-sync replicas an acks=all write needs; only 1 until replication exists.
     #[arg(long, env = "YAK_MIN_INSYNC_REPLICAS")]
     pub min_insync_replicas: Option<i32>,
-    /// Leader lease length in the coordinator.
+    /// Leader lease length in the coordinator; refused until replication exists.
     #[arg(long, env = "YAK_LEASE_MS")]
     pub lease_ms: Option<u64>,
     /// always (fsync before acknowledging, with group commit), interval:MS, or never.
@@ -63,6 +64,10 @@ pub struct BrokerArgs {
     /// A segment rolls when its first record is this old.
     #[arg(long, env = "YAK_SEGMENT_MS_MAX")]
     pub segment_ms_max: Option<u64>,
+    /// How often retention looks for segments to delete (topics' retention.ms and
+    /// retention.bytes).
+    #[arg(long, env = "YAK_RETENTION_CHECK_INTERVAL_MS")]
+    pub retention_check_interval_ms: Option<u64>,
 }
 
 macro_rules! layer {
@@ -98,15 +103,34 @@ impl BrokerArgs {
             lease_ms,
             flush,
             segment_bytes_max,
-            segment_ms_max
+            segment_ms_max,
+            retention_check_interval_ms
         );
         Ok(self)
     }
 
-    pub fn into_config(self) -> anyhow::Result<BrokerConfig> {
+    /// Refuses the settings of a replicated cluster, which this build does not have yet: a node
+    /// that accepted them would look configured for failover and replicas it does not provide.
+    /// Values a standalone node already has (one replica, one in-sync replica) are accepted.
+    fn refuse_cluster_settings(&self) -> anyhow::Result<()> {
+        const NOT_YET: &str = "replication is not in this build yet";
         if let Some(coordinator) = &self.coordinator {
-            bail!("--coordinator {coordinator}: replication through a coordinator is not in this build yet; run without it for a standalone node");
+            bail!("--coordinator {coordinator}: {NOT_YET}; run without it for a standalone node");
         }
+        if let Some(lease_ms) = self.lease_ms {
+            bail!("--lease-ms {lease_ms}: the leader lease comes with a coordinator, and {NOT_YET}; remove the setting");
+        }
+        if let Some(factor) = self.default_replication_factor.filter(|f| *f != 1) {
+            bail!("--default-replication-factor {factor}: a standalone node keeps 1 replica ({NOT_YET}); use 1 or remove the setting");
+        }
+        if let Some(replicas) = self.min_insync_replicas.filter(|m| *m != 1) {
+            bail!("--min-insync-replicas {replicas}: a standalone node has 1 in-sync replica ({NOT_YET}); use 1 or remove the setting");
+        }
+        Ok(())
+    }
+
+    pub fn into_config(self) -> anyhow::Result<BrokerConfig> {
+        self.refuse_cluster_settings()?;
         let flush = match &self.flush {
             Some(text) => text.parse().map_err(|e| anyhow::anyhow!("--flush: {e}"))?,
             None => yak_log::FlushPolicy::Always,
@@ -130,6 +154,7 @@ impl BrokerArgs {
             flush,
             segment_bytes_max: self.segment_bytes_max.unwrap_or(defaults.segment_bytes_max),
             segment_ms_max: self.segment_ms_max.unwrap_or(defaults.segment_ms_max),
+            retention_check_interval_ms: self.retention_check_interval_ms.unwrap_or(30_000),
             http_limits: HttpLimits::default(),
         })
     }
@@ -178,8 +203,10 @@ mod tests {
         assert_eq!(parsed.default_partitions, Some(3));
         assert_eq!(parsed.flush.as_deref(), Some("always"));
         assert!(parsed.data_dir.is_some() && parsed.http.is_some() && parsed.kafka.is_some());
+        // The cluster settings are refused until replication exists (see the test below).
         let config = BrokerArgs {
             coordinator: None,
+            lease_ms: None,
             ..parsed
         }
         .into_config()
@@ -206,6 +233,58 @@ mod tests {
         assert_eq!(config.default_partitions, 7);
         assert_eq!(config.node_id, 9);
         assert_eq!(config.http.port(), 5001);
+    }
+
+    /// Cluster settings that would do nothing are refused with the flag's name, in every layer;
+    /// the values a standalone node already has are accepted.
+    #[test]
+    fn cluster_flags_are_refused_until_replication_exists() {
+        let refused = [
+            (
+                "--lease-ms 3000",
+                BrokerArgs {
+                    lease_ms: Some(3000),
+                    ..BrokerArgs::default()
+                },
+            ),
+            (
+                "--coordinator",
+                BrokerArgs {
+                    coordinator: Some("redis://127.0.0.1:6379/0".into()),
+                    ..BrokerArgs::default()
+                },
+            ),
+            (
+                "--default-replication-factor 3",
+                BrokerArgs {
+                    default_replication_factor: Some(3),
+                    ..BrokerArgs::default()
+                },
+            ),
+            (
+                "--min-insync-replicas 2",
+                BrokerArgs {
+                    min_insync_replicas: Some(2),
+                    ..BrokerArgs::default()
+                },
+            ),
+        ];
+        for (flag, args) in refused {
+            let error = args.into_config().expect_err(flag).to_string();
+            assert!(error.starts_with(flag), "{flag}: {error}");
+            assert!(error.contains("not in this build"), "{flag}: {error}");
+        }
+        let standalone = BrokerArgs {
+            default_replication_factor: Some(1),
+            min_insync_replicas: Some(1),
+            ..BrokerArgs::default()
+        };
+        assert!(standalone.into_config().is_ok());
+        let from_file: BrokerArgs = toml::from_str("lease_ms = 3000").expect("a known key");
+        assert!(
+            from_file.into_config().is_err(),
+            "the TOML key is refused too"
+        );
     }
 
     /// An unknown key in the file is an error, not silently ignored.

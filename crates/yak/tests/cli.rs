@@ -421,3 +421,72 @@ async fn bench_produce_then_consume() {
     assert_eq!(consume["records"], 2000, "{consume}");
     assert_eq!(consume["errors"], 0, "{consume}");
 }
+
+/// Keyless stdin lines spread over every partition: `seq 1 1000 | yak produce --topic numbers`
+/// used to put 500 records on each of two partitions and none on the third.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyless_stdin_lines_spread_over_every_partition() {
+    let broker = Broker::start();
+    let input: String = (1..=1000).map(|i| format!("{i}\n")).collect();
+    yak(
+        &["produce", "--broker", &broker.http, "--topic", "numbers"],
+        &input,
+    )
+    .await;
+    let http = client();
+    let mut counts = Vec::new();
+    for partition in 0..3 {
+        counts.push(
+            consume_all(&http, &broker, "numbers", partition)
+                .await
+                .len(),
+        );
+    }
+    assert_eq!(counts.iter().sum::<usize>(), 1000, "{counts:?}");
+    assert!(
+        counts.iter().all(|&n| n > 0),
+        "every partition gets keyless records: {counts:?}"
+    );
+}
+
+/// The cluster flags are refused with a message naming the flag, instead of a broker that
+/// starts and ignores them (`--lease-ms` used to be accepted and do nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_refuses_cluster_flags_until_replication_exists() {
+    // A refusal comes at once; a broker that accepted the flag would run until killed.
+    const REFUSAL_TIMEOUT: Duration = Duration::from_secs(30);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    for (flag, value) in [
+        ("--lease-ms", "3000"),
+        ("--min-insync-replicas", "2"),
+        ("--default-replication-factor", "3"),
+    ] {
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_yak"))
+            .args(["broker", "--data-dir"])
+            .arg(&data_dir)
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--kafka",
+                "127.0.0.1:0",
+                flag,
+                value,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn yak broker");
+        let output = tokio::time::timeout(REFUSAL_TIMEOUT, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("yak broker {flag} {value} started instead of refusing"))
+            .expect("wait for yak broker");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{flag} {value}:")) && stderr.contains("not in this build"),
+            "{flag}: {stderr}"
+        );
+    }
+}

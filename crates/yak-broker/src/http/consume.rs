@@ -18,7 +18,7 @@ use serde::ser::SerializeMap;
 use serde::Serializer;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use yak_api::ErrorCode;
+use yak_api::{ConsumeStreamEvent, ErrorCode};
 
 use super::records::RecordOut;
 use super::{AppState, HttpError};
@@ -51,7 +51,7 @@ struct Request {
 fn parse_number(query: &HashMap<String, String>, name: &str) -> Result<Option<i64>, HttpError> {
     match query.get(name) {
         None => Ok(None),
-        Some(text) => text.trim().parse::<i64>().map(Some).map_err(|_| {
+        Some(text) => text.parse::<i64>().map(Some).map_err(|_| {
             HttpError::new(
                 ErrorCode::InvalidField,
                 format!("{name} must be an integer, got {text:?}"),
@@ -82,10 +82,17 @@ fn parse_request(state: &AppState, query: &HashMap<String, String>) -> Result<Re
         ));
     }
     let partition = state.broker.partition(&topic, partition_index)?;
-    let offset = match query.get("offset").map(|s| s.trim()) {
+    let offset = match query.get("offset").map(String::as_str) {
         None | Some("earliest") => partition.log_start_offset(),
         Some("latest") => partition.high_watermark(),
-        Some(_) => {
+        Some(text) => {
+            // Digits only, as the document's pattern says: no sign, no spaces.
+            if !text.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(HttpError::new(
+                    ErrorCode::InvalidField,
+                    format!("offset must be a number, `earliest` or `latest`, got {text:?}"),
+                ));
+            }
             let offset = parse_number(query, "offset")?.unwrap_or(0);
             let (start, end) = (partition.log_start_offset(), partition.log_end_offset());
             if offset < start || offset > end {
@@ -261,7 +268,7 @@ fn error_event(error: &HttpError) -> Event {
         data = br#"{"error":{"code":"internal","message":"unprintable error"}}"#.to_vec();
     }
     Event::default()
-        .event("error")
+        .event(ConsumeStreamEvent::ERROR)
         .data(String::from_utf8_lossy(&data))
 }
 
@@ -271,9 +278,10 @@ fn error_event(error: &HttpError) -> Event {
     tag = "records",
     params(yak_api::ConsumeParams),
     responses(
-        (status = 200, description = "Server-sent events: `event: record` with one record (with topic and partition) per event; `event: error` on failure", content_type = "text/event-stream", body = yak_api::ConsumedRecord),
-        (status = 400, description = "A bad parameter", body = yak_api::ErrorBody),
+        (status = 200, description = "Server-sent events, each shown here as `{event, data}`: `event: record` with one record (with its topic and partition, the offset on the `id:` line); `event: error` once on failure, then the stream ends", content_type = "text/event-stream", body = yak_api::ConsumeStreamEvent),
+        (status = 400, description = "A bad parameter or an offset out of range", body = yak_api::ErrorBody),
         (status = 404, description = "Unknown topic or partition", body = yak_api::ErrorBody),
+        (status = 503, description = "Too many streams are open", body = yak_api::ErrorBody),
     )
 )]
 pub async fn consume_stream(
@@ -306,7 +314,7 @@ pub async fn consume_stream(
                         .map_err(|e| HttpError::new(ErrorCode::Internal, e.to_string()))?;
                     events.push(
                         Event::default()
-                            .event("record")
+                            .event(ConsumeStreamEvent::RECORD)
                             .id(record.offset.to_string())
                             .data(data),
                     );

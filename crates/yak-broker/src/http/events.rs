@@ -11,7 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
-use yak_api::{ActivityList, StatsEvent};
+use yak_api::{ActivityList, ConsoleEvent, StatsEvent};
 
 use super::{AppState, HttpError};
 
@@ -46,12 +46,21 @@ fn stats(state: &AppState) -> StatsEvent {
     }
 }
 
-fn json_event(kind: &str, value: &impl serde::Serialize) -> Option<Event> {
-    Event::default().event(kind).json_data(value).ok()
+/// The server-sent event of a `ConsoleEvent`: its tag on the `event:` line, its content as JSON.
+fn sse_event(event: &ConsoleEvent) -> Option<Event> {
+    let sse = Event::default().event(event.name());
+    match event {
+        ConsoleEvent::Stats(stats) => sse.json_data(stats),
+        ConsoleEvent::Activity(activity) => sse.json_data(activity),
+    }
+    .ok()
 }
 
 #[utoipa::path(get, path = "/events", tag = "console",
-    responses((status = 200, description = "Server-sent events: `stats` once per second (StatsEvent), `activity` as it happens (ActivityEvent)", content_type = "text/event-stream", body = StatsEvent)))]
+    responses(
+        (status = 200, description = "Server-sent events, each shown here as `{event, data}`: `event: stats` once per second, `event: activity` as it happens; the `data:` line holds the JSON", content_type = "text/event-stream", body = ConsoleEvent),
+        (status = 503, description = "Too many streams are open", body = yak_api::ErrorBody),
+    ))]
 pub async fn events(State(state): State<AppState>) -> Result<Response, HttpError> {
     let slot = state.stream_slot()?;
     let (sender, receiver) = mpsc::channel::<Result<Event, Infallible>>(EVENTS_BUFFER_MAX);
@@ -61,9 +70,9 @@ pub async fn events(State(state): State<AppState>) -> Result<Response, HttpError
         let mut ticker = tokio::time::interval(Duration::from_millis(STATS_INTERVAL_MS));
         loop {
             let event = tokio::select! {
-                _ = ticker.tick() => json_event("stats", &stats(&state)),
+                _ = ticker.tick() => sse_event(&ConsoleEvent::Stats(stats(&state))),
                 received = activity.recv() => match received {
-                    Ok(event) => json_event("activity", &event),
+                    Ok(event) => sse_event(&ConsoleEvent::Activity(event)),
                     Err(broadcast::error::RecvError::Lagged(_)) => None,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },

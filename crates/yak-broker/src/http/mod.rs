@@ -103,6 +103,7 @@ impl IntoResponse for HttpError {
 
 /// The whole API and the console.
 pub fn router(broker: Arc<Broker>) -> Router {
+    let openapi = openapi::router(&broker.config.http_limits);
     let state = AppState {
         broker,
         streams_open: Arc::new(AtomicUsize::new(0)),
@@ -113,7 +114,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .merge(topics::router())
         .merge(status::router())
         .merge(events::router())
-        .merge(openapi::router())
+        .merge(openapi)
         .merge(console::router())
         .fallback(|| async { HttpError::new(ErrorCode::NotFound, "no such path") })
         .with_state(state)

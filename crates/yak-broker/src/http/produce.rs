@@ -25,7 +25,7 @@ use super::{AppState, HttpError};
 use crate::error::BrokerError;
 use crate::metrics::Metrics;
 use crate::partition::{Durability, Partition};
-use crate::partitioner::partition_for_key;
+use crate::partitioner::{partition_for_key, KeylessSpread};
 use crate::topic::{validate_topic_name, Topic};
 
 /// A batch stays under this many bytes; Kafka's default `max.message.bytes` is 1,048,588.
@@ -180,8 +180,10 @@ fn validate(records: &[RecordIn<'_>], batch: bool) -> Result<(), HttpError> {
         )
     ),
     responses(
-        (status = 200, description = "Where one record landed", body = yak_api::ProduceResult),
-        (status = 200, description = "One outcome per record of a batch, in order (NDJSON bodies get NDJSON lines). A record that failed has `{\"error\": {\"code\", \"message\"}}` in its place and was not acknowledged; the others landed and keep their offsets. A partial failure is still 200: resend only the failed records (within a partition they are always the last ones, so resending keeps the order). When every record failed with the same code the answer is that error, with its status.", body = yak_api::ProduceBatchResponse),
+        (status = 200, description = "Where one record landed, or one outcome per record of a batch, in order (an NDJSON body gets one outcome per line). A record of a batch that failed has `{\"error\": {\"code\", \"message\"}}` in its place and was not acknowledged; the others landed and keep their offsets. A partial failure is still 200: resend only the failed records (within a partition they are always the last ones, so resending keeps the order). When every record of a batch failed with the same code the answer is that error, with its status.", content(
+            (yak_api::ProduceAnswer = "application/json"),
+            (String = "application/x-ndjson"),
+        )),
         (status = 400, description = "Malformed JSON, a missing or invalid field", body = yak_api::ErrorBody),
         (status = 404, description = "Unknown partition", body = yak_api::ErrorBody),
         (status = 413, description = "Body or record too large", body = yak_api::ErrorBody),
@@ -335,21 +337,19 @@ async fn append_records<'a>(
 ) -> Result<Vec<Outcome<'a>>, HttpError> {
     let broker = &state.broker;
     // Topics of the request, created on first use.
-    let mut topics: BTreeMap<&str, (Arc<Topic>, i32)> = BTreeMap::new();
+    let mut topics: BTreeMap<&str, (Arc<Topic>, KeylessSpread)> = BTreeMap::new();
     for record in records {
         let name = record.topic.as_deref().unwrap_or_default();
         if !topics.contains_key(name) {
             let topic = broker.topic_or_create(name).await?;
-            // Keyless records of one request all go to one partition (sticky per batch).
-            let sticky = topic.next_round_robin();
-            topics.insert(name, (topic, sticky));
+            topics.insert(name, (topic, KeylessSpread::default()));
         }
     }
     // Record indices per (topic, partition), in request order.
     let mut groups: BTreeMap<(&str, i32), Vec<usize>> = BTreeMap::new();
     for (i, record) in records.iter().enumerate() {
         let name = record.topic.as_deref().unwrap_or_default();
-        let Some((topic, sticky)) = topics.get(name) else {
+        let Some((topic, keyless)) = topics.get_mut(name) else {
             return Err(HttpError::new(
                 ErrorCode::Internal,
                 "topic vanished from the request",
@@ -369,7 +369,7 @@ async fn append_records<'a>(
                 p
             }
             (None, Some(key)) => partition_for_key(key.as_bytes(), topic.partition_count()),
-            (None, None) => *sticky,
+            (None, None) => keyless.next(topic),
         };
         groups.entry((name, partition)).or_default().push(i);
     }

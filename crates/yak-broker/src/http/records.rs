@@ -29,13 +29,13 @@ pub struct RecordIn<'a> {
     pub key: Option<Cow<'a, str>>,
     #[serde(borrow, default, deserialize_with = "present_payload")]
     pub payload: Option<&'a RawValue>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "yak_api::integer::option_i32")]
     pub partition: Option<i32>,
     #[serde(borrow, default)]
     pub msg_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub headers: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "yak_api::integer::option_i64")]
     pub timestamp: Option<i64>,
     #[serde(borrow, default)]
     pub messages: Option<Vec<RecordIn<'a>>>,

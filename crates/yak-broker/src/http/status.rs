@@ -84,7 +84,10 @@ pub async fn cluster(State(state): State<AppState>) -> Json<ClusterState> {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "cluster",
-    responses((status = 200, description = "Prometheus text format; JSON when the request accepts application/json", content_type = "text/plain")))]
+    responses((status = 200, description = "Prometheus text format; JSON (`counters` by name, and per partition its offsets and size) when the request accepts application/json", content(
+        (String = "text/plain"),
+        (serde_json::Value = "application/json"),
+    ))))]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let broker = &state.broker;
     let topics = broker.topics();

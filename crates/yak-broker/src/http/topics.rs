@@ -1,24 +1,25 @@
-//! `GET/POST /topics`, `GET/DELETE /topics/{name}`.
+//! `GET/POST /topics`, `GET/DELETE /topics/{name}`, `PATCH /topics/{name}/configs`.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, patch};
 use axum::{Json, Router};
 use yak_api::{
-    CreateTopicRequest, DeleteTopicResponse, ErrorCode, PartitionState, TopicDetail, TopicList,
-    TopicSummary,
+    AlterTopicConfigsRequest, CreateTopicRequest, DeleteTopicResponse, ErrorCode, PartitionState,
+    TopicDetail, TopicList, TopicSummary,
 };
 
 use super::{AppState, HttpError};
-use crate::broker::NewTopic;
-use crate::topic::Topic;
+use crate::broker::{Broker, ConfigChange, NewTopic};
+use crate::topic::{Topic, RETENTION_MS};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/topics", get(list_topics).post(create_topic))
         .route("/topics/{name}", get(describe_topic).delete(delete_topic))
+        .route("/topics/{name}/configs", patch(alter_topic_configs))
 }
 
 pub fn partition_states(topic: &Topic, with_topic: bool) -> Vec<PartitionState> {
@@ -40,6 +41,11 @@ pub fn partition_states(topic: &Topic, with_topic: bool) -> Vec<PartitionState> 
         .collect()
 }
 
+/// The deprecated `retention_ms` field: `retention.ms`, absent when unlimited.
+fn retention_ms(broker: &Broker, topic: &Topic) -> Option<i64> {
+    Some(broker.topic_settings(&topic.config).retention_ms).filter(|ms| *ms >= 0)
+}
+
 fn detail(state: &AppState, topic: &Topic) -> TopicDetail {
     let node_id = state.broker.config.node_id;
     let mut partitions = partition_states(topic, false);
@@ -51,7 +57,8 @@ fn detail(state: &AppState, topic: &Topic) -> TopicDetail {
     TopicDetail {
         name: topic.name().to_string(),
         replication_factor: topic.config.replication_factor,
-        retention_ms: topic.config.retention_ms,
+        retention_ms: retention_ms(&state.broker, topic),
+        configs: state.broker.topic_configs(&topic.config),
         partitions,
     }
 }
@@ -74,7 +81,7 @@ pub async fn list_topics(State(state): State<AppState>) -> Json<TopicList> {
                     .map(|p| p.high_watermark - p.log_start_offset)
                     .sum(),
                 size_bytes: partitions.iter().map(|p| p.size_bytes).sum(),
-                retention_ms: topic.config.retention_ms,
+                retention_ms: retention_ms(&state.broker, topic),
             }
         })
         .collect();
@@ -84,7 +91,7 @@ pub async fn list_topics(State(state): State<AppState>) -> Json<TopicList> {
 #[utoipa::path(post, path = "/topics", tag = "topics", request_body = CreateTopicRequest,
     responses(
         (status = 201, description = "The new topic", body = TopicDetail),
-        (status = 400, description = "Invalid name, partitions or replication factor", body = yak_api::ErrorBody),
+        (status = 400, description = "Invalid name, partitions, replication factor or configs (`invalid_config`)", body = yak_api::ErrorBody),
         (status = 409, description = "The topic exists", body = yak_api::ErrorBody),
     ))]
 pub async fn create_topic(
@@ -95,13 +102,23 @@ pub async fn create_topic(
         super::produce::read_body(body, state.broker.config.http_limits.body_bytes_max).await?;
     let request: CreateTopicRequest = serde_json::from_slice(&body)
         .map_err(|e| HttpError::new(ErrorCode::InvalidJson, e.to_string()))?;
+    let mut configs = request.configs;
+    if let Some(retention_ms) = request.retention_ms {
+        if configs.contains_key(RETENTION_MS) {
+            return Err(HttpError::new(
+                ErrorCode::InvalidConfig,
+                "retention_ms and configs[\"retention.ms\"] are both given; use configs",
+            ));
+        }
+        configs.insert(RETENTION_MS.to_string(), retention_ms.to_string());
+    }
     let topic = state
         .broker
         .create_topic(NewTopic {
             name: request.name,
             partitions: request.partitions,
             replication_factor: request.replication_factor,
-            retention_ms: request.retention_ms,
+            configs,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(detail(&state, &topic))).into_response())
@@ -135,4 +152,33 @@ pub async fn delete_topic(
 ) -> Result<Json<DeleteTopicResponse>, HttpError> {
     state.broker.delete_topic(&name).await?;
     Ok(Json(DeleteTopicResponse { deleted: name }))
+}
+
+#[utoipa::path(patch, path = "/topics/{name}/configs", tag = "topics",
+    params(("name" = String, Path, description = "Topic name")),
+    request_body = AlterTopicConfigsRequest,
+    responses(
+        (status = 200, description = "The topic with its new configs", body = TopicDetail),
+        (status = 400, description = "Unknown config or bad value (`invalid_config`)", body = yak_api::ErrorBody),
+        (status = 404, description = "Unknown topic", body = yak_api::ErrorBody),
+    ))]
+pub async fn alter_topic_configs(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Json<TopicDetail>, HttpError> {
+    let body =
+        super::produce::read_body(body, state.broker.config.http_limits.body_bytes_max).await?;
+    let request: AlterTopicConfigsRequest = serde_json::from_slice(&body)
+        .map_err(|e| HttpError::new(ErrorCode::InvalidJson, e.to_string()))?;
+    let changes: Vec<ConfigChange> = request
+        .configs
+        .into_iter()
+        .map(|(name, value)| ConfigChange { name, value })
+        .collect();
+    let topic = state
+        .broker
+        .alter_topic_configs(&name, &changes, false)
+        .await?;
+    Ok(Json(detail(&state, &topic)))
 }
