@@ -33,6 +33,9 @@ pub enum ErrorCode {
     RecordTooLarge,
     /// The batch holds more records than the broker accepts in one request.
     TooManyRecords,
+    /// A Kafka record batch is damaged or disagrees with itself (CRC, lengths, record count,
+    /// offset deltas).
+    InvalidRecordBatch,
     /// The broker could not write to its disk (disk full, failed fsync).
     StorageError,
     /// This node is not the leader; the body names the leader.
@@ -57,7 +60,8 @@ impl ErrorCode {
             | ErrorCode::InvalidConfig
             | ErrorCode::InvalidTopicName
             | ErrorCode::OffsetOutOfRange
-            | ErrorCode::TooManyRecords => 400,
+            | ErrorCode::TooManyRecords
+            | ErrorCode::InvalidRecordBatch => 400,
             ErrorCode::UnknownTopic | ErrorCode::UnknownPartition | ErrorCode::NotFound => 404,
             ErrorCode::TopicAlreadyExists => 409,
             ErrorCode::BodyTooLarge | ErrorCode::RecordTooLarge => 413,
@@ -83,6 +87,7 @@ impl ErrorCode {
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::RecordTooLarge => "record_too_large",
             ErrorCode::TooManyRecords => "too_many_records",
+            ErrorCode::InvalidRecordBatch => "invalid_record_batch",
             ErrorCode::StorageError => "storage_error",
             ErrorCode::NotLeader => "not_leader",
             ErrorCode::Unavailable => "unavailable",

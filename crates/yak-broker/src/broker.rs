@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio_util::sync::CancellationToken;
 use yak_api::ActivityKind;
-use yak_log::{FileSystem, Log, LogConfig};
+use yak_log::{FileSystem, Log, LogConfig, LogError};
 
 use crate::activity::Activity;
 use crate::config::BrokerConfig;
@@ -176,7 +176,18 @@ impl Broker {
         let log_config = self.log_config(&config);
         for index in 0..config.partitions {
             let dir = self.partition_dir(&config.name, index);
-            let log = Log::open(Arc::clone(&self.fs), &dir, log_config.clone())?;
+            // A batch that does not parse in a log being opened is damage on disk, not a bad
+            // request: report it as a corrupt log, whichever check found it.
+            let log =
+                Log::open(Arc::clone(&self.fs), &dir, log_config.clone()).map_err(|error| {
+                    match error {
+                        LogError::Batch(error) => BrokerError::CorruptLog {
+                            path: dir.clone(),
+                            reason: error.to_string(),
+                        },
+                        other => other.into(),
+                    }
+                })?;
             partitions.push(Arc::new(Partition::new(
                 config.name.clone(),
                 index,

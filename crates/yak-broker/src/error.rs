@@ -1,7 +1,9 @@
 //! The broker's operating errors, and how each maps to an HTTP error code.
 
+use std::path::PathBuf;
+
 use yak_api::{ApiError, ErrorCode};
-use yak_log::LogError;
+use yak_log::{BatchError, LogError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -30,14 +32,22 @@ pub enum BrokerError {
     },
     #[error("{0}")]
     RecordTooLarge(String),
+    /// A record batch failed the codec's checks; the error's kind picks the Kafka code.
     #[error("invalid record batch: {0}")]
-    InvalidBatch(String),
+    InvalidBatch(#[from] BatchError),
     #[error("out of order sequence: {0}")]
     OutOfOrderSequence(String),
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
     #[error("storage error: {0}")]
     Storage(String),
+    /// Damage on disk that recovery must not repair (a sealed segment that does not parse):
+    /// the node cannot serve the partition, and at start-up the binary exits with its own status.
+    #[error("log corrupt in {path}: {reason}")]
+    CorruptLog { path: PathBuf, reason: String },
+    /// Another process holds the data directory's lock.
+    #[error("the data directory {path} is in use by another yak broker (it holds the lock on {lock_file})")]
+    DataDirInUse { path: PathBuf, lock_file: PathBuf },
     #[error("the broker is shutting down")]
     ShuttingDown,
     #[error("internal error: {0}")]
@@ -57,10 +67,12 @@ impl BrokerError {
             BrokerError::InvalidConfig(_) => ErrorCode::InvalidConfig,
             BrokerError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
             BrokerError::RecordTooLarge(_) => ErrorCode::RecordTooLarge,
-            BrokerError::InvalidBatch(_)
-            | BrokerError::OutOfOrderSequence(_)
-            | BrokerError::InvalidProducerEpoch(_) => ErrorCode::InvalidField,
-            BrokerError::Storage(_) => ErrorCode::StorageError,
+            BrokerError::InvalidBatch(_) => ErrorCode::InvalidRecordBatch,
+            BrokerError::OutOfOrderSequence(_) | BrokerError::InvalidProducerEpoch(_) => {
+                ErrorCode::InvalidField
+            }
+            BrokerError::Storage(_) | BrokerError::CorruptLog { .. } => ErrorCode::StorageError,
+            BrokerError::DataDirInUse { .. } => ErrorCode::Unavailable,
             BrokerError::ShuttingDown => ErrorCode::Unavailable,
             BrokerError::Internal(_) => ErrorCode::Internal,
         }
@@ -84,7 +96,8 @@ impl From<LogError> for BrokerError {
                 log_end_offset,
             },
             LogError::BatchTooLarge { .. } => BrokerError::RecordTooLarge(error.to_string()),
-            LogError::Batch(_) => BrokerError::InvalidBatch(error.to_string()),
+            LogError::Batch(error) => BrokerError::InvalidBatch(error),
+            LogError::Corrupt { path, reason } => BrokerError::CorruptLog { path, reason },
             other => BrokerError::Storage(other.to_string()),
         }
     }

@@ -5,14 +5,13 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use yak_kafka::backend::{
     Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, TopicMeta,
 };
 use yak_kafka::ServerConfig;
-use yak_log::batch;
+use yak_log::{batch, ValidBatch};
 
 use crate::broker::{Broker, NewTopic};
 use crate::error::BrokerError;
@@ -86,13 +85,14 @@ pub fn backend_error(error: BrokerError) -> BackendError {
         BrokerError::InvalidConfig(m) => BackendError::InvalidConfig(m),
         BrokerError::OffsetOutOfRange { .. } => BackendError::OffsetOutOfRange,
         BrokerError::RecordTooLarge(_) => BackendError::MessageTooLarge,
-        BrokerError::InvalidBatch(m) if m.contains("CRC") || m.contains("crc") => {
-            BackendError::CorruptMessage(m)
-        }
-        BrokerError::InvalidBatch(m) => BackendError::InvalidRecord(m),
+        BrokerError::InvalidBatch(error) => BackendError::InvalidBatch(error),
         BrokerError::OutOfOrderSequence(_) => BackendError::OutOfOrderSequence,
         BrokerError::InvalidProducerEpoch(_) => BackendError::InvalidProducerEpoch,
         BrokerError::Storage(m) => BackendError::KafkaStorageError(m),
+        error @ BrokerError::CorruptLog { .. } => {
+            BackendError::KafkaStorageError(error.to_string())
+        }
+        BrokerError::DataDirInUse { .. } => BackendError::NotLeaderOrFollower,
         BrokerError::InvalidField(m) => BackendError::InvalidRecord(m),
         BrokerError::ShuttingDown => BackendError::NotLeaderOrFollower,
         BrokerError::Internal(m) => BackendError::Unknown(m),
@@ -249,7 +249,7 @@ impl Backend for KafkaBackend {
         &self,
         topic: &str,
         partition: i32,
-        batch: BytesMut,
+        batch: ValidBatch<'_>,
         acks: i16,
         _timeout_ms: i32,
     ) -> Result<ProduceOutcome, BackendError> {
@@ -368,7 +368,7 @@ impl KafkaBackend {
         &self,
         topic: &str,
         partition: i32,
-        mut batch: BytesMut,
+        batch: ValidBatch<'_>,
         acks: i16,
     ) -> Result<ProduceOutcome, BackendError> {
         if !matches!(acks, -1..=1) {
@@ -376,31 +376,7 @@ impl KafkaBackend {
                 "acks must be -1, 0 or 1, got {acks}"
             )));
         }
-        let header = batch::validate(&batch).map_err(|e| match e {
-            yak_log::BatchError::CrcMismatch { .. } => BackendError::CorruptMessage(e.to_string()),
-            _ => BackendError::InvalidRecord(e.to_string()),
-        })?;
-        if header.is_control() {
-            return Err(BackendError::InvalidRecord(
-                "clients may not send control batches".into(),
-            ));
-        }
-        if header.is_transactional() {
-            return Err(BackendError::InvalidRecord(
-                "transactions are not supported".into(),
-            ));
-        }
-        if header.base_offset != 0 {
-            return Err(BackendError::InvalidRecord(format!(
-                "a produced batch starts at offset 0, not {}",
-                header.base_offset
-            )));
-        }
-        if header.producer_id >= 0 && header.base_sequence < 0 {
-            return Err(BackendError::InvalidRecord(
-                "an idempotent batch needs a base sequence".into(),
-            ));
-        }
+        let records_count = batch.header().records_count;
         let partition = self.partition(topic, partition)?;
         let durability = if acks == 0 {
             Durability::Background
@@ -409,14 +385,11 @@ impl KafkaBackend {
         };
         let bytes = batch.len() as u64;
         let appended = partition
-            .append(&mut batch, durability)
+            .append(batch, durability)
             .await
             .map_err(backend_error)?;
         let metrics = &self.broker.metrics;
-        Metrics::add(
-            &metrics.messages_in_total,
-            header.records_count.max(0) as u64,
-        );
+        Metrics::add(&metrics.messages_in_total, records_count.max(0) as u64);
         Metrics::add(&metrics.bytes_in_total, bytes);
         Ok(ProduceOutcome {
             base_offset: appended.base_offset,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
-use yak_log::{BatchHeader, FlushPolicy, Log, LogError, SyncTarget};
+use yak_log::{BatchHeader, FlushPolicy, Log, LogError, SyncTarget, ValidBatch};
 
 use crate::error::BrokerError;
 use crate::flusher::Flusher;
@@ -131,16 +131,15 @@ impl Partition {
         self.read_log().size_bytes()
     }
 
-    /// Appends one record batch (Kafka v2, base offset 0 as a producer sends it). The broker
-    /// patches in the base offset and leader epoch.
+    /// Appends one record batch (Kafka v2, base offset 0 as a producer sends it), checked where
+    /// it entered the node. The broker patches in the base offset and leader epoch.
     pub async fn append(
         self: &Arc<Self>,
-        batch: &mut [u8],
+        mut batch: ValidBatch<'_>,
         durability: Durability,
     ) -> Result<Appended, BrokerError> {
         let now_ms = crate::now_ms();
-        let header =
-            BatchHeader::parse(batch).map_err(|e| BrokerError::InvalidBatch(e.to_string()))?;
+        let header = *batch.header();
         // The locks are taken and released in this block, never across an await.
         let written = {
             let mut log = self.write_log();
@@ -158,7 +157,7 @@ impl Partition {
                 {
                     SequenceCheck::Duplicate { base_offset } => Err(base_offset),
                     SequenceCheck::Append => {
-                        let info = log.append(batch, self.leader_epoch, now_ms)?;
+                        let info = log.append_valid(&mut batch, self.leader_epoch, now_ms)?;
                         producers.record(
                             header.producer_id,
                             header.producer_epoch,
@@ -171,7 +170,7 @@ impl Partition {
                     }
                 }
             } else {
-                let info = log.append(batch, self.leader_epoch, now_ms)?;
+                let info = log.append_valid(&mut batch, self.leader_epoch, now_ms)?;
                 snapshot_if_rolled(&mut log, || {
                     let producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
                     producers.encode()
@@ -451,13 +450,20 @@ mod tests {
             })
             .collect();
         let mut batch = Vec::new();
-        record::encode_batch(&records, &mut batch);
-        batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
-        batch[51..53].copy_from_slice(&epoch.to_be_bytes());
-        batch[53..57].copy_from_slice(&base_sequence.to_be_bytes());
-        let crc = crc32c::crc32c(&batch[21..]);
-        batch[17..21].copy_from_slice(&crc.to_be_bytes());
+        let header = record::encode_batch(&records, &mut batch);
+        BatchHeader {
+            producer_id,
+            producer_epoch: epoch,
+            base_sequence,
+            ..header
+        }
+        .write(&mut batch);
+        yak_log::batch::seal(&mut batch);
         batch
+    }
+
+    fn valid(batch: &mut [u8]) -> ValidBatch<'_> {
+        ValidBatch::new(batch).expect("a valid batch")
     }
 
     fn open(dir: &std::path::Path) -> Arc<Partition> {
@@ -480,13 +486,16 @@ mod tests {
         let partition = open(dir.path());
         let first = partition
             .append(
-                &mut idempotent_batch(7, 0, 0, &["a", "b"]),
+                valid(&mut idempotent_batch(7, 0, 0, &["a", "b"])),
                 Durability::Wait,
             )
             .await
             .expect("first append");
         partition
-            .append(&mut idempotent_batch(7, 0, 2, &["c"]), Durability::Wait)
+            .append(
+                valid(&mut idempotent_batch(7, 0, 2, &["c"])),
+                Durability::Wait,
+            )
             .await
             .expect("second append");
         drop(partition);
@@ -495,7 +504,7 @@ mod tests {
         assert_eq!(reopened.log_end_offset(), 3);
         let retry = reopened
             .append(
-                &mut idempotent_batch(7, 0, 0, &["a", "b"]),
+                valid(&mut idempotent_batch(7, 0, 0, &["a", "b"])),
                 Durability::Wait,
             )
             .await
@@ -503,14 +512,20 @@ mod tests {
         assert_eq!(retry.base_offset, first.base_offset);
         assert_eq!(reopened.log_end_offset(), 3, "the retry wrote nothing");
         let gap = reopened
-            .append(&mut idempotent_batch(7, 0, 9, &["z"]), Durability::Wait)
+            .append(
+                valid(&mut idempotent_batch(7, 0, 9, &["z"])),
+                Durability::Wait,
+            )
             .await;
         assert!(
             matches!(gap, Err(BrokerError::OutOfOrderSequence(_))),
             "{gap:?}"
         );
         let next = reopened
-            .append(&mut idempotent_batch(7, 0, 3, &["d"]), Durability::Wait)
+            .append(
+                valid(&mut idempotent_batch(7, 0, 3, &["d"])),
+                Durability::Wait,
+            )
             .await
             .expect("the next sequence appends");
         assert_eq!(next.base_offset, 3);
@@ -550,7 +565,12 @@ mod tests {
         for number in 0..batches_count {
             let appended = partition
                 .append(
-                    &mut idempotent_batch(7, 0, number * 4, &["v-0", "v-1", "v-2", "v-3"]),
+                    valid(&mut idempotent_batch(
+                        7,
+                        0,
+                        number * 4,
+                        &["v-0", "v-1", "v-2", "v-3"],
+                    )),
                     Durability::Wait,
                 )
                 .await
@@ -569,7 +589,12 @@ mod tests {
             let number = count - back;
             let retry = partition
                 .append(
-                    &mut idempotent_batch(7, 0, number * 4, &["v-0", "v-1", "v-2", "v-3"]),
+                    valid(&mut idempotent_batch(
+                        7,
+                        0,
+                        number * 4,
+                        &["v-0", "v-1", "v-2", "v-3"],
+                    )),
                     Durability::Wait,
                 )
                 .await
@@ -579,7 +604,7 @@ mod tests {
         assert_eq!(partition.log_end_offset(), end, "retries wrote nothing");
         let gap = partition
             .append(
-                &mut idempotent_batch(7, 0, count * 4 + 1, &["z"]),
+                valid(&mut idempotent_batch(7, 0, count * 4 + 1, &["z"])),
                 Durability::Wait,
             )
             .await;
@@ -589,7 +614,12 @@ mod tests {
         );
         let next = partition
             .append(
-                &mut idempotent_batch(7, 0, count * 4, &["v-0", "v-1", "v-2", "v-3"]),
+                valid(&mut idempotent_batch(
+                    7,
+                    0,
+                    count * 4,
+                    &["v-0", "v-1", "v-2", "v-3"],
+                )),
                 Durability::Wait,
             )
             .await
@@ -720,7 +750,12 @@ mod tests {
         for number in first..first + batches_count {
             let appended = partition
                 .append(
-                    &mut idempotent_batch(7, 0, number * 4, &["v-0", "v-1", "v-2", "v-3"]),
+                    valid(&mut idempotent_batch(
+                        7,
+                        0,
+                        number * 4,
+                        &["v-0", "v-1", "v-2", "v-3"],
+                    )),
                     Durability::Wait,
                 )
                 .await
@@ -832,7 +867,7 @@ mod tests {
                     let mut batch = one_record_batch(&format!("{round}-{i}"));
                     let _ = tokio::time::timeout(
                         give_up_after,
-                        partition.append(&mut batch, Durability::Wait),
+                        partition.append(valid(&mut batch), Durability::Wait),
                     )
                     .await;
                 });
@@ -841,7 +876,7 @@ mod tests {
         }
         let last = tokio::time::timeout(
             Duration::from_secs(5),
-            partition.append(&mut one_record_batch("last"), Durability::Wait),
+            partition.append(valid(&mut one_record_batch("last")), Durability::Wait),
         )
         .await
         .expect("the partition is stalled")
@@ -868,9 +903,11 @@ mod tests {
                     timestamp_ms: 1,
                 }];
                 let mut batch = Vec::new();
-                record::encode_batch(&records, &mut batch);
                 let appended = partition
-                    .append(&mut batch, Durability::Wait)
+                    .append(
+                        record::encode_valid_batch(&records, &mut batch),
+                        Durability::Wait,
+                    )
                     .await
                     .expect("append");
                 assert!(partition.high_watermark() > appended.last_offset);

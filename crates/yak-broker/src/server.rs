@@ -1,7 +1,10 @@
 //! Starting and stopping a node: bind the listeners, open the broker, serve until told to stop,
 //! then stop accepting, let in-flight requests finish, flush every log, and return.
 
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +19,9 @@ use crate::error::BrokerError;
 /// How long shutdown waits for Kafka connections to finish their requests.
 pub const SHUTDOWN_KAFKA_MS_MAX: u64 = 10_000;
 
+/// The lock file in the data directory (Kafka's name for it).
+pub const LOCK_FILE_NAME: &str = ".lock";
+
 /// A node that is serving.
 pub struct Running {
     pub broker: Arc<Broker>,
@@ -24,6 +30,42 @@ pub struct Running {
     http: JoinHandle<std::io::Result<()>>,
     kafka: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    /// The data directory's lock, held until shutdown has flushed every log.
+    _data_dir_lock: File,
+}
+
+/// Takes the data directory's exclusive lock, so that a second broker pointed at the same
+/// directory refuses to start instead of writing to the same files. The lock is an `flock` on
+/// `DATA/.lock`: the kernel releases it when the process ends, however it ends, so a crash never
+/// leaves a stale lock behind. The file holds the owner's process id, for the error message.
+fn lock_data_dir(data_dir: &Path) -> Result<File, BrokerError> {
+    let storage = |what: &str, error: std::io::Error| {
+        BrokerError::Storage(format!("cannot {what} {}: {error}", data_dir.display()))
+    };
+    std::fs::create_dir_all(data_dir).map_err(|e| storage("create", e))?;
+    let path = data_dir.join(LOCK_FILE_NAME);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| storage("open the lock file in", e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            return Err(BrokerError::DataDirInUse {
+                path: data_dir.to_path_buf(),
+                lock_file: path,
+            })
+        }
+        Err(TryLockError::Error(e)) => return Err(storage("lock", e)),
+    }
+    // Only informative: a failure to record the pid does not weaken the lock.
+    let _ = file
+        .set_len(0)
+        .and_then(|()| writeln!(file, "{}", std::process::id()));
+    Ok(file)
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, BrokerError> {
@@ -33,7 +75,11 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, BrokerError> 
 }
 
 /// Binds the listeners and opens the broker (recovering every log) before answering anyone.
+///
+/// The data directory is locked first, so a second broker on the same directory stops with
+/// [`BrokerError::DataDirInUse`] before it binds, opens or writes anything.
 pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Running, BrokerError> {
+    let data_dir_lock = lock_data_dir(&config.data_dir)?;
     let http_listener = bind(config.http, "HTTP").await?;
     let kafka_listener = bind(config.kafka, "Kafka").await?;
     let http_addr = http_listener
@@ -92,6 +138,7 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
         http,
         kafka,
         background,
+        _data_dir_lock: data_dir_lock,
     })
 }
 

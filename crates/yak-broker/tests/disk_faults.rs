@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use yak_broker::{BrokerConfig, HttpLimits};
-use yak_log::{FlushPolicy, SimulatedFileSystem};
+use yak_log::{FlushPolicy, SimulatedFileSystem, SimulatedOperation};
 
 fn config(data_dir: &std::path::Path) -> BrokerConfig {
     BrokerConfig {
@@ -139,5 +139,63 @@ async fn disk_full_and_failed_fsync_are_5xx_and_never_acknowledged() {
         body["offset"], 2,
         "the unacknowledged record's offset is reused, not skipped"
     );
+    restarted.shutdown().await.expect("clean shutdown");
+}
+
+/// A batch whose records of one partition span two record batches, where the second batch's
+/// fsync fails after the first was committed, answers per record: the committed record keeps
+/// its offset and only the unacknowledged one carries `storage_error`, so a client retries
+/// exactly what failed instead of duplicating what landed.
+#[tokio::test]
+async fn failure_in_a_later_chunk_reports_only_its_records_failed() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let fs = SimulatedFileSystem::new();
+    let running = yak_broker::start(config(data.path()), Arc::new(fs.clone()))
+        .await
+        .expect("the broker starts");
+    let base = format!("http://{}", running.http_addr);
+    let client = reqwest::Client::new();
+    let (status, body) = produce(&client, &base, json!("creates the topic")).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Each record alone is over half of a batch, so the two records become two batches, each
+    // appended and fsynced before the next.
+    let large = "x".repeat(600_000);
+    fs.fail_nth(SimulatedOperation::SyncData, 2);
+    let response = client
+        .post(format!("{base}/produce"))
+        .json(&json!({"topic": "faults", "messages": [
+            {"payload": format!("first {large}"), "partition": 0},
+            {"payload": format!("second {large}"), "partition": 0},
+        ]}))
+        .send()
+        .await
+        .expect("the broker answers");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(
+        status, 200,
+        "a partial failure is not the request's failure: {body}"
+    );
+    let results = body["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2, "{body}");
+    assert_eq!(
+        results[0]["offset"], 1,
+        "the first batch was committed: {body}"
+    );
+    assert_eq!(results[1]["error"]["code"], "storage_error", "{body}");
+
+    assert!(running.shutdown().await.is_err(), "the log failed");
+    let restarted = yak_broker::start(config(data.path()), Arc::new(fs.clone()))
+        .await
+        .expect("the broker restarts");
+    let base = format!("http://{}", restarted.http_addr);
+    let stored = payloads(&client, &base).await;
+    assert_eq!(
+        stored.len(),
+        2,
+        "exactly the acknowledged records are stored"
+    );
+    assert!(stored[1].as_str().is_some_and(|p| p.starts_with("first ")));
     restarted.shutdown().await.expect("clean shutdown");
 }

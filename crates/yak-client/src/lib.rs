@@ -52,18 +52,17 @@ impl ClientError {
     }
 
     fn retryable(&self) -> bool {
-        matches!(
-            self,
-            ClientError::Unreachable { .. }
-                | ClientError::Api {
-                    error: ApiError {
-                        code: ErrorCode::NotLeader | ErrorCode::Unavailable,
-                        ..
-                    },
-                    ..
-                }
-        )
+        match self {
+            ClientError::Unreachable { .. } => true,
+            ClientError::Api { error, .. } => retryable_code(error.code),
+            _ => false,
+        }
     }
+}
+
+/// Errors another attempt (on the leader, or after a failover) may cure.
+fn retryable_code(code: ErrorCode) -> bool {
+    matches!(code, ErrorCode::NotLeader | ErrorCode::Unavailable)
 }
 
 /// Where to start reading.
@@ -297,7 +296,75 @@ impl Client {
         .await
     }
 
+    /// Produces a batch; one outcome per record, in order.
+    ///
+    /// A record that failed with an error a resend may cure (`not_leader`, `unavailable`) is
+    /// sent again, alone with the other such records, up to [`RETRIES_MAX`] times; records that
+    /// landed are never sent twice. If a resend itself fails, its error becomes the outcome of
+    /// the records it carried, so the caller still learns which records landed.
     pub async fn produce_batch(
+        &self,
+        batch: &ProduceBatch,
+        acks: Acks,
+    ) -> Result<Vec<ProduceOutcome>, ClientError> {
+        let mut outcomes = self.produce_batch_once(batch, acks).await?;
+        let mut backoff_ms = RETRY_BACKOFF_MS_MIN;
+        for attempt in 1..RETRIES_MAX {
+            let failed: Vec<usize> = outcomes
+                .iter()
+                .enumerate()
+                .filter(|(_, outcome)| {
+                    matches!(outcome, ProduceOutcome::Err { error } if retryable_code(error.code))
+                })
+                .map(|(index, _)| index)
+                .collect();
+            if failed.is_empty() {
+                break;
+            }
+            tracing::debug!(
+                records = failed.len(),
+                attempt,
+                "resending the records that failed"
+            );
+            tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+            backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
+            let resend = ProduceBatch {
+                topic: batch.topic.clone(),
+                messages: failed.iter().map(|&i| batch.messages[i].clone()).collect(),
+            };
+            let answers = match self.produce_batch_once(&resend, acks).await {
+                Ok(answers) if answers.len() == failed.len() => answers,
+                Ok(answers) => {
+                    return Err(ClientError::Decode {
+                        url: self.current(),
+                        message: format!(
+                            "{} records sent, {} outcomes received",
+                            failed.len(),
+                            answers.len()
+                        ),
+                    })
+                }
+                Err(error) => {
+                    let error = match error {
+                        ClientError::Api { error, .. } => error,
+                        other => ApiError::new(ErrorCode::Unavailable, other.to_string()),
+                    };
+                    for &i in &failed {
+                        outcomes[i] = ProduceOutcome::Err {
+                            error: error.clone(),
+                        };
+                    }
+                    break;
+                }
+            };
+            for (&i, answer) in failed.iter().zip(answers) {
+                outcomes[i] = answer;
+            }
+        }
+        Ok(outcomes)
+    }
+
+    async fn produce_batch_once(
         &self,
         batch: &ProduceBatch,
         acks: Acks,
@@ -309,6 +376,16 @@ impl Client {
                 Self::json(batch),
             )
             .await?;
+        if response.results.len() != batch.messages.len() {
+            return Err(ClientError::Decode {
+                url: self.current(),
+                message: format!(
+                    "{} records sent, {} outcomes received",
+                    batch.messages.len(),
+                    response.results.len()
+                ),
+            });
+        }
         Ok(response.results)
     }
 

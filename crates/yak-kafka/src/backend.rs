@@ -6,7 +6,8 @@
 
 use std::future::Future;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+use yak_log::{BatchError, BatchErrorKind, ValidBatch};
 
 /// One broker as clients must reach it: the *advertised* address, never the bind address.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +73,9 @@ pub enum BackendError {
     CorruptMessage(String),
     #[error("invalid record: {0}")]
     InvalidRecord(String),
+    /// A record batch failed the codec's checks; its kind picks the Kafka code.
+    #[error("{0}")]
+    InvalidBatch(BatchError),
     #[error("message too large")]
     MessageTooLarge,
     #[error("storage error: {0}")]
@@ -111,6 +115,11 @@ impl BackendError {
             BackendError::OffsetOutOfRange => 1,
             BackendError::CorruptMessage(_) => 2,
             BackendError::InvalidRecord(_) => 87,
+            BackendError::InvalidBatch(error) => match error.kind() {
+                BatchErrorKind::Corrupt => error_code::CORRUPT_MESSAGE,
+                BatchErrorKind::Invalid => error_code::INVALID_RECORD,
+                BatchErrorKind::UnsupportedCompression => error_code::UNSUPPORTED_COMPRESSION_TYPE,
+            },
             BackendError::MessageTooLarge => 10,
             BackendError::KafkaStorageError(_) => 56,
             BackendError::TopicAlreadyExists => 36,
@@ -132,6 +141,7 @@ impl BackendError {
     /// than the code itself.
     pub fn message(&self) -> Option<String> {
         match self {
+            BackendError::InvalidBatch(error) => Some(error.to_string()),
             BackendError::CorruptMessage(detail)
             | BackendError::InvalidRecord(detail)
             | BackendError::KafkaStorageError(detail)
@@ -158,6 +168,8 @@ pub mod error_code {
     pub const UNSUPPORTED_VERSION: i16 = 35;
     pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
     pub const INVALID_REQUEST: i16 = 42;
+    pub const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
+    pub const INVALID_RECORD: i16 = 87;
     pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
     pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 119;
@@ -204,16 +216,17 @@ pub trait Backend: Send + Sync + 'static {
         total_count: i32,
         validate_only: bool,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
-    /// Append exactly one v2 record batch, as the client sent it (the front-end has checked
-    /// only that its length field covers the buffer). The backend validates it (magic, CRC,
-    /// counts, sequences), patches base offset and leader epoch in place, and resolves when
+    /// Append exactly one v2 record batch, as the client sent it. The front-end has checked it
+    /// completely (a `ValidBatch`: framing, CRC, records against the header, producer rules);
+    /// the backend checks only sequences against its producer state, patches base offset and
+    /// leader epoch in place, and resolves when
     /// `acks` is satisfied (-1 = all in-sync replicas, 1 = leader, 0 = leader too: the
     /// front-end just sends no response) or `timeout_ms` has passed (`RequestTimedOut`).
     fn produce(
         &self,
         topic: &str,
         partition: i32,
-        batch: BytesMut,
+        batch: ValidBatch<'_>,
         acks: i16,
         timeout_ms: i32,
     ) -> impl Future<Output = Result<ProduceOutcome, BackendError>> + Send;

@@ -16,8 +16,9 @@
 //! - `memory_backend` (tests only): an in-memory backend for the unit tests of the request
 //!   handlers and the fuzz harness, which cannot reach the broker crate above them.
 //!
-//! Wire formats come from the `kafka-protocol` crate; record batches travel as opaque bytes
-//! (stored as received, served as stored).
+//! Wire formats come from the `kafka-protocol` crate. Record batches are checked once on
+//! Produce with `yak-log`'s batch codec (`yak_log::ValidBatch`), the project's one definition
+//! of the v2 layout, and otherwise travel as bytes (stored as received, served as stored).
 
 pub mod api_versions;
 pub mod backend;

@@ -13,6 +13,7 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use tokio::sync::Notify;
+use yak_log::ValidBatch;
 
 use crate::backend::{
     Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, TopicMeta,
@@ -24,16 +25,6 @@ pub const NODE_ID: i32 = 1;
 pub const DEFAULT_PARTITIONS: i32 = 1;
 /// Largest batch the memory backend accepts, Kafka's default `max.message.bytes`.
 pub const BATCH_BYTES_MAX: usize = 1_048_588;
-
-/// Byte offsets inside a RecordBatch v2 header (see `docs/log-format.md`).
-const BASE_OFFSET_AT: usize = 0;
-const LEADER_EPOCH_AT: usize = 12;
-const CRC_AT: usize = 17;
-const ATTRIBUTES_AT: usize = 21;
-const LAST_OFFSET_DELTA_AT: usize = 23;
-const MAX_TIMESTAMP_AT: usize = 35;
-const RECORDS_COUNT_AT: usize = 57;
-const CONTROL_BIT: u16 = 1 << 5;
 
 struct StoredBatch {
     base_offset: i64,
@@ -66,18 +57,6 @@ pub struct MemoryBackend {
     auto_create_topics: bool,
     state: Mutex<State>,
     appended: Notify,
-}
-
-fn be_i32(bytes: &[u8], at: usize) -> i32 {
-    let mut word = [0u8; 4];
-    word.copy_from_slice(&bytes[at..at + 4]);
-    i32::from_be_bytes(word)
-}
-
-fn be_i64(bytes: &[u8], at: usize) -> i64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&bytes[at..at + 8]);
-    i64::from_be_bytes(word)
 }
 
 fn partition_meta(partition: i32) -> PartitionMeta {
@@ -165,15 +144,28 @@ impl MemoryBackend {
         meta
     }
 
-    /// Validates and appends one batch; the synchronous core of `produce`.
+    /// Checks one batch as the front-end does and appends it (for tests that fill a log).
     pub fn append(
         &self,
         topic: &str,
         partition: i32,
         batch: impl Into<BytesMut>,
     ) -> Result<ProduceOutcome, BackendError> {
-        let mut batch: BytesMut = batch.into();
-        validate(&batch)?;
+        let mut bytes: BytesMut = batch.into();
+        let batch = crate::produce::check_batch(&mut bytes)?;
+        self.append_valid(topic, partition, batch)
+    }
+
+    /// Appends one checked batch; the synchronous core of `produce`.
+    fn append_valid(
+        &self,
+        topic: &str,
+        partition: i32,
+        mut batch: ValidBatch<'_>,
+    ) -> Result<ProduceOutcome, BackendError> {
+        if batch.len() > BATCH_BYTES_MAX {
+            return Err(BackendError::MessageTooLarge);
+        }
         let outcome = {
             let mut state = self.lock();
             let log = state
@@ -186,17 +178,14 @@ impl MemoryBackend {
                 })
                 .ok_or(BackendError::UnknownTopicOrPartition)?;
             let base_offset = log.log_end_offset;
-            let count = i64::from(be_i32(&batch, LAST_OFFSET_DELTA_AT)) + 1;
-            // Neither field is covered by the CRC.
-            batch[BASE_OFFSET_AT..BASE_OFFSET_AT + 8].copy_from_slice(&base_offset.to_be_bytes());
-            batch[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&0i32.to_be_bytes());
-            let max_timestamp = be_i64(&batch, MAX_TIMESTAMP_AT);
-            log.log_end_offset = base_offset + count;
+            batch.place(base_offset, 0);
+            let next_offset = batch.header().last_offset() + 1;
+            log.log_end_offset = next_offset;
             log.batches.push(StoredBatch {
                 base_offset,
-                next_offset: base_offset + count,
-                max_timestamp,
-                bytes: batch.freeze(),
+                next_offset,
+                max_timestamp: batch.header().max_timestamp,
+                bytes: Bytes::copy_from_slice(batch.bytes()),
             });
             ProduceOutcome {
                 base_offset,
@@ -214,34 +203,6 @@ impl MemoryBackend {
         let log = topic.logs.get(usize::try_from(partition).ok()?)?;
         Some(log.log_end_offset)
     }
-}
-
-/// The checks Kafka makes on a client's batch, minus sequences.
-fn validate(batch: &[u8]) -> Result<(), BackendError> {
-    crate::produce::check_one_batch(batch)?;
-    if batch.len() > BATCH_BYTES_MAX {
-        return Err(BackendError::MessageTooLarge);
-    }
-    let crc = be_i32(batch, CRC_AT) as u32;
-    if crc32c::crc32c(&batch[ATTRIBUTES_AT..]) != crc {
-        return Err(BackendError::CorruptMessage("CRC-32C mismatch".into()));
-    }
-    if be_i64(batch, BASE_OFFSET_AT) != 0 {
-        return Err(BackendError::InvalidRecord("base offset is not 0".into()));
-    }
-    let attributes = u16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]);
-    if attributes & CONTROL_BIT != 0 {
-        return Err(BackendError::InvalidRecord(
-            "control batch from a client".into(),
-        ));
-    }
-    let count = be_i32(batch, RECORDS_COUNT_AT);
-    if count <= 0 || be_i32(batch, LAST_OFFSET_DELTA_AT).checked_add(1) != Some(count) {
-        return Err(BackendError::InvalidRecord(
-            "inconsistent batch offset range".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// An uncompressed batch of `values` (no keys), base offset 0, as a client would send it.
@@ -421,11 +382,11 @@ impl Backend for MemoryBackend {
         &self,
         topic: &str,
         partition: i32,
-        batch: BytesMut,
+        batch: ValidBatch<'_>,
         _acks: i16,
         _timeout_ms: i32,
     ) -> Result<ProduceOutcome, BackendError> {
-        self.append(topic, partition, batch)
+        self.append_valid(topic, partition, batch)
     }
 
     fn fetch(

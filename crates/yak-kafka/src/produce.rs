@@ -1,61 +1,48 @@
-//! Produce (key 0, v3-9): hands each partition's record batch to the backend.
+//! Produce (key 0, v3-9): checks each partition's record batch once and hands it to the backend.
 //!
-//! Each partition must carry exactly one v2 batch; the front-end checks only its framing
-//! (header present, magic 2, length field covering the buffer) and the backend validates the
-//! rest (CRC-32C, counts, base offset, sequences). Partitions of one request are appended
-//! concurrently. acks=0 gets no response at all: librdkafka marks such requests as expecting
-//! none, so a reply would break its correlation.
+//! Each partition must carry exactly one v2 batch. It is checked here, once, with
+//! `yak_log::ValidBatch::new` (framing, CRC-32C, header, records against the header, compressed
+//! ones decompressed to check) plus what Kafka refuses from a producer (control and
+//! transactional batches, a base offset other than 0, an idempotent batch without a sequence);
+//! the backend gets the `ValidBatch` and appends it without parsing it again. Partitions of one
+//! request are appended concurrently. acks=0 gets no response at all: librdkafka marks such
+//! requests as expecting none, so a reply would break its correlation.
 
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
+use yak_log::ValidBatch;
 
 use crate::backend::{error_code, Backend, BackendError, ProduceOutcome};
 
-/// A RecordBatch v2 header: base offset .. records count.
-pub const BATCH_HEADER_BYTES: usize = 61;
-/// Offset of the batchLength field and of the magic byte in a batch.
-const BATCH_LENGTH_OFFSET: usize = 8;
-const MAGIC_OFFSET: usize = 16;
-/// Bytes before batchLength starts counting (baseOffset + batchLength).
-const BATCH_LENGTH_PREFIX_BYTES: usize = 12;
-
-/// Checks that `records` frames exactly one magic-2 batch.
-pub fn check_one_batch(records: &[u8]) -> Result<(), BackendError> {
-    if records.len() < BATCH_HEADER_BYTES {
-        return Err(BackendError::CorruptMessage(format!(
-            "{} bytes cannot hold a record batch header",
-            records.len()
+/// Checks `records` as one producer's batch; see the module doc.
+pub fn check_batch(records: &mut [u8]) -> Result<ValidBatch<'_>, BackendError> {
+    let batch = ValidBatch::new(records).map_err(BackendError::InvalidBatch)?;
+    let header = batch.header();
+    if header.is_control() {
+        return Err(BackendError::InvalidRecord(
+            "clients may not send control batches".into(),
+        ));
+    }
+    if header.is_transactional() {
+        return Err(BackendError::InvalidRecord(
+            "transactions are not supported".into(),
+        ));
+    }
+    if header.base_offset != 0 {
+        return Err(BackendError::InvalidRecord(format!(
+            "a produced batch starts at offset 0, not {}",
+            header.base_offset
         )));
     }
-    if records[MAGIC_OFFSET] != 2 {
-        return Err(BackendError::CorruptMessage(format!(
-            "record batch magic {} is not 2",
-            records[MAGIC_OFFSET]
-        )));
+    if header.producer_id >= 0 && header.base_sequence < 0 {
+        return Err(BackendError::InvalidRecord(
+            "an idempotent batch needs a base sequence".into(),
+        ));
     }
-    let length_field = &records[BATCH_LENGTH_OFFSET..BATCH_LENGTH_OFFSET + 4];
-    let batch_length = i32::from_be_bytes([
-        length_field[0],
-        length_field[1],
-        length_field[2],
-        length_field[3],
-    ]);
-    let total = usize::try_from(batch_length)
-        .ok()
-        .map(|length| length + BATCH_LENGTH_PREFIX_BYTES);
-    match total {
-        Some(total) if total == records.len() => Ok(()),
-        Some(total) if total < records.len() => Err(BackendError::InvalidRecord(
-            "a produce request must carry exactly one record batch per partition".into(),
-        )),
-        _ => Err(BackendError::CorruptMessage(format!(
-            "batch length {batch_length} does not match the {} bytes sent",
-            records.len()
-        ))),
-    }
+    Ok(batch)
 }
 
 /// Kafka's acks values: -1 (all in-sync replicas), 0 (none), 1 (leader).
@@ -76,9 +63,9 @@ async fn produce_partition<B: Backend>(
     }
     let records =
         records.ok_or_else(|| BackendError::CorruptMessage("null record set".to_owned()))?;
-    check_one_batch(&records)?;
     // The frame is shared, so this copies the batch once; the backend patches it in place.
-    let batch = BytesMut::from(records);
+    let mut bytes = BytesMut::from(records);
+    let batch = check_batch(&mut bytes)?;
     backend
         .produce(topic, partition, batch, acks, timeout_ms)
         .await
@@ -245,20 +232,44 @@ mod tests {
         assert_eq!(backend.list_offset("t1", 0, -1), Ok((1, -1)));
     }
 
+    fn check_code(bytes: &[u8]) -> Result<(), i16> {
+        check_batch(&mut bytes.to_vec())
+            .map(|_| ())
+            .map_err(|e| e.code())
+    }
+
     /// Proves two batches in one partition's records are refused, and a torn batch too.
     #[test]
     fn exactly_one_batch() {
         let one = test_batch(&[b"a"]);
-        assert!(check_one_batch(&one).is_ok());
+        assert!(check_code(&one).is_ok());
         let mut two = one.to_vec();
         two.extend_from_slice(&one);
-        assert_eq!(check_one_batch(&two).map_err(|e| e.code()), Err(87));
-        assert_eq!(
-            check_one_batch(&one[..one.len() - 1]).map_err(|e| e.code()),
-            Err(2)
-        );
+        assert_eq!(check_code(&two), Err(87));
+        assert_eq!(check_code(&one[..one.len() - 1]), Err(2));
         let mut magic = one.to_vec();
         magic[16] = 1;
-        assert_eq!(check_one_batch(&magic).map_err(|e| e.code()), Err(2));
+        assert_eq!(check_code(&magic), Err(2));
+    }
+
+    /// Proves a batch whose records disagree with its header is refused with INVALID_RECORD
+    /// even though its CRC is right: the header promises two records, the body holds one.
+    #[test]
+    fn records_that_disagree_with_the_header_are_invalid_record() {
+        let one = test_batch(&[b"a"]);
+        let header = yak_log::BatchHeader::parse(&one).expect("a header");
+        let mut lying = one.to_vec();
+        yak_log::BatchHeader {
+            last_offset_delta: 1,
+            records_count: 2,
+            ..header
+        }
+        .write(&mut lying);
+        yak_log::batch::seal(&mut lying);
+        assert_eq!(check_code(&lying), Err(error_code::INVALID_RECORD));
+        let mut flipped = one.to_vec();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(check_code(&flipped), Err(error_code::CORRUPT_MESSAGE));
     }
 }

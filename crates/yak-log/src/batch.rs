@@ -28,9 +28,26 @@ pub const BATCH_LENGTH_PREFIX_BYTES: usize = 12;
 /// Smallest legal `batch_length`: a header with no records.
 pub const BATCH_LENGTH_MIN: i32 = (BATCH_HEADER_BYTES - BATCH_LENGTH_PREFIX_BYTES) as i32;
 /// Where the CRC-covered part of a batch starts (the attributes).
-pub const CRC_START_BYTES: usize = 21;
+pub const CRC_START_BYTES: usize = ATTRIBUTES_AT;
 
-const MAGIC_V2: i8 = 2;
+// Where each header field starts: the one definition of the layout in the table above. Every
+// other crate reads and writes headers through `BatchHeader`, never through these numbers.
+const BASE_OFFSET_AT: usize = 0;
+const BATCH_LENGTH_AT: usize = 8;
+const PARTITION_LEADER_EPOCH_AT: usize = 12;
+const MAGIC_AT: usize = 16;
+const CRC_AT: usize = 17;
+const ATTRIBUTES_AT: usize = 21;
+const LAST_OFFSET_DELTA_AT: usize = 23;
+const BASE_TIMESTAMP_AT: usize = 27;
+const MAX_TIMESTAMP_AT: usize = 35;
+const PRODUCER_ID_AT: usize = 43;
+const PRODUCER_EPOCH_AT: usize = 51;
+const BASE_SEQUENCE_AT: usize = 53;
+const RECORDS_COUNT_AT: usize = 57;
+
+/// The only batch format YAK stores.
+pub const MAGIC_V2: i8 = 2;
 const COMPRESSION_MASK: i16 = 0x07;
 const TRANSACTIONAL_FLAG: i16 = 0x10;
 const CONTROL_FLAG: i16 = 0x20;
@@ -94,29 +111,56 @@ impl BatchHeader {
                 available_bytes: buf.len(),
             });
         }
-        let magic = buf[16] as i8;
+        let magic = buf[MAGIC_AT] as i8;
         if magic != MAGIC_V2 {
             return Err(BatchError::BadMagic(magic));
         }
-        let batch_length = read_i32(buf, 8);
+        let batch_length = read_i32(buf, BATCH_LENGTH_AT);
         if batch_length < BATCH_LENGTH_MIN {
             return Err(BatchError::BadBatchLength { batch_length });
         }
         Ok(BatchHeader {
-            base_offset: read_i64(buf, 0),
+            base_offset: read_i64(buf, BASE_OFFSET_AT),
             batch_length,
-            partition_leader_epoch: read_i32(buf, 12),
+            partition_leader_epoch: read_i32(buf, PARTITION_LEADER_EPOCH_AT),
             magic,
-            crc: read_i32(buf, 17) as u32,
-            attributes: read_i16(buf, 21),
-            last_offset_delta: read_i32(buf, 23),
-            base_timestamp: read_i64(buf, 27),
-            max_timestamp: read_i64(buf, 35),
-            producer_id: read_i64(buf, 43),
-            producer_epoch: read_i16(buf, 51),
-            base_sequence: read_i32(buf, 53),
-            records_count: read_i32(buf, 57),
+            crc: read_i32(buf, CRC_AT) as u32,
+            attributes: read_i16(buf, ATTRIBUTES_AT),
+            last_offset_delta: read_i32(buf, LAST_OFFSET_DELTA_AT),
+            base_timestamp: read_i64(buf, BASE_TIMESTAMP_AT),
+            max_timestamp: read_i64(buf, MAX_TIMESTAMP_AT),
+            producer_id: read_i64(buf, PRODUCER_ID_AT),
+            producer_epoch: read_i16(buf, PRODUCER_EPOCH_AT),
+            base_sequence: read_i32(buf, BASE_SEQUENCE_AT),
+            records_count: read_i32(buf, RECORDS_COUNT_AT),
         })
+    }
+
+    /// Writes every field except the CRC into the first 61 bytes of `buf`; call [`seal`]
+    /// afterwards to fill in the CRC over the finished batch.
+    ///
+    /// Panics if `buf` is shorter than a header: callers size the buffer first.
+    pub fn write(&self, buf: &mut [u8]) {
+        let header = &mut buf[..BATCH_HEADER_BYTES];
+        header[BASE_OFFSET_AT..BATCH_LENGTH_AT].copy_from_slice(&self.base_offset.to_be_bytes());
+        header[BATCH_LENGTH_AT..PARTITION_LEADER_EPOCH_AT]
+            .copy_from_slice(&self.batch_length.to_be_bytes());
+        header[PARTITION_LEADER_EPOCH_AT..MAGIC_AT]
+            .copy_from_slice(&self.partition_leader_epoch.to_be_bytes());
+        header[MAGIC_AT] = self.magic as u8;
+        header[ATTRIBUTES_AT..LAST_OFFSET_DELTA_AT].copy_from_slice(&self.attributes.to_be_bytes());
+        header[LAST_OFFSET_DELTA_AT..BASE_TIMESTAMP_AT]
+            .copy_from_slice(&self.last_offset_delta.to_be_bytes());
+        header[BASE_TIMESTAMP_AT..MAX_TIMESTAMP_AT]
+            .copy_from_slice(&self.base_timestamp.to_be_bytes());
+        header[MAX_TIMESTAMP_AT..PRODUCER_ID_AT].copy_from_slice(&self.max_timestamp.to_be_bytes());
+        header[PRODUCER_ID_AT..PRODUCER_EPOCH_AT].copy_from_slice(&self.producer_id.to_be_bytes());
+        header[PRODUCER_EPOCH_AT..BASE_SEQUENCE_AT]
+            .copy_from_slice(&self.producer_epoch.to_be_bytes());
+        header[BASE_SEQUENCE_AT..RECORDS_COUNT_AT]
+            .copy_from_slice(&self.base_sequence.to_be_bytes());
+        header[RECORDS_COUNT_AT..BATCH_HEADER_BYTES]
+            .copy_from_slice(&self.records_count.to_be_bytes());
     }
 
     /// Bytes of the whole batch, header included: `12 + batch_length`.
@@ -154,8 +198,10 @@ impl BatchHeader {
 /// Checks that `buf` is exactly one whole, intact batch and returns its header.
 ///
 /// Checks lengths, magic 2, the CRC-32C over bytes 21..end, a known codec, and
-/// `last_offset_delta + 1 == records_count > 0`. It does not walk the records: the CRC already
-/// catches transport and disk damage, and walking costs CPU on the produce path.
+/// `last_offset_delta + 1 == records_count > 0`. It does not look at the records: this is the
+/// check for bytes that were fully checked once already (recovery, replication), where the CRC
+/// catches disk and transport damage. A client's batch goes through [`ValidBatch::new`], which
+/// also checks that the records agree with this header.
 pub fn validate(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     let header = BatchHeader::parse(buf)?;
     if header.total_bytes() != buf.len() {
@@ -185,18 +231,94 @@ pub fn validate(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     Ok(header)
 }
 
+/// Computes the CRC-32C over bytes 21..end and writes it into the header; returns it.
+///
+/// Panics if `buf` is shorter than a header: callers seal only batches they built.
+pub fn seal(buf: &mut [u8]) -> u32 {
+    let crc = crc32c::crc32c(&buf[CRC_START_BYTES..]);
+    buf[CRC_AT..ATTRIBUTES_AT].copy_from_slice(&crc.to_be_bytes());
+    crc
+}
+
 /// Writes `base_offset` into bytes 0..8. These bytes are outside the CRC, so no recomputation.
 ///
 /// Panics if `buf` is shorter than 8 bytes: callers patch only batches they validated.
 pub fn set_base_offset(buf: &mut [u8], base_offset: i64) {
-    buf[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    buf[BASE_OFFSET_AT..BATCH_LENGTH_AT].copy_from_slice(&base_offset.to_be_bytes());
 }
 
 /// Writes the partition leader epoch into bytes 12..16 (outside the CRC).
 ///
 /// Panics if `buf` is shorter than 16 bytes: callers patch only batches they validated.
 pub fn set_partition_leader_epoch(buf: &mut [u8], epoch: i32) {
-    buf[12..16].copy_from_slice(&epoch.to_be_bytes());
+    buf[PARTITION_LEADER_EPOCH_AT..MAGIC_AT].copy_from_slice(&epoch.to_be_bytes());
+}
+
+/// A batch that passed every check a client's batch gets: [`validate`] (framing, CRC-32C,
+/// header fields) and its records agree with its header (see [`ValidBatch::new`]).
+///
+/// Only `new` (and the encoder, whose output is correct by construction) build one, so holding
+/// a `ValidBatch` is the proof: the produce path checks a batch once, where it enters, and the
+/// partition and the log append it without parsing or CRC-checking it again.
+#[derive(Debug)]
+pub struct ValidBatch<'a> {
+    bytes: &'a mut [u8],
+    header: BatchHeader,
+}
+
+impl<'a> ValidBatch<'a> {
+    /// Checks `bytes` as one client batch: everything [`validate`] checks, then the records.
+    ///
+    /// The records must agree with the header: exactly `records_count` records whose lengths
+    /// fill the records section to its last byte, with offset deltas 0, 1, … in order, each
+    /// record's fields inside its length. A compressed batch is decompressed (at most
+    /// [`crate::compression::DECOMPRESSED_BYTES_MAX`]) to check the same, as Kafka does;
+    /// it is stored compressed.
+    pub fn new(bytes: &'a mut [u8]) -> Result<ValidBatch<'a>, BatchError> {
+        let header = validate(bytes)?;
+        let body = &bytes[BATCH_HEADER_BYTES..];
+        match header.compression() {
+            Compression::None => crate::record::check_records(&header, body)?,
+            codec => {
+                let decompressed = crate::compression::decompress(codec, body)?;
+                crate::record::check_records(&header, &decompressed)?;
+            }
+        }
+        Ok(ValidBatch { bytes, header })
+    }
+
+    /// Wraps a batch the encoder just built; debug builds check it anyway.
+    pub(crate) fn encoded(bytes: &'a mut [u8], header: BatchHeader) -> ValidBatch<'a> {
+        debug_assert_eq!(validate(bytes), Ok(header), "the encoder built a bad batch");
+        ValidBatch { bytes, header }
+    }
+
+    pub fn header(&self) -> &BatchHeader {
+        &self.header
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes
+    }
+
+    /// Bytes of the whole batch.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Always false: a valid batch holds at least one record.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Assigns the batch its place in a log: patches base offset and leader epoch in the bytes
+    /// (outside the CRC, so it stays valid) and in the header.
+    pub fn place(&mut self, base_offset: i64, partition_leader_epoch: i32) {
+        set_base_offset(self.bytes, base_offset);
+        set_partition_leader_epoch(self.bytes, partition_leader_epoch);
+        self.header.base_offset = base_offset;
+        self.header.partition_leader_epoch = partition_leader_epoch;
+    }
 }
 
 /// Iterator over concatenated whole batches in a byte slice.

@@ -5,12 +5,13 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::batch::Compression;
+pub use crate::compression::DecompressError;
 
 /// Why a byte slice is not a valid Kafka v2 record batch (or record inside one).
 ///
-/// The variants stay distinct so the Kafka front-end can map them to Kafka's codes:
-/// `CrcMismatch` to CORRUPT_MESSAGE, `InvalidRecordCount` and `RecordMalformed` to INVALID_RECORD,
-/// the length variants to CORRUPT_MESSAGE, `UnknownCompression` to UNSUPPORTED_COMPRESSION_TYPE.
+/// The variants stay distinct, and [`BatchError::kind`] sorts them into the classes the
+/// front-ends answer with (Kafka's CORRUPT_MESSAGE, INVALID_RECORD and
+/// UNSUPPORTED_COMPRESSION_TYPE), so nobody has to read an error's text to pick a code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
     #[error("record batch too short: {available_bytes} bytes, at least {needed_bytes} needed")]
@@ -40,6 +41,66 @@ pub enum BatchError {
     Compressed(Compression),
     #[error("malformed record: {0}")]
     RecordMalformed(&'static str),
+    #[error("record batch declares {records_count} records but holds {records_found}")]
+    RecordCountMismatch {
+        records_count: i32,
+        records_found: i32,
+    },
+    #[error(
+        "{bytes_left} bytes follow the last of the {records_count} records the batch declares"
+    )]
+    BytesAfterLastRecord {
+        records_count: i32,
+        bytes_left: usize,
+    },
+    #[error("record has offset delta {found}, expected {expected}")]
+    OffsetDeltaMismatch { expected: i64, found: i64 },
+    #[error(transparent)]
+    Decompress(#[from] DecompressError),
+}
+
+/// The classes of [`BatchError`], as a front-end answers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchErrorKind {
+    /// The bytes are damaged or cut: framing, magic, CRC, undecodable records or compressed
+    /// data (Kafka's CORRUPT_MESSAGE).
+    Corrupt,
+    /// The bytes are intact but say something invalid: counts or offset deltas that disagree
+    /// with the header, more than one batch where one is expected (Kafka's INVALID_RECORD).
+    Invalid,
+    /// The codec is not one Kafka defines (Kafka's UNSUPPORTED_COMPRESSION_TYPE).
+    UnsupportedCompression,
+}
+
+impl BatchError {
+    pub fn kind(&self) -> BatchErrorKind {
+        match self {
+            BatchError::TooShort { .. }
+            | BatchError::BadBatchLength { .. }
+            | BatchError::BadMagic(_)
+            | BatchError::CrcMismatch { .. }
+            | BatchError::RecordMalformed(_)
+            | BatchError::Decompress(_) => BatchErrorKind::Corrupt,
+            // Declaring fewer bytes than were sent means more than one batch (or trailing
+            // garbage after an intact one); declaring more means the batch was cut.
+            BatchError::LengthMismatch {
+                declared_bytes,
+                actual_bytes,
+            } => {
+                if declared_bytes < actual_bytes {
+                    BatchErrorKind::Invalid
+                } else {
+                    BatchErrorKind::Corrupt
+                }
+            }
+            BatchError::InvalidRecordCount { .. }
+            | BatchError::RecordCountMismatch { .. }
+            | BatchError::BytesAfterLastRecord { .. }
+            | BatchError::OffsetDeltaMismatch { .. }
+            | BatchError::Compressed(_) => BatchErrorKind::Invalid,
+            BatchError::UnknownCompression(_) => BatchErrorKind::UnsupportedCompression,
+        }
+    }
 }
 
 /// Why a log operation failed.

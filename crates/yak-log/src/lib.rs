@@ -2,10 +2,12 @@
 //! stored exactly as they travel on the wire.
 //!
 //! Map of the modules, from the bytes up:
-//! - [`batch`]: the 61-byte v2 batch header: parse, validate (CRC-32C), patch the base offset and
-//!   leader epoch, iterate concatenated batches.
+//! - [`batch`]: the 61-byte v2 batch header, the one definition of its layout: parse, write,
+//!   validate (CRC-32C), [`ValidBatch`] (a client's batch checked once, records included), patch
+//!   the base offset and leader epoch, iterate concatenated batches.
 //! - [`record`]: encode an uncompressed batch from records (the HTTP produce path), decode the
-//!   records of a batch.
+//!   records of a batch, check that they agree with its header.
+//! - [`compression`]: decompress the records section of a batch a Kafka client compressed.
 //! - [`file`]: the seam to the disk: [`FileSystem`]/[`LogFile`], the real [`OsFileSystem`] and a
 //!   [`SimulatedFileSystem`] that crashes, tears writes, fails fsyncs and fills up.
 //! - [`index`]: the sparse offset index of a segment.
@@ -21,6 +23,7 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod compression;
 pub mod error;
 pub mod file;
 pub mod index;
@@ -29,8 +32,12 @@ pub mod record;
 pub mod segment;
 pub mod time_index;
 
-pub use batch::{batches, validate, BatchHeader, Batches, Compression, BATCH_HEADER_BYTES};
-pub use error::{BatchError, FlushPolicyParseError, LogError};
+pub use batch::{
+    batches, validate, BatchHeader, Batches, Compression, ValidBatch, BATCH_HEADER_BYTES,
+};
+pub use error::{BatchError, BatchErrorKind, FlushPolicyParseError, LogError};
 pub use file::{FileSystem, LogFile, OsFileSystem, SimulatedFileSystem, SimulatedOperation};
 pub use log::{AppendInfo, FlushPolicy, Log, LogConfig, Retention, RetentionOutcome, SyncTarget};
-pub use record::{decode_batch, encode_batch, records, Record, RecordIter, RecordToWrite};
+pub use record::{
+    decode_batch, encode_batch, encode_valid_batch, records, Record, RecordIter, RecordToWrite,
+};

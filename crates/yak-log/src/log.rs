@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::batch::{self, BatchHeader, BATCH_HEADER_BYTES};
+use crate::batch::{self, BatchHeader, ValidBatch, BATCH_HEADER_BYTES};
 use crate::checkpoint::{self, CleanShutdown};
 use crate::error::{BatchError, FlushPolicyParseError, LogError};
 use crate::file::{FileSystem, LogFile};
@@ -408,10 +408,8 @@ impl Log {
         error
     }
 
-    /// Appends one client batch: validates it, checks `batch_bytes_max`, assigns its base
-    /// offset (the log end offset) and leader epoch by patching bytes outside the CRC, rolls the
-    /// segment if needed, and writes it. No fsync. On a write error the segment is cut back and
-    /// the log is unchanged.
+    /// Appends one client batch: checks it as [`ValidBatch::new`] does, then appends it as
+    /// [`append_valid`](Self::append_valid) does.
     pub fn append(
         &mut self,
         batch: &mut [u8],
@@ -419,18 +417,37 @@ impl Log {
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
         self.check_usable()?;
-        if batch.len() > self.config.batch_bytes_max as usize {
+        self.check_batch_bytes(batch.len())?;
+        let mut batch = ValidBatch::new(batch)?;
+        self.append_valid(&mut batch, leader_epoch, now_ms)
+    }
+
+    /// Appends one client batch that was checked where it entered the node: checks
+    /// `batch_bytes_max`, assigns its base offset (the log end offset) and leader epoch by
+    /// patching bytes outside the CRC, rolls the segment if needed, and writes it. No fsync, and
+    /// no second parse or CRC pass. On a write error the segment is cut back and the log is
+    /// unchanged.
+    pub fn append_valid(
+        &mut self,
+        batch: &mut ValidBatch<'_>,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.check_usable()?;
+        self.check_batch_bytes(batch.len())?;
+        batch.place(self.log_end_offset, leader_epoch);
+        let header = *batch.header();
+        self.append_validated(batch.bytes(), &header, Some(now_ms))
+    }
+
+    fn check_batch_bytes(&self, batch_bytes: usize) -> Result<(), LogError> {
+        if batch_bytes > self.config.batch_bytes_max as usize {
             return Err(LogError::BatchTooLarge {
-                batch_bytes: batch.len(),
+                batch_bytes,
                 batch_bytes_max: self.config.batch_bytes_max,
             });
         }
-        let mut header = batch::validate(batch)?;
-        batch::set_base_offset(batch, self.log_end_offset);
-        batch::set_partition_leader_epoch(batch, leader_epoch);
-        header.base_offset = self.log_end_offset;
-        header.partition_leader_epoch = leader_epoch;
-        self.append_validated(batch, &header, Some(now_ms))
+        Ok(())
     }
 
     /// Appends batches that already carry their offsets (a follower copying its leader). The

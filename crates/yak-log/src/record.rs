@@ -18,7 +18,7 @@
 //! headers: [header_key_length: varint, header_key, header_value_length: varint, header_value]
 //! ```
 
-use crate::batch::{self, BatchHeader, Compression, BATCH_HEADER_BYTES, CRC_START_BYTES};
+use crate::batch::{self, BatchHeader, Compression, ValidBatch, BATCH_HEADER_BYTES};
 use crate::error::BatchError;
 
 /// One record to encode.
@@ -101,11 +101,11 @@ fn record_body_bytes(record: &RecordToWrite<'_>, timestamp_delta: i64, offset_de
 ///
 /// The batch has base_offset 0 (the log assigns the real one), leader epoch −1, no producer id
 /// (−1/−1/−1), attributes 0 (CreateTime, no compression), base_timestamp of the first record,
-/// max_timestamp the largest, and its CRC-32C filled in.
+/// max_timestamp the largest, and its CRC-32C filled in. Returns the batch's header.
 ///
 /// Panics if `records` is empty (Kafka has no empty batches) or if the batch would exceed
 /// `i32::MAX` bytes: both are caller bugs, since callers bound their input first.
-pub fn encode_batch(records: &[RecordToWrite<'_>], out: &mut Vec<u8>) {
+pub fn encode_batch(records: &[RecordToWrite<'_>], out: &mut Vec<u8>) -> BatchHeader {
     assert!(
         !records.is_empty(),
         "a record batch needs at least one record"
@@ -147,22 +147,55 @@ pub fn encode_batch(records: &[RecordToWrite<'_>], out: &mut Vec<u8>) {
         batch_bytes <= i32::MAX as usize,
         "a record batch holds at most i32::MAX bytes"
     );
-    let batch_length = batch_bytes as i32;
-    let header = &mut out[start..start + BATCH_HEADER_BYTES];
-    header[0..8].copy_from_slice(&0i64.to_be_bytes());
-    header[8..12].copy_from_slice(&batch_length.to_be_bytes());
-    header[12..16].copy_from_slice(&(-1i32).to_be_bytes());
-    header[16] = 2;
-    header[21..23].copy_from_slice(&0i16.to_be_bytes());
-    header[23..27].copy_from_slice(&last_offset_delta.to_be_bytes());
-    header[27..35].copy_from_slice(&base_timestamp.to_be_bytes());
-    header[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
-    header[43..51].copy_from_slice(&(-1i64).to_be_bytes());
-    header[51..53].copy_from_slice(&(-1i16).to_be_bytes());
-    header[53..57].copy_from_slice(&(-1i32).to_be_bytes());
-    header[57..61].copy_from_slice(&(last_offset_delta + 1).to_be_bytes());
-    let crc = crc32c::crc32c(&out[start + CRC_START_BYTES..]);
-    out[start + 17..start + 21].copy_from_slice(&crc.to_be_bytes());
+    let header = BatchHeader {
+        base_offset: 0,
+        batch_length: batch_bytes as i32,
+        partition_leader_epoch: -1,
+        magic: batch::MAGIC_V2,
+        crc: 0,
+        attributes: 0,
+        last_offset_delta,
+        base_timestamp,
+        max_timestamp,
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+        records_count: last_offset_delta + 1,
+    };
+    header.write(&mut out[start..]);
+    BatchHeader {
+        crc: batch::seal(&mut out[start..]),
+        ..header
+    }
+}
+
+/// Encodes `records` as one batch into `out` (cleared first) and hands it back as a
+/// [`ValidBatch`] without checking it again: the encoder's output is valid by construction.
+///
+/// Panics as [`encode_batch`] does.
+pub fn encode_valid_batch<'a>(
+    records: &[RecordToWrite<'_>],
+    out: &'a mut Vec<u8>,
+) -> ValidBatch<'a> {
+    out.clear();
+    let header = encode_batch(records, out);
+    ValidBatch::encoded(out, header)
+}
+
+/// Checks that the records section `body` (decompressed) agrees with `header`: exactly
+/// `records_count` records, offset deltas 0, 1, … in order, every record well formed and inside
+/// its length, and no bytes after the last one.
+pub fn check_records(header: &BatchHeader, body: &[u8]) -> Result<(), BatchError> {
+    for (expected_offset_delta, record) in (0i64..).zip(records(header, body)) {
+        let offset_delta = record?.offset.wrapping_sub(header.base_offset);
+        if offset_delta != expected_offset_delta {
+            return Err(BatchError::OffsetDeltaMismatch {
+                expected: expected_offset_delta,
+                found: offset_delta,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A bounds-checked reader over record bytes; every read can fail, none can panic.
@@ -226,6 +259,7 @@ impl<'a> Cursor<'a> {
 pub struct RecordIter<'a> {
     body: &'a [u8],
     position: usize,
+    records_count: i32,
     records_left: i32,
     base_offset: i64,
     base_timestamp: i64,
@@ -238,6 +272,7 @@ pub fn records<'a>(header: &BatchHeader, body: &'a [u8]) -> RecordIter<'a> {
     RecordIter {
         body,
         position: 0,
+        records_count: header.records_count.max(0),
         records_left: header.records_count.max(0),
         base_offset: header.base_offset,
         base_timestamp: header.base_timestamp,
@@ -315,11 +350,19 @@ impl<'a> Iterator for RecordIter<'a> {
         if self.records_left == 0 {
             if self.position != self.body.len() {
                 self.failed = true;
-                return Some(Err(BatchError::RecordMalformed(
-                    "bytes left after the last record",
-                )));
+                return Some(Err(BatchError::BytesAfterLastRecord {
+                    records_count: self.records_count,
+                    bytes_left: self.body.len() - self.position,
+                }));
             }
             return None;
+        }
+        if self.position == self.body.len() {
+            self.failed = true;
+            return Some(Err(BatchError::RecordCountMismatch {
+                records_count: self.records_count,
+                records_found: self.records_count - self.records_left,
+            }));
         }
         self.records_left -= 1;
         let result = self.decode_one();

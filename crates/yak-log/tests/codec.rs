@@ -2,7 +2,10 @@
 
 use proptest::prelude::*;
 use yak_log::batch::{self, set_base_offset, set_partition_leader_epoch};
-use yak_log::{batches, decode_batch, encode_batch, BatchError, BatchHeader, RecordToWrite};
+use yak_log::{
+    batches, decode_batch, encode_batch, BatchError, BatchHeader, RecordToWrite, ValidBatch,
+    BATCH_HEADER_BYTES,
+};
 
 mod common;
 
@@ -243,4 +246,135 @@ proptest! {
         prop_assert!(total <= buf.len());
         let _ = batch::validate(&buf);
     }
+}
+
+/// Rewrites the header of `bytes` with `change` and seals it with a fresh CRC, as a client
+/// that builds a lying batch would.
+fn rewrite_header(bytes: &mut [u8], change: impl FnOnce(BatchHeader) -> BatchHeader) {
+    let header = BatchHeader::parse(bytes).unwrap();
+    change(header).write(bytes);
+    batch::seal(bytes);
+}
+
+/// A client's batch whose records disagree with its header is refused although its CRC and
+/// header are consistent: too few records, too many, and offset deltas out of order.
+#[test]
+fn valid_batch_rejects_records_that_disagree_with_the_header() {
+    let good = common::batch(1, 3, 0);
+    assert!(ValidBatch::new(&mut good.clone()).is_ok());
+    // The three records have the same length, so two of them take two thirds of the body.
+    let record_bytes = (good.len() - BATCH_HEADER_BYTES) / 3;
+
+    let mut fewer = good.clone();
+    rewrite_header(&mut fewer, |h| BatchHeader {
+        last_offset_delta: 1,
+        records_count: 2,
+        ..h
+    });
+    assert!(batch::validate(&fewer).is_ok(), "the header alone is fine");
+    assert_eq!(
+        ValidBatch::new(&mut fewer).map(|_| ()),
+        Err(BatchError::BytesAfterLastRecord {
+            records_count: 2,
+            bytes_left: good.len() - BATCH_HEADER_BYTES - record_bytes * 2,
+        })
+    );
+
+    let mut more = good.clone();
+    rewrite_header(&mut more, |h| BatchHeader {
+        last_offset_delta: 3,
+        records_count: 4,
+        ..h
+    });
+    assert_eq!(
+        ValidBatch::new(&mut more).map(|_| ()),
+        Err(BatchError::RecordCountMismatch {
+            records_count: 4,
+            records_found: 3
+        })
+    );
+
+    // The first record's offset delta (after its length, attributes and timestamp delta, each
+    // one byte here) becomes 1, zigzag-encoded as 2.
+    let mut delta = good.clone();
+    assert_eq!(delta[BATCH_HEADER_BYTES + 3], 0);
+    delta[BATCH_HEADER_BYTES + 3] = 2;
+    batch::seal(&mut delta);
+    assert_eq!(
+        ValidBatch::new(&mut delta).map(|_| ()),
+        Err(BatchError::OffsetDeltaMismatch {
+            expected: 0,
+            found: 1
+        })
+    );
+    assert_eq!(
+        ValidBatch::new(&mut delta).unwrap_err().kind(),
+        yak_log::BatchErrorKind::Invalid
+    );
+}
+
+/// `uncompressed` (a whole batch) with its records section gzipped and the header to match.
+fn gzipped(uncompressed: &[u8], records_body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(records_body).unwrap();
+    let compressed = encoder.finish().unwrap();
+    let mut bytes = uncompressed[..BATCH_HEADER_BYTES].to_vec();
+    bytes.extend_from_slice(&compressed);
+    let batch_length = (bytes.len() - 12) as i32;
+    rewrite_header(&mut bytes, |h| BatchHeader {
+        attributes: 1,
+        batch_length,
+        ..h
+    });
+    bytes
+}
+
+/// A compressed batch is decompressed to check its records: an honest one passes, one whose
+/// compressed records disagree with the header or do not decompress is refused.
+#[test]
+fn valid_batch_checks_the_records_of_compressed_batches() {
+    let plain = common::batch(1, 3, 0);
+    let mut honest = gzipped(&plain, &plain[BATCH_HEADER_BYTES..]);
+    let valid = ValidBatch::new(&mut honest).expect("an honest gzip batch");
+    assert_eq!(valid.header().compression(), yak_log::Compression::Gzip);
+
+    let two = common::batch(1, 2, 0);
+    let mut lying = gzipped(&plain, &two[BATCH_HEADER_BYTES..]);
+    assert!(batch::validate(&lying).is_ok(), "the header alone is fine");
+    assert!(matches!(
+        ValidBatch::new(&mut lying),
+        Err(BatchError::RecordCountMismatch { .. })
+    ));
+
+    let mut garbage = plain[..BATCH_HEADER_BYTES].to_vec();
+    garbage.extend_from_slice(&[0xff; 40]);
+    let batch_length = (garbage.len() - 12) as i32;
+    rewrite_header(&mut garbage, |h| BatchHeader {
+        attributes: 1,
+        batch_length,
+        ..h
+    });
+    let error = ValidBatch::new(&mut garbage).unwrap_err();
+    assert!(matches!(error, BatchError::Decompress(_)), "{error:?}");
+    assert_eq!(error.kind(), yak_log::BatchErrorKind::Corrupt);
+}
+
+/// The encoder's batch is a ValidBatch as it stands, and placing it patches offset and epoch
+/// in bytes and header alike while the CRC stays valid.
+#[test]
+fn encoded_valid_batch_places_without_breaking_the_crc() {
+    let records = [RecordToWrite {
+        key: None,
+        value: Some(b"v"),
+        headers: &[],
+        timestamp_ms: 5,
+    }];
+    let mut out = vec![1, 2, 3];
+    let mut valid = yak_log::encode_valid_batch(&records, &mut out);
+    valid.place(9, 4);
+    assert_eq!(valid.header().base_offset, 9);
+    let header = batch::validate(valid.bytes()).unwrap();
+    assert_eq!(header, *valid.header());
+    assert_eq!(header.partition_leader_epoch, 4);
 }

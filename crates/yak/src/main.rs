@@ -9,7 +9,16 @@ mod consume;
 mod produce;
 mod topics;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
+use yak_broker::BrokerError;
+
+/// Exit status of a broker that found a log it must not repair at start-up (a sealed segment
+/// that does not parse): restarting will not help; the partition needs repair or a replica.
+pub const EXIT_CORRUPT_LOG: u8 = 3;
+/// Exit status of a broker whose data directory another broker holds.
+pub const EXIT_DATA_DIR_IN_USE: u8 = 4;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -51,7 +60,7 @@ fn init_tracing(default: &str) {
         .init();
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let is_broker = matches!(cli.command, Command::Broker(_) | Command::Console(_));
     init_tracing(if is_broker { "info" } else { "warn" });
@@ -62,7 +71,7 @@ fn main() -> std::process::ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
     let result = runtime.block_on(async move {
@@ -78,11 +87,20 @@ fn main() -> std::process::ExitCode {
         }
     });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+            exit_code(&error)
         }
+    }
+}
+
+/// The status for a failure: its own for the dead ends an operator must act on, 1 otherwise.
+fn exit_code(error: &anyhow::Error) -> ExitCode {
+    match error.downcast_ref::<BrokerError>() {
+        Some(BrokerError::CorruptLog { .. }) => ExitCode::from(EXIT_CORRUPT_LOG),
+        Some(BrokerError::DataDirInUse { .. }) => ExitCode::from(EXIT_DATA_DIR_IN_USE),
+        _ => ExitCode::FAILURE,
     }
 }
 

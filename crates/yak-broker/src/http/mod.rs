@@ -73,7 +73,10 @@ impl HttpError {
 
 impl From<BrokerError> for HttpError {
     fn from(error: BrokerError) -> HttpError {
-        if matches!(error, BrokerError::Internal(_) | BrokerError::Storage(_)) {
+        if matches!(
+            error,
+            BrokerError::Internal(_) | BrokerError::Storage(_) | BrokerError::CorruptLog { .. }
+        ) {
             tracing::error!(%error, "request failed");
         }
         HttpError(error.to_api())

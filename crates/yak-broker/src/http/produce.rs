@@ -3,6 +3,9 @@
 //! Records are grouped by partition, each group becomes as few Kafka v2 batches as fit
 //! `batch_bytes_max`, and the partitions of one request are appended concurrently so their fsyncs
 //! overlap. Every record is validated before anything is written, so a bad request writes nothing.
+//! A failure while appending (a full disk, a failed fsync) is reported per record: what was
+//! committed before it keeps its offset, and only the records that were not acknowledged carry
+//! the error, so a client retries exactly those.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -19,6 +22,7 @@ use yak_api::{ApiError, ErrorCode};
 
 use super::records::{self, RecordIn};
 use super::{AppState, HttpError};
+use crate::error::BrokerError;
 use crate::metrics::Metrics;
 use crate::partition::{Durability, Partition};
 use crate::partitioner::{partition_for_key, KeylessSpread};
@@ -180,7 +184,7 @@ fn validate(records: &[RecordIn<'_>], batch: bool) -> Result<(), HttpError> {
         )
     ),
     responses(
-        (status = 200, description = "Where one record landed, or one outcome per record of a batch, in order (an NDJSON body gets one outcome per line)", content(
+        (status = 200, description = "Where one record landed, or one outcome per record of a batch, in order (an NDJSON body gets one outcome per line). A record of a batch that failed has `{\"error\": {\"code\", \"message\"}}` in its place and was not acknowledged; the others landed and keep their offsets. A partial failure is still 200: resend only the failed records (within a partition they are always the last ones, so resending keeps the order). When every record of a batch failed with the same code the answer is that error, with its status.", content(
             (yak_api::ProduceAnswer = "application/json"),
             (String = "application/x-ndjson"),
         )),
@@ -381,10 +385,8 @@ async fn append_records<'a>(
             .and_then(|(topic, _)| topic.partition(*partition_index).cloned());
         async move {
             let Some(partition) = partition else {
-                return Err(ApiError::new(
-                    ErrorCode::UnknownPartition,
-                    "partition vanished",
-                ));
+                let error = ApiError::new(ErrorCode::UnknownPartition, "partition vanished");
+                return vec![Err(error); indices.len()];
             };
             append_group(state, &partition, records, indices, now_ms, durability).await
         }
@@ -392,31 +394,32 @@ async fn append_records<'a>(
     let results = futures::future::join_all(appends).await;
 
     let mut outcomes: Vec<Option<Outcome<'a>>> = (0..records.len()).map(|_| None).collect();
-    for (((name, partition), indices), result) in groups.iter().zip(results) {
-        match result {
-            Ok(offsets) => {
-                for (&i, offset) in indices.iter().zip(offsets) {
+    for (((name, partition), indices), results) in groups.iter().zip(results) {
+        for (&i, result) in indices.iter().zip(results) {
+            outcomes[i] = Some(match result {
+                Ok(offset) => {
                     let record = &records[i];
-                    outcomes[i] = Some(Outcome::Landed(Landed {
+                    Outcome::Landed(Landed {
                         topic: name,
                         partition: *partition,
                         offset,
                         timestamp: record.timestamp.unwrap_or(now_ms),
                         msg_id: record.msg_id.as_deref(),
-                    }));
+                    })
                 }
-            }
-            Err(error) => {
-                for &i in indices {
-                    outcomes[i] = Some(Outcome::Failed(error.clone()));
-                }
-            }
+                Err(error) => Outcome::Failed(error),
+            });
         }
     }
     Ok(outcomes.into_iter().flatten().collect())
 }
 
-/// Appends one partition's records in as few batches as fit; the offset of each record.
+/// Appends one partition's records in as few batches as fit, in order; one result per record.
+///
+/// Stops at the first batch that fails: the records of earlier batches are committed and keep
+/// their offsets, and that batch's records and every later one's get its error. None of those
+/// was acknowledged, and because they are the partition's last records of the request, a
+/// client that resends exactly them keeps the partition's order.
 async fn append_group(
     state: &AppState,
     partition: &Arc<Partition>,
@@ -424,9 +427,10 @@ async fn append_group(
     indices: &[usize],
     now_ms: i64,
     durability: Durability,
-) -> Result<Vec<i64>, ApiError> {
+) -> Vec<Result<i64, ApiError>> {
     let metrics = &state.broker.metrics;
-    let mut offsets = Vec::with_capacity(indices.len());
+    let mut results = Vec::with_capacity(indices.len());
+    let mut batch = Vec::new();
     let mut start = 0;
     while start < indices.len() {
         let mut end = start;
@@ -440,17 +444,29 @@ async fn append_group(
             end += 1;
         }
         let chunk: Vec<&RecordIn<'_>> = indices[start..end].iter().map(|&i| &records[i]).collect();
-        let mut batch = Vec::with_capacity(bytes + 61);
-        records::encode(&chunk, now_ms, &mut batch);
-        let batch_bytes = batch.len() as u64;
-        let appended = partition
-            .append(&mut batch, durability)
-            .await
-            .map_err(|e| e.to_api())?;
-        Metrics::add(&metrics.messages_in_total, chunk.len() as u64);
-        Metrics::add(&metrics.bytes_in_total, batch_bytes);
-        offsets.extend(appended.base_offset..=appended.last_offset);
+        batch.reserve(bytes + yak_log::BATCH_HEADER_BYTES);
+        let valid = records::encode(&chunk, now_ms, &mut batch);
+        let batch_bytes = valid.len() as u64;
+        match partition.append(valid, durability).await {
+            Ok(appended) => {
+                Metrics::add(&metrics.messages_in_total, chunk.len() as u64);
+                Metrics::add(&metrics.bytes_in_total, batch_bytes);
+                results.extend((appended.base_offset..=appended.last_offset).map(Ok));
+            }
+            Err(error) => {
+                if matches!(
+                    error,
+                    BrokerError::Internal(_)
+                        | BrokerError::Storage(_)
+                        | BrokerError::CorruptLog { .. }
+                ) {
+                    tracing::error!(%error, topic = %partition.topic, partition = partition.index, "produce failed");
+                }
+                results.resize(indices.len(), Err(error.to_api()));
+                return results;
+            }
+        }
         start = end;
     }
-    Ok(offsets)
+    results
 }

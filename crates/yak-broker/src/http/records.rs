@@ -92,8 +92,13 @@ pub fn record_bytes_estimate(record: &RecordIn<'_>) -> usize {
 /// A record's headers as the batch encoder takes them: name and optional value.
 type RecordHeaders<'a> = Vec<(&'a [u8], Option<&'a [u8]>)>;
 
-/// Encodes records into one uncompressed v2 batch, appended to `out`.
-pub fn encode(records: &[&RecordIn<'_>], now_ms: i64, out: &mut Vec<u8>) {
+/// Encodes records into one uncompressed v2 batch in `out` (cleared first), ready to append:
+/// the encoder's output needs no second check.
+pub fn encode<'b>(
+    records: &[&RecordIn<'_>],
+    now_ms: i64,
+    out: &'b mut Vec<u8>,
+) -> yak_log::ValidBatch<'b> {
     let headers: Vec<RecordHeaders<'_>> = records
         .iter()
         .map(|r| {
@@ -117,7 +122,7 @@ pub fn encode(records: &[&RecordIn<'_>], now_ms: i64, out: &mut Vec<u8>) {
             timestamp_ms: r.timestamp.unwrap_or(now_ms),
         })
         .collect();
-    record::encode_batch(&to_write, out);
+    record::encode_valid_batch(&to_write, out)
 }
 
 /// A payload as consumers see it.
