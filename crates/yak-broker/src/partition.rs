@@ -274,6 +274,27 @@ impl Partition {
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
         self.read_log().offset_for_timestamp(timestamp_ms)
     }
+
+    /// Whole stored batches from the one holding `offset`, with the high watermark that
+    /// bounded them: the batches never reach past the watermark answered, so a Fetch reports
+    /// one at least as new as its data. The log read runs on a blocking thread (log reads must
+    /// not block tokio's worker threads); dropping the future leaves nothing half done.
+    pub async fn read_committed(
+        self: &Arc<Self>,
+        offset: i64,
+        max_bytes: u32,
+    ) -> Result<(Bytes, i64), BrokerError> {
+        let partition = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let high_watermark = partition.high_watermark();
+            let records = partition
+                .read_log()
+                .read(offset, max_bytes, high_watermark)?;
+            Ok((records, high_watermark))
+        })
+        .await
+        .map_err(|e| BrokerError::Internal(format!("log read task failed: {e}")))?
+    }
 }
 
 fn last_sequence(header: &BatchHeader) -> i32 {

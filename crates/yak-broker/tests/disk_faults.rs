@@ -25,6 +25,7 @@ fn config(data_dir: &std::path::Path) -> BrokerConfig {
         segment_bytes_max: 16 * 1024 * 1024,
         segment_ms_max: 3_600_000,
         http_limits: HttpLimits::default(),
+        kafka_limits: Default::default(),
     }
 }
 
