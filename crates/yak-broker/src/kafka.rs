@@ -486,7 +486,7 @@ mod tests {
     /// with it, while a writer keeps moving it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fetch_high_watermark_is_never_older_than_its_batches() {
-        const APPENDS: i64 = 20_000;
+        const FETCHES: usize = 50_000;
         let dir = tempfile::tempdir().expect("tempdir");
         let broker = open_broker(dir.path());
         broker
@@ -499,9 +499,11 @@ mod tests {
             .await
             .expect("topic");
         let partition = broker.partition("hwm", 0).expect("partition");
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writing = Arc::clone(&done);
         let writer = tokio::spawn(async move {
             let template = one_record_batch();
-            for _ in 0..APPENDS {
+            while !writing.load(Ordering::Relaxed) {
                 let mut batch = template.clone();
                 partition
                     .append(&mut batch, Durability::Wait)
@@ -511,7 +513,7 @@ mod tests {
         });
         let backend = KafkaBackend::new(Arc::clone(&broker));
         let mut offset = 0;
-        while offset < APPENDS {
+        for _ in 0..FETCHES {
             let outcome = backend
                 .fetch("hwm", 0, offset, 1 << 20, true)
                 .await
@@ -527,6 +529,7 @@ mod tests {
                 offset = header.last_offset() + 1;
             }
         }
+        done.store(true, Ordering::Relaxed);
         writer.await.expect("writer");
     }
 }
