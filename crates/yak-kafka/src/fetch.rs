@@ -67,24 +67,23 @@ pub async fn handle<B: Backend>(
         // Wait for data past what this read saw (its high watermark), not past the fetch
         // offset: a partition holding fewer than min_bytes would otherwise wake at once,
         // again and again, until the deadline.
-        let seen: Vec<(&str, i32, i64)> = request
-            .topics
-            .iter()
-            .zip(&response.responses)
-            .flat_map(|(topic, answered)| {
-                topic
-                    .partitions
-                    .iter()
-                    .zip(&answered.partitions)
-                    .map(move |(partition, seen)| {
-                        (
-                            topic.topic.as_str(),
-                            partition.partition,
-                            partition.fetch_offset.max(seen.high_watermark),
-                        )
-                    })
-            })
-            .collect();
+        let seen: Vec<(&str, i32, i64)> =
+            request
+                .topics
+                .iter()
+                .zip(&response.responses)
+                .flat_map(|(topic, answered)| {
+                    topic.partitions.iter().zip(&answered.partitions).map(
+                        move |(partition, seen)| {
+                            (
+                                topic.topic.as_str(),
+                                partition.partition,
+                                partition.fetch_offset.max(seen.high_watermark),
+                            )
+                        },
+                    )
+                })
+                .collect();
         // The records read so far are dropped: a long-poll holds no response bytes, and the
         // next read takes them again.
         drop(response);
@@ -198,9 +197,14 @@ mod tests {
 
     /// Fetches with the test limits and a budget of their own.
     async fn fetch(backend: &MemoryBackend, request: FetchRequest) -> FetchResponse {
-        handle(backend, LIMITS, request, ResponseBudget::standalone(1 << 20))
-            .await
-            .0
+        handle(
+            backend,
+            LIMITS,
+            request,
+            ResponseBudget::standalone(1 << 20),
+        )
+        .await
+        .0
     }
 
     fn request(topic: &str, partition: i32, offset: i64, wait_ms: i32) -> FetchRequest {

@@ -447,8 +447,7 @@ mod tests {
             10,
             FetchTurn::after(&mut last),
         );
-        let mut second =
-            ResponseBudget::new(node, connection, 10, FetchTurn::after(&mut last));
+        let mut second = ResponseBudget::new(node, connection, 10, FetchTurn::after(&mut last));
         drop(first);
         tokio::time::timeout(Duration::from_secs(10), second.take(10))
             .await

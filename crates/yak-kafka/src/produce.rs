@@ -115,8 +115,7 @@ pub async fn handle<B: Backend>(
 ) -> ProduceReply {
     let acks = request.acks;
     let timeout_ms = request.timeout_ms;
-    let deadline =
-        Instant::now() + Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+    let deadline = Instant::now() + Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
     let mut appends = Vec::new();
     for topic in &request.topic_data {
         for partition in &topic.partition_data {

@@ -276,8 +276,8 @@ pub async fn handle<B: Backend>(
             ProduceReply::CloseConnection => return Ok(Reply::Close),
         },
         Body::Fetch(request) => {
-            let budget = budget
-                .unwrap_or_else(|| ResponseBudget::standalone(config.fetch.fetch_bytes_max));
+            let budget =
+                budget.unwrap_or_else(|| ResponseBudget::standalone(config.fetch.fetch_bytes_max));
             let (response, permits) = fetch::handle(backend, config.fetch, request, budget).await;
             let frame = encode_response(api_key, version, correlation_id, &response)?;
             return Ok(Reply::Send(frame, permits));
@@ -323,10 +323,10 @@ mod tests {
     use super::*;
     use crate::memory_backend::{test_batch, MemoryBackend};
     use crate::metadata::topic_name;
+    use bytes::BytesMut;
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::{ApiVersionsResponse, RequestHeader};
-    use bytes::BytesMut;
     use kafka_protocol::protocol::{encode_request_header_into_buffer, StrBytes};
     use proptest::prelude::*;
 

@@ -463,12 +463,20 @@ mod tests {
             .await
             .expect("write");
         stream
-            .write_all(&frame(ApiKey::ApiVersions, 3, 2, &ApiVersionsRequest::default()))
+            .write_all(&frame(
+                ApiKey::ApiVersions,
+                3,
+                2,
+                &ApiVersionsRequest::default(),
+            ))
             .await
             .expect("write");
         let mut rest = Vec::new();
         stream.read_to_end(&mut rest).await.expect("closed");
-        assert!(rest.is_empty(), "nothing is answered after the failed produce");
+        assert!(
+            rest.is_empty(),
+            "nothing is answered after the failed produce"
+        );
     }
 
     fn fetch_request(max_bytes: i32) -> FetchRequest {
