@@ -62,6 +62,7 @@ pub async fn handle<B: Backend>(
         let (response, bytes, any_error) =
             read(backend, &request, response_bytes_max, &mut budget).await;
         if bytes >= min_bytes || any_error || Instant::now() >= deadline {
+            budget.shrink_to(bytes);
             return (response, budget.finish());
         }
         // Wait for data past what this read saw (its high watermark), not past the fetch

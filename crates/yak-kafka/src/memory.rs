@@ -245,14 +245,31 @@ impl FetchTurn {
 /// Response bytes held by one Fetch until its response is written.
 #[derive(Debug, Default)]
 pub struct ResponsePermits {
-    permits: Vec<OwnedSemaphorePermit>,
+    connection: Vec<OwnedSemaphorePermit>,
+    node: Vec<OwnedSemaphorePermit>,
 }
 
 impl ResponsePermits {
-    /// Permits held, counting each semaphore's (tests).
-    pub fn permits(&self) -> usize {
-        self.permits.iter().map(|p| p.num_permits()).sum()
+    /// Bytes held from the node's budget.
+    pub fn bytes(&self) -> usize {
+        self.node.iter().map(|p| p.num_permits()).sum()
     }
+}
+
+/// Gives back all but `keep` of the permits in `permits`.
+fn trim(permits: &mut Vec<OwnedSemaphorePermit>, keep: usize) {
+    let mut kept = 0;
+    permits.retain_mut(|permit| {
+        if kept >= keep {
+            return false;
+        }
+        let count = permit.num_permits();
+        if kept + count > keep {
+            drop(permit.split(kept + count - keep));
+        }
+        kept += permit.num_permits();
+        true
+    });
 }
 
 /// What one Fetch may hold in memory, and where it takes it from.
@@ -308,12 +325,22 @@ impl ResponseBudget {
     pub async fn grow(&mut self, bytes: usize) {
         let bytes = bytes.min(self.bytes_max.saturating_sub(self.held_bytes));
         if let Some(permit) = acquire(&self.connection, bytes).await {
-            self.held.permits.push(permit);
+            self.held.connection.push(permit);
         }
         if let Some(permit) = acquire(&self.node, bytes).await {
-            self.held.permits.push(permit);
+            self.held.node.push(permit);
         }
         self.held_bytes += bytes;
+    }
+
+    /// Keeps only `bytes` (what the response really holds) and gives back the rest, so a
+    /// response smaller than its limit does not hold the difference while it is written.
+    pub fn shrink_to(&mut self, bytes: usize) {
+        if bytes < self.held_bytes {
+            trim(&mut self.held.connection, bytes);
+            trim(&mut self.held.node, bytes);
+            self.held_bytes = bytes;
+        }
     }
 
     /// Bytes held from the node's budget.
@@ -323,8 +350,7 @@ impl ResponseBudget {
 
     /// Gives back what is held, keeping the turn (a long-poll waits without holding bytes).
     pub fn release(&mut self) {
-        self.held.permits.clear();
-        self.held_bytes = 0;
+        self.shrink_to(0);
     }
 
     /// Done taking: passes the turn on and hands over the bytes held, to be dropped once the
@@ -432,6 +458,29 @@ mod tests {
         assert_eq!(second.held_bytes(), 60);
         assert_eq!(node.available_permits(), 40);
         drop(second);
+        assert_eq!(node.available_permits(), 100);
+    }
+
+    /// Proves a response smaller than its limit gives the difference back before it is
+    /// written.
+    #[tokio::test]
+    async fn a_small_response_keeps_only_its_bytes() {
+        let node = Arc::new(Semaphore::new(100));
+        let connection = Arc::new(Semaphore::new(100));
+        let mut budget = ResponseBudget::new(
+            Arc::clone(&node),
+            Arc::clone(&connection),
+            100,
+            FetchTurn::free(),
+        );
+        budget.take(60).await;
+        budget.grow(20).await;
+        budget.shrink_to(70);
+        assert_eq!(node.available_permits(), 30);
+        assert_eq!(connection.available_permits(), 30);
+        let held = budget.finish();
+        assert_eq!(held.bytes(), 70);
+        drop(held);
         assert_eq!(node.available_permits(), 100);
     }
 
