@@ -40,7 +40,8 @@ use crate::request::{self, EncodeError, HandlerConfig, Reply};
 /// Bytes the reader buffers from the socket; a frame body larger than this is read straight
 /// into its own buffer.
 pub const READ_BUFFER_BYTES: usize = 64 * 1024;
-/// A frame body's buffer grows by at most this much before more bytes have arrived.
+/// An empty or full frame body's buffer grows by at least this much (and at most to the
+/// frame's length); a full one otherwise doubles.
 pub const FRAME_READ_STEP_BYTES: usize = 64 * 1024;
 
 /// Limits of the Kafka listener.
@@ -204,9 +205,9 @@ pub struct Frame {
 }
 
 /// Reads one frame: `Ok(None)` when the peer closed between frames. The body's buffer grows
-/// as its bytes arrive (at most `FRAME_READ_STEP_BYTES` ahead of them), so a declared length
-/// costs nothing until it is sent; its bytes are taken from `connection` and `node` first,
-/// which waits while either is full.
+/// as its bytes arrive (it doubles when full: at most twice what arrived, plus
+/// `FRAME_READ_STEP_BYTES`), so a declared length costs nothing until it is sent; its bytes
+/// are taken from `connection` and `node` first, which waits while either is full.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     frame_bytes_max: usize,
