@@ -473,7 +473,15 @@ mod tests {
             .await
             .expect("write");
         let mut rest = Vec::new();
-        stream.read_to_end(&mut rest).await.expect("closed");
+        // Bounded, so a server that keeps the connection open fails the test instead of
+        // hanging it.
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut rest),
+        )
+        .await
+        .expect("the server closes the connection")
+        .expect("closed cleanly");
         assert!(
             rest.is_empty(),
             "nothing is answered after the failed produce"
