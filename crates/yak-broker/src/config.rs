@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use yak_log::FlushPolicy;
 
+/// Named limits of the Kafka listener, checked at start-up (see `yak_kafka::ServerConfig`).
+pub use yak_kafka::ServerConfig as KafkaLimits;
+
 /// Named limits of the HTTP front-end, checked at start-up.
 #[derive(Debug, Clone)]
 pub struct HttpLimits {
@@ -63,6 +66,8 @@ pub struct BrokerConfig {
     /// How often retention looks for segments to delete.
     pub retention_check_interval_ms: u64,
     pub http_limits: HttpLimits,
+    /// Limits of the Kafka listener (frame, fetch and queued bytes, connections).
+    pub kafka_limits: KafkaLimits,
 }
 
 impl BrokerConfig {
@@ -95,6 +100,7 @@ impl BrokerConfig {
         if let FlushPolicy::IntervalMs(0) = self.flush {
             return Err("flush interval must be at least 1 ms".into());
         }
+        self.kafka_limits.validate()?;
         Ok(())
     }
 }

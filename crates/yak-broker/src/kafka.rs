@@ -10,7 +10,6 @@ use tokio::task::JoinHandle;
 use yak_kafka::backend::{
     Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, TopicMeta,
 };
-use yak_kafka::ServerConfig;
 use yak_log::{batch, ValidBatch};
 
 use crate::broker::{Broker, NewTopic};
@@ -262,7 +261,7 @@ impl Backend for KafkaBackend {
         result
     }
 
-    fn fetch(
+    async fn fetch(
         &self,
         topic: &str,
         partition: i32,
@@ -273,7 +272,6 @@ impl Backend for KafkaBackend {
         let metrics = &self.broker.metrics;
         Metrics::add(&metrics.fetch_requests_total, 1);
         let partition = self.partition(topic, partition)?;
-        let high_watermark = partition.high_watermark();
         let log_start_offset = partition.log_start_offset();
         // Between the high watermark and the log end the records exist but are not committed
         // yet: an empty answer, not an error, so the client simply fetches again.
@@ -281,8 +279,11 @@ impl Backend for KafkaBackend {
             Metrics::add(&metrics.failed_fetch_requests_total, 1);
             return Err(BackendError::OffsetOutOfRange);
         }
-        let records = partition
-            .read(offset, partition_max_bytes.max(0) as u32)
+        // The high watermark answered is the one that bounded the read, so it is never older
+        // than the batches sent with it.
+        let (records, high_watermark) = partition
+            .read_committed(offset, partition_max_bytes.max(0) as u32)
+            .await
             .map_err(backend_error)?;
         if !records.is_empty() {
             let mut count = 0u64;
@@ -404,7 +405,7 @@ pub fn spawn(broker: Arc<Broker>, listener: TcpListener) -> JoinHandle<()> {
     let backend = Arc::new(KafkaBackend::new(Arc::clone(&broker)));
     let shutdown = broker.shutdown.clone();
     tokio::spawn(async move {
-        let config = ServerConfig::default();
+        let config = broker.config.kafka_limits.clone();
         if let Err(error) = yak_kafka::serve(listener, backend, config, async move {
             shutdown.cancelled().await
         })
@@ -413,4 +414,109 @@ pub fn spawn(broker: Arc<Broker>, listener: TcpListener) -> JoinHandle<()> {
             tracing::error!(%error, "the Kafka listener stopped");
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BrokerConfig, HttpLimits, KafkaLimits};
+    use crate::partition::Durability;
+    use std::net::SocketAddr;
+    use yak_log::{record, FlushPolicy, OsFileSystem};
+
+    fn open_broker(dir: &std::path::Path) -> Arc<Broker> {
+        let config = BrokerConfig {
+            node_id: 0,
+            data_dir: dir.to_path_buf(),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            kafka: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise_http: None,
+            advertise_kafka: None,
+            cluster: "test".into(),
+            default_partitions: 1,
+            default_replication_factor: 1,
+            min_insync_replicas: 1,
+            // The high watermark moves with every append, as fast as a writer can go.
+            flush: FlushPolicy::Never,
+            segment_bytes_max: 16 * 1024 * 1024,
+            segment_ms_max: 3_600_000,
+            retention_check_interval_ms: 30_000,
+            http_limits: HttpLimits::default(),
+            kafka_limits: KafkaLimits::default(),
+        };
+        Broker::open(
+            config,
+            Arc::new(OsFileSystem),
+            "http://127.0.0.1:0".into(),
+            "127.0.0.1:0".into(),
+        )
+        .expect("broker opens")
+    }
+
+    fn one_record_batch() -> Vec<u8> {
+        let records = [record::RecordToWrite {
+            key: None,
+            value: Some(b"v"),
+            headers: &[],
+            timestamp_ms: 1,
+        }];
+        let mut batch = Vec::new();
+        record::encode_batch(&records, &mut batch);
+        batch
+    }
+
+    /// Regression: Fetch read the high watermark, then the log read it again and could return
+    /// batches past the one reported. Every batch sent must lie below the high watermark sent
+    /// with it, while a writer keeps moving it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fetch_high_watermark_is_never_older_than_its_batches() {
+        const FETCHES: usize = 50_000;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broker = open_broker(dir.path());
+        broker
+            .create_topic(NewTopic {
+                name: "hwm".into(),
+                partitions: Some(1),
+                replication_factor: None,
+                ..NewTopic::default()
+            })
+            .await
+            .expect("topic");
+        let partition = broker.partition("hwm", 0).expect("partition");
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writing = Arc::clone(&done);
+        let writer = tokio::spawn(async move {
+            let template = one_record_batch();
+            while !writing.load(Ordering::Relaxed) {
+                let mut batch = template.clone();
+                partition
+                    .append(
+                        yak_log::ValidBatch::new(&mut batch).expect("a valid batch"),
+                        Durability::Wait,
+                    )
+                    .await
+                    .expect("append");
+            }
+        });
+        let backend = KafkaBackend::new(Arc::clone(&broker));
+        let mut offset = 0;
+        for _ in 0..FETCHES {
+            let outcome = backend
+                .fetch("hwm", 0, offset, 1 << 20, true)
+                .await
+                .expect("fetch");
+            for item in batch::batches(&outcome.records) {
+                let (header, _) = item.expect("whole batches");
+                assert!(
+                    header.last_offset() < outcome.high_watermark,
+                    "batch ending at {} sent with high watermark {}",
+                    header.last_offset(),
+                    outcome.high_watermark
+                );
+                offset = header.last_offset() + 1;
+            }
+        }
+        done.store(true, Ordering::Relaxed);
+        writer.await.expect("writer");
+    }
 }

@@ -37,7 +37,7 @@ pub mod server;
 pub mod topic;
 
 pub use broker::Broker;
-pub use config::{BrokerConfig, HttpLimits};
+pub use config::{BrokerConfig, HttpLimits, KafkaLimits};
 pub use error::BrokerError;
 pub use server::{start, Running};
 

@@ -354,6 +354,27 @@ impl Partition {
     pub fn set_log_config(&self, config: yak_log::LogConfig) -> Result<(), BrokerError> {
         Ok(self.write_log().set_config(config)?)
     }
+
+    /// Whole stored batches from the one holding `offset`, with the high watermark that
+    /// bounded them: the batches never reach past the watermark answered, so a Fetch reports
+    /// one at least as new as its data. The log read runs on a blocking thread (log reads must
+    /// not block tokio's worker threads); dropping the future leaves nothing half done.
+    pub async fn read_committed(
+        self: &Arc<Self>,
+        offset: i64,
+        max_bytes: u32,
+    ) -> Result<(Bytes, i64), BrokerError> {
+        let partition = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let high_watermark = partition.high_watermark();
+            let records = partition
+                .read_log()
+                .read(offset, max_bytes, high_watermark)?;
+            Ok((records, high_watermark))
+        })
+        .await
+        .map_err(|e| BrokerError::Internal(format!("log read task failed: {e}")))?
+    }
 }
 
 fn last_sequence(header: &BatchHeader) -> i32 {

@@ -44,6 +44,7 @@ fn config(data_dir: &std::path::Path) -> BrokerConfig {
         segment_bytes_max: 16 * 1024 * 1024,
         segment_ms_max: 3_600_000,
         retention_check_interval_ms: 30_000,
+        kafka_limits: Default::default(),
         http_limits: HttpLimits::default(),
     }
 }

@@ -26,6 +26,7 @@ fn config(data_dir: &std::path::Path) -> BrokerConfig {
         segment_ms_max: 3_600_000,
         retention_check_interval_ms: 30_000,
         http_limits: HttpLimits::default(),
+        kafka_limits: Default::default(),
     }
 }
 

@@ -30,6 +30,7 @@ fn config(data_dir: &std::path::Path) -> BrokerConfig {
         segment_ms_max: 3_600_000,
         retention_check_interval_ms: 30_000,
         http_limits: HttpLimits::default(),
+        kafka_limits: Default::default(),
     }
 }
 
@@ -86,15 +87,17 @@ async fn batch_whose_records_disagree_with_its_header_is_invalid_record() {
     }
     .write(&mut lying);
     batch::seal(&mut lying);
-    let response = yak_kafka::produce::handle(&backend, 9, request(lying))
-        .await
-        .expect("acks=1 answers");
+    let response = yak_kafka::produce::handle(&backend, 9, request(lying)).await;
+    let yak_kafka::produce::ProduceReply::Response(response) = response else {
+        panic!("acks=1 answers");
+    };
     let answer = &response.responses[0].partition_responses[0];
     assert_eq!(answer.error_code, error_code::INVALID_RECORD, "{answer:?}");
 
-    let response = yak_kafka::produce::handle(&backend, 9, request(batch_of(2)))
-        .await
-        .expect("acks=1 answers");
+    let response = yak_kafka::produce::handle(&backend, 9, request(batch_of(2))).await;
+    let yak_kafka::produce::ProduceReply::Response(response) = response else {
+        panic!("acks=1 answers");
+    };
     let answer = &response.responses[0].partition_responses[0];
     assert_eq!(answer.error_code, error_code::NONE, "{answer:?}");
     assert_eq!(answer.base_offset, 0, "the refused batch took no offsets");

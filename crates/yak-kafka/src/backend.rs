@@ -221,7 +221,10 @@ pub trait Backend: Send + Sync + 'static {
     /// the backend checks only sequences against its producer state, patches base offset and
     /// leader epoch in place, and resolves when
     /// `acks` is satisfied (-1 = all in-sync replicas, 1 = leader, 0 = leader too: the
-    /// front-end just sends no response) or `timeout_ms` has passed (`RequestTimedOut`).
+    /// front-end just sends no response). The front-end abandons the future once
+    /// `timeout_ms` has passed and answers `REQUEST_TIMED_OUT`, so the backend must keep its
+    /// state consistent when the future is dropped at any await (a batch already written stays
+    /// written, as in Kafka); it may also answer `RequestTimedOut` itself.
     fn produce(
         &self,
         topic: &str,
@@ -234,7 +237,9 @@ pub trait Backend: Send + Sync + 'static {
     /// watermark (the last stable offset when `read_committed`), at most
     /// `partition_max_bytes` — except that at least one whole batch is returned when one
     /// exists, however large (KIP-74). Empty `records` when nothing is there.
-    /// `OffsetOutOfRange` below the log start or above the high watermark.
+    /// `OffsetOutOfRange` below the log start or above the high watermark. The
+    /// `high_watermark` answered is the one that bounded the read, never older than the
+    /// batches returned. Log reads run off tokio's worker threads.
     fn fetch(
         &self,
         topic: &str,
@@ -242,7 +247,7 @@ pub trait Backend: Send + Sync + 'static {
         offset: i64,
         partition_max_bytes: i32,
         read_committed: bool,
-    ) -> Result<FetchOutcome, BackendError>;
+    ) -> impl Future<Output = Result<FetchOutcome, BackendError>> + Send;
     /// Resolves once data at or above `offset` may be readable (the high watermark moved past
     /// it), or at once when it already is. The front-end applies `max_wait_ms` with
     /// `tokio::time::timeout` and waits on every partition of a Fetch at once, so a Fetch

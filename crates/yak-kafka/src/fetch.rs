@@ -2,11 +2,14 @@
 //!
 //! Answers at once when the partitions hold at least `min_bytes` or any partition has an
 //! error; otherwise waits on `Backend::wait_for_data` for every partition at once, up to
-//! `max_wait_ms` (capped by `fetch_wait_ms_max`), and reads again. `max_bytes` bounds the
-//! response and `partition_max_bytes` each partition, except that the first partition with
-//! data always returns at least one whole batch (KIP-74), or the client would stall.
-//! `records` is never null (librdkafka rejects a -1 MessageSetSize), and no fetch sessions are
-//! kept: `session_id` is always 0, so clients stay on full fetches.
+//! `max_wait_ms` (capped by `fetch_wait_ms_max`), and reads again. The response holds at most
+//! `max_bytes` of records, capped by the broker's `fetch_bytes_max` (Kafka's
+//! `fetch.max.bytes`), and each partition at most its `partition_max_bytes`, except that the
+//! first partition with data always returns at least one whole batch (KIP-74), or the client
+//! would stall. Those bytes are taken from the connection's and the node's response budgets
+//! before the log is read and given back once the response is written; a long-poll waits
+//! holding none. `records` is never null (librdkafka rejects a -1 MessageSetSize), and no
+//! fetch sessions are kept: `session_id` is always 0, so clients stay on full fetches.
 
 use std::time::Duration;
 
@@ -16,34 +19,56 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::time::Instant;
 
 use crate::backend::{error_code, Backend};
+use crate::memory::{ResponseBudget, ResponsePermits};
 
 /// `isolation_level` 1 = read_committed (librdkafka's default).
 const READ_COMMITTED: i8 = 1;
 
+/// The broker's limits on one Fetch.
+#[derive(Clone, Copy, Debug)]
+pub struct FetchLimits {
+    /// Longest a Fetch may long-poll, whatever its `max_wait_ms` asks.
+    pub wait_ms_max: u64,
+    /// Most record bytes in one response, whatever its `max_bytes` asks (Kafka's
+    /// `fetch.max.bytes`), except for one first batch larger than that (KIP-74).
+    pub fetch_bytes_max: usize,
+}
+
+/// Answers one Fetch; the permits cover the records in the response and must be kept until
+/// it is written.
 pub async fn handle<B: Backend>(
     backend: &B,
-    fetch_wait_ms_max: u64,
+    limits: FetchLimits,
     request: FetchRequest,
-) -> FetchResponse {
+    mut budget: ResponseBudget,
+) -> (FetchResponse, ResponsePermits) {
     // Sessions are optional (KIP-227): a full fetch (epoch -1 or 0) is served without one;
     // an incremental fetch names a session we never created.
     if request.session_id != 0 || request.session_epoch > 0 {
-        return FetchResponse::default().with_error_code(error_code::FETCH_SESSION_ID_NOT_FOUND);
+        let response =
+            FetchResponse::default().with_error_code(error_code::FETCH_SESSION_ID_NOT_FOUND);
+        return (response, budget.finish());
     }
     let wait_ms = u64::try_from(request.max_wait_ms)
         .unwrap_or(0)
-        .min(fetch_wait_ms_max);
+        .min(limits.wait_ms_max);
     let deadline = Instant::now() + Duration::from_millis(wait_ms);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let response_bytes_max = usize::try_from(request.max_bytes)
+        .unwrap_or(0)
+        .min(limits.fetch_bytes_max);
     loop {
-        let (response, bytes, any_error) = read(backend, &request);
+        budget.take(response_bytes_max).await;
+        let (response, bytes, any_error) =
+            read(backend, &request, response_bytes_max, &mut budget).await;
         if bytes >= min_bytes || any_error || Instant::now() >= deadline {
-            return response;
+            budget.shrink_to(bytes);
+            return (response, budget.finish());
         }
         // Wait for data past what this read saw (its high watermark), not past the fetch
         // offset: a partition holding fewer than min_bytes would otherwise wake at once,
         // again and again, until the deadline.
-        let waits: Vec<_> =
+        let seen: Vec<(&str, i32, i64)> =
             request
                 .topics
                 .iter()
@@ -51,35 +76,46 @@ pub async fn handle<B: Backend>(
                 .flat_map(|(topic, answered)| {
                     topic.partitions.iter().zip(&answered.partitions).map(
                         move |(partition, seen)| {
-                            let offset = partition.fetch_offset.max(seen.high_watermark);
-                            Box::pin(backend.wait_for_data(
+                            (
                                 topic.topic.as_str(),
                                 partition.partition,
-                                offset,
-                            ))
+                                partition.fetch_offset.max(seen.high_watermark),
+                            )
                         },
                     )
                 })
                 .collect();
+        // The records read so far are dropped: a long-poll holds no response bytes, and the
+        // next read takes them again.
+        drop(response);
+        budget.release();
+        let waits: Vec<_> = seen
+            .into_iter()
+            .map(|(topic, partition, offset)| {
+                Box::pin(backend.wait_for_data(topic, partition, offset))
+            })
+            .collect();
         if waits.is_empty() {
             // Nothing to wait for: Kafka still holds an empty fetch for max_wait_ms.
             tokio::time::sleep_until(deadline).await;
-            return response;
+            continue;
         }
-        if tokio::time::timeout_at(deadline, select_all(waits))
-            .await
-            .is_err()
-        {
-            return read(backend, &request).0;
-        }
+        // On timeout the loop reads once more and answers, whatever it finds.
+        let _ = tokio::time::timeout_at(deadline, select_all(waits)).await;
     }
 }
 
-/// Reads every partition once. Returns the response, its record bytes, and whether any
-/// partition failed.
-pub fn read<B: Backend>(backend: &B, request: &FetchRequest) -> (FetchResponse, usize, bool) {
+/// Reads every partition once, within `response_bytes_max` record bytes (held in `budget`,
+/// which grows when a first batch exceeds it). Returns the response, its record bytes, and
+/// whether any partition failed.
+pub async fn read<B: Backend>(
+    backend: &B,
+    request: &FetchRequest,
+    response_bytes_max: usize,
+    budget: &mut ResponseBudget,
+) -> (FetchResponse, usize, bool) {
     let read_committed = request.isolation_level == READ_COMMITTED;
-    let mut budget_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    let mut budget_bytes = response_bytes_max;
     let mut bytes_total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(request.topics.len());
@@ -89,13 +125,15 @@ pub fn read<B: Backend>(backend: &B, request: &FetchRequest) -> (FetchResponse, 
             let partition_max_bytes = usize::try_from(partition.partition_max_bytes).unwrap_or(0);
             let limit_bytes = partition_max_bytes.min(budget_bytes);
             let entry = PartitionData::default().with_partition_index(partition.partition);
-            let outcome = backend.fetch(
-                topic.topic.as_str(),
-                partition.partition,
-                partition.fetch_offset,
-                i32::try_from(limit_bytes).unwrap_or(i32::MAX),
-                read_committed,
-            );
+            let outcome = backend
+                .fetch(
+                    topic.topic.as_str(),
+                    partition.partition,
+                    partition.fetch_offset,
+                    i32::try_from(limit_bytes).unwrap_or(i32::MAX),
+                    read_committed,
+                )
+                .await;
             let entry = match outcome {
                 Ok(outcome) => {
                     // Only the first partition with data may exceed the limits (KIP-74).
@@ -106,6 +144,9 @@ pub fn read<B: Backend>(backend: &B, request: &FetchRequest) -> (FetchResponse, 
                         bytes::Bytes::new()
                     };
                     bytes_total += records.len();
+                    if bytes_total > budget.held_bytes() {
+                        budget.grow(bytes_total - budget.held_bytes()).await;
+                    }
                     budget_bytes = budget_bytes.saturating_sub(records.len());
                     entry
                         .with_error_code(error_code::NONE)
@@ -150,6 +191,23 @@ mod tests {
     use kafka_protocol::protocol::Encodable;
     use std::sync::Arc;
 
+    const LIMITS: FetchLimits = FetchLimits {
+        wait_ms_max: 10_000,
+        fetch_bytes_max: 1 << 20,
+    };
+
+    /// Fetches with the test limits and a budget of their own.
+    async fn fetch(backend: &MemoryBackend, request: FetchRequest) -> FetchResponse {
+        handle(
+            backend,
+            LIMITS,
+            request,
+            ResponseBudget::standalone(1 << 20),
+        )
+        .await
+        .0
+    }
+
     fn request(topic: &str, partition: i32, offset: i64, wait_ms: i32) -> FetchRequest {
         FetchRequest::default()
             .with_max_wait_ms(wait_ms)
@@ -173,7 +231,7 @@ mod tests {
             .expect("appends");
         for version in versions::decoded_versions(ApiKey::Fetch) {
             for (topic, offset) in [("t1", 0), ("t1", 1), ("t1", 99), ("nope", 0)] {
-                let response = handle(&backend, 0, request(topic, 0, offset, 0)).await;
+                let response = fetch(&backend, request(topic, 0, offset, 0)).await;
                 let partition = &response.responses[0].partitions[0];
                 assert!(partition.records.is_some());
                 let mut buf = bytes::BytesMut::new();
@@ -190,14 +248,14 @@ mod tests {
         backend.add_topic("t1", 1);
         let first = test_batch(&[b"a", b"b", b"c"]);
         backend.append("t1", 0, first.clone()).expect("appends");
-        let response = handle(&backend, 0, request("t1", 0, 1, 0)).await;
+        let response = fetch(&backend, request("t1", 0, 1, 0)).await;
         let partition = &response.responses[0].partitions[0];
         assert_eq!(
             partition.records.as_ref().map(|r| r.len()),
             Some(first.len())
         );
         assert_eq!(partition.high_watermark, 3);
-        let response = handle(&backend, 0, request("t1", 0, 4, 0)).await;
+        let response = fetch(&backend, request("t1", 0, 4, 0)).await;
         assert_eq!(response.responses[0].partitions[0].error_code, 1);
     }
 
@@ -218,7 +276,7 @@ mod tests {
         let mut second = req.topics[0].partitions[0].clone();
         second.partition = 1;
         req.topics[0].partitions.push(second);
-        let response = handle(&backend, 0, req).await;
+        let response = fetch(&backend, req).await;
         let parts = &response.responses[0].partitions;
         assert!(parts[0].records.as_ref().is_some_and(|r| !r.is_empty()));
         assert!(parts[1].records.as_ref().is_some_and(|r| r.is_empty()));
@@ -238,7 +296,7 @@ mod tests {
                 .append("t1", 0, test_batch(&[b"late"]))
                 .expect("appends");
         });
-        let response = handle(&*backend, 10_000, request("t1", 0, 0, 5_000)).await;
+        let response = fetch(&backend, request("t1", 0, 0, 5_000)).await;
         let partition = &response.responses[0].partitions[0];
         assert!(partition.records.as_ref().is_some_and(|r| !r.is_empty()));
         assert!(started.elapsed() < Duration::from_secs(4));
@@ -250,7 +308,7 @@ mod tests {
         let backend = MemoryBackend::for_tests();
         backend.add_topic("t1", 1);
         let started = Instant::now();
-        let response = handle(&backend, 10_000, request("t1", 0, 0, 500)).await;
+        let response = fetch(&backend, request("t1", 0, 0, 500)).await;
         assert!(started.elapsed() >= Duration::from_millis(500));
         let partition = &response.responses[0].partitions[0];
         assert_eq!(partition.records.as_ref().map(|r| r.len()), Some(0));

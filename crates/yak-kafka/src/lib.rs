@@ -4,7 +4,7 @@
 //! The chain from the socket to the broker:
 //!
 //! - [`server`]: accept loop, connection limit, per-connection task (4-byte length framing,
-//!   `frame_bytes_max`, in-flight limit, responses in request order).
+//!   `frame_bytes_max`, in-flight limits in requests and bytes, responses in request order).
 //! - [`request`]: frame → typed request (version checks against [`versions`]) → handler →
 //!   response frame.
 //! - [`versions`]: the API versions we advertise and decode (our table, not the crate's).
@@ -12,6 +12,8 @@
 //!   [`list_offsets`], [`create_topics`], [`delete_topics`], [`create_partitions`],
 //!   [`find_coordinator`], [`init_producer_id`], [`describe_configs`],
 //!   [`incremental_alter_configs`], [`describe_cluster`].
+//! - [`memory`]: response frames that keep stored batches by reference, and the byte budgets
+//!   that bound requests read and responses queued, per connection and per node.
 //! - [`backend`]: the [`Backend`] trait the broker implements (topics, logs, producer ids).
 //! - `memory_backend` (tests only): an in-memory backend for the unit tests of the request
 //!   handlers and the fuzz harness, which cannot reach the broker crate above them.
@@ -32,6 +34,7 @@ pub mod find_coordinator;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
+pub mod memory;
 #[cfg(test)]
 pub mod memory_backend;
 pub mod metadata;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
@@ -57,6 +58,9 @@ pub struct MemoryBackend {
     auto_create_topics: bool,
     state: Mutex<State>,
     appended: Notify,
+    /// When set, a produce appends and then never resolves, as a durability wait on a stuck
+    /// disk would (tests of Produce's `timeout_ms`).
+    stall_produce: AtomicBool,
 }
 
 fn partition_meta(partition: i32) -> PartitionMeta {
@@ -88,6 +92,7 @@ impl MemoryBackend {
             auto_create_topics,
             state: Mutex::new(State::default()),
             appended: Notify::new(),
+            stall_produce: AtomicBool::new(false),
         }
     }
 
@@ -101,6 +106,11 @@ impl MemoryBackend {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes every later produce append and then wait forever (see `stall_produce`).
+    pub fn stall_produce(&self, stalled: bool) {
+        self.stall_produce.store(stalled, Ordering::Relaxed);
     }
 
     /// Creates `name` with `partitions` partitions (or returns the existing topic).
@@ -386,10 +396,14 @@ impl Backend for MemoryBackend {
         _acks: i16,
         _timeout_ms: i32,
     ) -> Result<ProduceOutcome, BackendError> {
-        self.append_valid(topic, partition, batch)
+        let outcome = self.append_valid(topic, partition, batch)?;
+        if self.stall_produce.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
+        Ok(outcome)
     }
 
-    fn fetch(
+    async fn fetch(
         &self,
         topic: &str,
         partition: i32,
@@ -408,15 +422,29 @@ impl Backend for MemoryBackend {
         }
         let limit_bytes = usize::try_from(partition_max_bytes).unwrap_or(0);
         let first = log.batches.partition_point(|b| b.next_offset <= offset);
-        let mut records = BytesMut::new();
+        let mut taken = 0usize;
+        let mut bytes_total = 0usize;
         for batch in &log.batches[first..] {
-            if !records.is_empty() && records.len() + batch.bytes.len() > limit_bytes {
+            if taken > 0 && bytes_total + batch.bytes.len() > limit_bytes {
                 break;
             }
-            records.extend_from_slice(&batch.bytes);
+            taken += 1;
+            bytes_total += batch.bytes.len();
         }
+        let records = match &log.batches[first..first + taken] {
+            [] => Bytes::new(),
+            // One batch goes out as stored, without a copy, like the broker's reads.
+            [only] => only.bytes.clone(),
+            several => {
+                let mut records = BytesMut::with_capacity(bytes_total);
+                for batch in several {
+                    records.extend_from_slice(&batch.bytes);
+                }
+                records.freeze()
+            }
+        };
         Ok(FetchOutcome {
-            records: records.freeze(),
+            records,
             high_watermark: log.log_end_offset,
             last_stable_offset: log.log_end_offset,
             log_start_offset: 0,

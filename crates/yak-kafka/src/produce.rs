@@ -6,13 +6,20 @@
 //! transactional batches, a base offset other than 0, an idempotent batch without a sequence);
 //! the backend gets the `ValidBatch` and appends it without parsing it again. Partitions of one
 //! request are appended concurrently. acks=0 gets no response at all: librdkafka marks such
-//! requests as expecting none, so a reply would break its correlation.
+//! requests as expecting none, so a reply would break its correlation; when any partition of an
+//! acks=0 request fails, the connection is closed instead, as Kafka does, so the client notices
+//! and refreshes its metadata. `timeout_ms` bounds the whole request: a partition whose append
+//! (with its wait for durability) is not done by then answers REQUEST_TIMED_OUT; its batch may
+//! still be written, as in Kafka.
 
 use bytes::{Bytes, BytesMut};
+use std::time::Duration;
+
 use futures::future::join_all;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
 use yak_log::ValidBatch;
 
 use crate::backend::{error_code, Backend, BackendError, ProduceOutcome};
@@ -57,6 +64,7 @@ async fn produce_partition<B: Backend>(
     records: Option<Bytes>,
     acks: i16,
     timeout_ms: i32,
+    deadline: Instant,
 ) -> Result<ProduceOutcome, BackendError> {
     if !acks_valid(acks) {
         return Err(BackendError::Unknown(String::new()));
@@ -66,19 +74,35 @@ async fn produce_partition<B: Backend>(
     // The frame is shared, so this copies the batch once; the backend patches it in place.
     let mut bytes = BytesMut::from(records);
     let batch = check_batch(&mut bytes)?;
-    backend
-        .produce(topic, partition, batch, acks, timeout_ms)
-        .await
+    // Dropping the append at the deadline is safe: the backend keeps its state consistent at
+    // every await (see `Backend::produce`).
+    tokio::time::timeout_at(
+        deadline,
+        backend.produce(topic, partition, batch, acks, timeout_ms),
+    )
+    .await
+    .unwrap_or(Err(BackendError::RequestTimedOut))
 }
 
-/// Appends every partition; `None` when acks=0 (no response must be sent).
+/// What a Produce asks of the connection.
+#[derive(Debug)]
+pub enum ProduceReply {
+    Response(ProduceResponse),
+    /// acks=0 and every partition appended: nothing is sent.
+    Nothing,
+    /// acks=0 and a partition failed: close the connection, as Kafka does.
+    CloseConnection,
+}
+
+/// Appends every partition.
 pub async fn handle<B: Backend>(
     backend: &B,
     version: i16,
     request: ProduceRequest,
-) -> Option<ProduceResponse> {
+) -> ProduceReply {
     let acks = request.acks;
     let timeout_ms = request.timeout_ms;
+    let deadline = Instant::now() + Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
     let mut appends = Vec::new();
     for topic in &request.topic_data {
         for partition in &topic.partition_data {
@@ -90,6 +114,7 @@ pub async fn handle<B: Backend>(
                     partition.records.clone(),
                     acks,
                     timeout_ms,
+                    deadline,
                 )
                 .await;
                 if let Err(error) = &outcome {
@@ -101,7 +126,10 @@ pub async fn handle<B: Backend>(
     }
     let outcomes = join_all(appends).await;
     if acks == 0 {
-        return None;
+        if outcomes.iter().any(|(_, _, outcome)| outcome.is_err()) {
+            return ProduceReply::CloseConnection;
+        }
+        return ProduceReply::Nothing;
     }
     let mut responses: Vec<TopicProduceResponse> = Vec::new();
     for (name, index, outcome) in outcomes {
@@ -115,7 +143,7 @@ pub async fn handle<B: Backend>(
             ),
         }
     }
-    Some(ProduceResponse::default().with_responses(responses))
+    ProduceReply::Response(ProduceResponse::default().with_responses(responses))
 }
 
 /// One partition's answer, shaped for `version`.
@@ -163,6 +191,13 @@ mod tests {
     use kafka_protocol::messages::ApiKey;
     use kafka_protocol::protocol::Encodable;
 
+    fn answer(reply: ProduceReply) -> ProduceResponse {
+        match reply {
+            ProduceReply::Response(response) => response,
+            other => panic!("expected a response, got {other:?}"),
+        }
+    }
+
     fn request(acks: i16, parts: Vec<(&str, i32, Option<Bytes>)>) -> ProduceRequest {
         let topic_data = parts
             .into_iter()
@@ -195,9 +230,9 @@ mod tests {
                     ("t1", 0, None),
                 ],
             );
-            let response = handle(&backend, version, req)
-                .await
-                .expect("acks=1 answers");
+            let ProduceReply::Response(response) = handle(&backend, version, req).await else {
+                panic!("acks=1 answers");
+            };
             let mut buf = BytesMut::new();
             response.encode(&mut buf, version).expect("encodes");
         }
@@ -209,16 +244,16 @@ mod tests {
         let backend = MemoryBackend::for_tests();
         backend.add_topic("t1", 1);
         let req = request(-1, vec![("t1", 0, Some(test_batch(&[b"a", b"b"])))]);
-        let response = handle(&backend, 9, req).await.expect("answers");
+        let response = answer(handle(&backend, 9, req).await);
         assert_eq!(response.responses[0].partition_responses[0].base_offset, 0);
         let req = request(-1, vec![("t1", 0, Some(test_batch(&[b"c"])))]);
-        let response = handle(&backend, 9, req).await.expect("answers");
+        let response = answer(handle(&backend, 9, req).await);
         assert_eq!(response.responses[0].partition_responses[0].base_offset, 2);
         let req = request(1, vec![("nope", 0, Some(test_batch(&[b"c"])))]);
-        let response = handle(&backend, 9, req).await.expect("answers");
+        let response = answer(handle(&backend, 9, req).await);
         assert_eq!(response.responses[0].partition_responses[0].error_code, 3);
         let req = request(5, vec![("t1", 0, Some(test_batch(&[b"c"])))]);
-        let response = handle(&backend, 9, req).await.expect("answers");
+        let response = answer(handle(&backend, 9, req).await);
         assert_eq!(response.responses[0].partition_responses[0].error_code, 21);
     }
 
@@ -228,7 +263,10 @@ mod tests {
         let backend = MemoryBackend::for_tests();
         backend.add_topic("t1", 1);
         let req = request(0, vec![("t1", 0, Some(test_batch(&[b"a"])))]);
-        assert!(handle(&backend, 7, req).await.is_none());
+        assert!(matches!(
+            handle(&backend, 7, req).await,
+            ProduceReply::Nothing
+        ));
         assert_eq!(backend.list_offset("t1", 0, -1), Ok((1, -1)));
     }
 
@@ -236,6 +274,43 @@ mod tests {
         check_batch(&mut bytes.to_vec())
             .map(|_| ())
             .map_err(|e| e.code())
+    }
+
+    /// Regression: a Produce whose append never became durable hung forever; now the
+    /// partition answers REQUEST_TIMED_OUT once `timeout_ms` has passed.
+    #[tokio::test(start_paused = true)]
+    async fn produce_past_timeout_ms_answers_request_timed_out() {
+        let backend = MemoryBackend::for_tests();
+        backend.add_topic("t1", 1);
+        backend.stall_produce(true);
+        let req = request(-1, vec![("t1", 0, Some(test_batch(&[b"a"])))]).with_timeout_ms(250);
+        let started = tokio::time::Instant::now();
+        let reply = tokio::time::timeout(Duration::from_secs(3600), handle(&backend, 9, req))
+            .await
+            .expect("the produce is answered, not left hanging");
+        let response = answer(reply);
+        let partition = &response.responses[0].partition_responses[0];
+        assert_eq!(partition.error_code, 7, "REQUEST_TIMED_OUT");
+        assert_eq!(partition.base_offset, -1);
+        assert_eq!(started.elapsed(), Duration::from_millis(250));
+    }
+
+    /// Regression: an acks=0 Produce that failed was silently dropped, so the client never
+    /// learned of it; Kafka closes the connection instead.
+    #[tokio::test]
+    async fn failed_acks_zero_produce_closes_the_connection() {
+        let backend = MemoryBackend::for_tests();
+        backend.add_topic("t1", 1);
+        let req = request(0, vec![("t1", 0, Some(Bytes::from_static(b"not a batch")))]);
+        assert!(matches!(
+            handle(&backend, 9, req).await,
+            ProduceReply::CloseConnection
+        ));
+        let req = request(0, vec![("t1", 0, Some(test_batch(&[b"ok"])))]);
+        assert!(matches!(
+            handle(&backend, 9, req).await,
+            ProduceReply::Nothing
+        ));
     }
 
     /// Proves two batches in one partition's records are refused, and a torn batch too.

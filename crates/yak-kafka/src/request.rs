@@ -2,9 +2,10 @@
 //!
 //! `decode` turns one frame (without its 4-byte length) into a typed `Request`, or says why the
 //! connection must close. `handle` runs the API's module against the backend and encodes the
-//! response frame (with its length), or `None` for a Produce with acks=0.
+//! response frame (with its length) as a [`ResponseFrame`] that keeps stored batches by
+//! reference; a Produce with acks=0 answers nothing, or closes the connection when it failed.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
     DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
@@ -16,6 +17,9 @@ use kafka_protocol::protocol::{
 };
 
 use crate::backend::Backend;
+use crate::fetch::FetchLimits;
+use crate::memory::{ResponseBudget, ResponseFrame, ResponsePermits};
+use crate::produce::ProduceReply;
 use crate::{
     api_versions, create_partitions, create_topics, delete_topics, describe_cluster,
     describe_configs, fetch, find_coordinator, incremental_alter_configs, init_producer_id,
@@ -184,7 +188,7 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
     version: i16,
     correlation_id: i32,
     body: &R,
-) -> Result<BytesMut, EncodeError> {
+) -> Result<ResponseFrame, EncodeError> {
     let fail = |reason: String| EncodeError {
         api_key,
         version,
@@ -201,7 +205,9 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
     let size = header_size + body_size;
     let size_field =
         i32::try_from(size).map_err(|_| fail(format!("{size} bytes do not fit a frame")))?;
-    let mut buf = BytesMut::with_capacity(4 + size);
+    // Stored batches are not copied in (see `ResponseFrame`), so `size` can be far more than
+    // this buffer will hold; it grows as needed past the first few kilobytes.
+    let mut buf = ResponseFrame::with_capacity((4 + size).min(ENCODE_BUFFER_BYTES_INITIAL));
     buf.put_i32(size_field);
     header
         .encode(&mut buf, header_version)
@@ -218,18 +224,34 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
     Ok(buf)
 }
 
+/// Bytes reserved up front for encoding a response; larger responses grow the buffer.
+pub const ENCODE_BUFFER_BYTES_INITIAL: usize = 16 * 1024;
+
 /// Limits the handlers need from the server configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct HandlerConfig {
-    pub fetch_wait_ms_max: u64,
+    pub fetch: FetchLimits,
 }
 
-/// Runs one request and encodes its response; `None` when the client expects none.
+/// What the connection does after a request.
+#[derive(Debug)]
+pub enum Reply {
+    /// Write this frame, then drop the permits (the response bytes it held).
+    Send(ResponseFrame, ResponsePermits),
+    /// The client expects no response (Produce with acks=0).
+    Nothing,
+    /// Close the connection once the earlier responses are written (a failed acks=0 Produce).
+    Close,
+}
+
+/// Runs one request and encodes its response. `budget` bounds the records a Fetch may hold
+/// (a budget of `fetch_bytes_max` of its own when `None`); other requests do not use it.
 pub async fn handle<B: Backend>(
     backend: &B,
     config: HandlerConfig,
     request: Request,
-) -> Result<Option<BytesMut>, EncodeError> {
+    budget: Option<ResponseBudget>,
+) -> Result<Reply, EncodeError> {
     let Request {
         api_key,
         version,
@@ -252,12 +274,18 @@ pub async fn handle<B: Backend>(
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::Produce(request) => match produce::handle(backend, version, request).await {
-            Some(response) => encode_response(api_key, version, correlation_id, &response)?,
-            None => return Ok(None),
+            ProduceReply::Response(response) => {
+                encode_response(api_key, version, correlation_id, &response)?
+            }
+            ProduceReply::Nothing => return Ok(Reply::Nothing),
+            ProduceReply::CloseConnection => return Ok(Reply::Close),
         },
         Body::Fetch(request) => {
-            let response = fetch::handle(backend, config.fetch_wait_ms_max, request).await;
-            encode_response(api_key, version, correlation_id, &response)?
+            let budget =
+                budget.unwrap_or_else(|| ResponseBudget::standalone(config.fetch.fetch_bytes_max));
+            let (response, permits) = fetch::handle(backend, config.fetch, request, budget).await;
+            let frame = encode_response(api_key, version, correlation_id, &response)?;
+            return Ok(Reply::Send(frame, permits));
         }
         Body::ListOffsets(request) => {
             let response = list_offsets::handle(backend, request);
@@ -296,7 +324,7 @@ pub async fn handle<B: Backend>(
             encode_response(api_key, version, correlation_id, &response)?
         }
     };
-    Ok(Some(frame))
+    Ok(Reply::Send(frame, ResponsePermits::default()))
 }
 
 #[cfg(test)]
@@ -304,6 +332,7 @@ mod tests {
     use super::*;
     use crate::memory_backend::{test_batch, MemoryBackend};
     use crate::metadata::topic_name;
+    use bytes::BytesMut;
     use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::{ApiVersionsResponse, RequestHeader};
@@ -407,11 +436,17 @@ mod tests {
     /// Decodes and, when the frame is valid, handles it; must never panic.
     fn exercise(runtime: &tokio::runtime::Runtime, backend: &MemoryBackend, frame: Bytes) {
         if let Ok(request) = decode(frame) {
-            let config = HandlerConfig {
-                fetch_wait_ms_max: 0,
-            };
             // Encoding errors are allowed (they close the connection); panics are not.
-            let _ = runtime.block_on(handle(backend, config, request));
+            let _ = runtime.block_on(handle(backend, config(), request, None));
+        }
+    }
+
+    fn config() -> HandlerConfig {
+        HandlerConfig {
+            fetch: FetchLimits {
+                wait_ms_max: 0,
+                fetch_bytes_max: 1 << 20,
+            },
         }
     }
 
@@ -429,13 +464,10 @@ mod tests {
         let backend = backend();
         for seed in seed_frames() {
             let request = decode(seed.clone()).expect("seed decodes");
-            let config = HandlerConfig {
-                fetch_wait_ms_max: 0,
-            };
             let response = runtime
-                .block_on(handle(&backend, config, request))
+                .block_on(handle(&backend, config(), request, None))
                 .expect("seed response encodes");
-            assert!(response.is_some());
+            assert!(matches!(response, Reply::Send(..)));
         }
     }
 
@@ -450,16 +482,12 @@ mod tests {
         raw.put_slice(b"\xff\xfe garbage");
         let request = decode(raw.freeze()).expect("answered, not closed");
         let response = runtime()
-            .block_on(handle(
-                &backend(),
-                HandlerConfig {
-                    fetch_wait_ms_max: 0,
-                },
-                request,
-            ))
-            .expect("encodes")
-            .expect("has a response");
-        let mut body = response.freeze();
+            .block_on(handle(&backend(), config(), request, None))
+            .expect("encodes");
+        let Reply::Send(frame, _) = response else {
+            panic!("ApiVersions has a response");
+        };
+        let mut body = frame.to_bytes();
         assert_eq!(body.get_i32() as usize, body.remaining());
         assert_eq!(body.get_i32(), 77, "v0 header: only the correlation id");
         let decoded = ApiVersionsResponse::decode(&mut body, 0).expect("v0 body");

@@ -1,28 +1,48 @@
 //! The listener: accept loop, connection limit, and one task per connection.
 //!
-//! A connection reads frames (4-byte big-endian length, at most `frame_bytes_max`), decodes
-//! each one at once (a bad frame closes the connection, as Kafka does), and runs up to
-//! `in_flight_requests_max` handlers concurrently. Responses are written in request order
-//! (clients pipeline and match by order as well as by correlation id); a Produce with acks=0
-//! holds its place in the queue but writes nothing.
+//! A connection reads frames (4-byte big-endian length, at most `frame_bytes_max`) on a reader
+//! task, decodes each one at once (a bad frame closes the connection, as Kafka does), and runs
+//! up to `in_flight_requests_max` handlers concurrently. Responses are written in request
+//! order (clients pipeline and match by order as well as by correlation id); a Produce with
+//! acks=0 holds its place in the queue but writes nothing.
+//!
+//! Memory is bounded by configuration, not by what clients declare or ask for:
+//! - a frame's buffer grows with the bytes that have arrived, never to the declared length
+//!   up front;
+//! - the bytes of requests read and not yet handled are counted per connection (at most
+//!   `frame_bytes_max`) and per node (`queued_request_bytes_max`, Kafka's
+//!   `queued.max.request.bytes`); reading waits for room, so a full node stops reading;
+//! - the records a Fetch reads are counted per connection (at most `fetch_bytes_max`) and per
+//!   node (`queued_response_bytes_max`) from before the log read until the response is
+//!   written (see `memory`), and are written from the bytes the log read returned (vectored
+//!   writes, no second copy).
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Buf, Bytes, BytesMut};
 use futures::stream::FuturesOrdered;
 use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
+use kafka_protocol::messages::ApiKey;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
-use crate::request::{self, EncodeError, HandlerConfig};
+use crate::fetch::FetchLimits;
+use crate::memory::{self, FetchTurn, NodeBudgets, ResponseBudget, ResponseFrame};
+use crate::request::{self, EncodeError, HandlerConfig, Reply};
+
+/// Bytes the reader buffers from the socket; a frame body larger than this is read straight
+/// into its own buffer.
+pub const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// An empty or full frame body's buffer grows by at least this much (and at most to the
+/// frame's length); a full one otherwise doubles.
+pub const FRAME_READ_STEP_BYTES: usize = 64 * 1024;
 
 /// Limits of the Kafka listener.
 #[derive(Clone, Debug)]
@@ -30,11 +50,20 @@ pub struct ServerConfig {
     /// Open connections at once; further connections are closed right after accept.
     pub connections_max: usize,
     /// Largest request frame, without its 4-byte length (Kafka's `socket.request.max.bytes`).
+    /// Also the most request bytes one connection may have read and not yet handled.
     pub frame_bytes_max: usize,
     /// Requests being handled at once on one connection; reading pauses at the limit.
     pub in_flight_requests_max: usize,
     /// Longest a Fetch may long-poll, whatever its `max_wait_ms` asks.
     pub fetch_wait_ms_max: u64,
+    /// Most record bytes in one Fetch response, whatever the client asks (Kafka's
+    /// `fetch.max.bytes`); also the most one connection may hold queued.
+    pub fetch_bytes_max: usize,
+    /// Request bytes read and not yet handled, over all connections (Kafka's
+    /// `queued.max.request.bytes`).
+    pub queued_request_bytes_max: usize,
+    /// Fetched record bytes read and not yet written, over all connections.
+    pub queued_response_bytes_max: usize,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +73,9 @@ impl Default for ServerConfig {
             frame_bytes_max: 100 * 1024 * 1024,
             in_flight_requests_max: 100,
             fetch_wait_ms_max: 30_000,
+            fetch_bytes_max: 55 * 1024 * 1024,
+            queued_request_bytes_max: 256 * 1024 * 1024,
+            queued_response_bytes_max: 256 * 1024 * 1024,
         }
     }
 }
@@ -66,6 +98,28 @@ impl ServerConfig {
         if self.in_flight_requests_max == 0 {
             return Err("in_flight_requests_max must be at least 1".into());
         }
+        if self.fetch_bytes_max == 0 || self.fetch_bytes_max > i32::MAX as usize {
+            return Err("fetch_bytes_max must be between 1 and 2147483647 bytes".into());
+        }
+        // A request or a response that can never fit its budget would wait forever.
+        if self.queued_request_bytes_max < self.frame_bytes_max
+            || self.queued_request_bytes_max > u32::MAX as usize
+        {
+            return Err(format!(
+                "queued_request_bytes_max must be between frame_bytes_max ({}) and {} bytes",
+                self.frame_bytes_max,
+                u32::MAX
+            ));
+        }
+        if self.queued_response_bytes_max < self.fetch_bytes_max
+            || self.queued_response_bytes_max > u32::MAX as usize
+        {
+            return Err(format!(
+                "queued_response_bytes_max must be between fetch_bytes_max ({}) and {} bytes",
+                self.fetch_bytes_max,
+                u32::MAX
+            ));
+        }
         Ok(())
     }
 }
@@ -82,6 +136,10 @@ pub async fn serve<B: Backend>(
         .validate()
         .map_err(|reason| io::Error::new(io::ErrorKind::InvalidInput, reason))?;
     let connections = Arc::new(Semaphore::new(config.connections_max));
+    let budgets = NodeBudgets {
+        requests: Arc::new(Semaphore::new(config.queued_request_bytes_max)),
+        responses: Arc::new(Semaphore::new(config.queued_response_bytes_max)),
+    };
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -109,11 +167,12 @@ pub async fn serve<B: Backend>(
         };
         let backend = Arc::clone(&backend);
         let config = config.clone();
+        let budgets = budgets.clone();
         let cancel = cancel.child_token();
         tasks.spawn(async move {
             let _permit = permit;
             tracing::debug!(%peer, "connection opened");
-            match connection(stream, backend, &config, cancel).await {
+            match connection(stream, backend, &config, budgets, cancel).await {
                 Ok(()) => tracing::debug!(%peer, "connection closed"),
                 Err(error) => tracing::debug!(%peer, %error, "connection ended"),
             }
@@ -125,27 +184,148 @@ pub async fn serve<B: Backend>(
     Ok(())
 }
 
-type Pending = Pin<Box<dyn Future<Output = Result<Option<BytesMut>, EncodeError>> + Send>>;
+type Pending = Pin<Box<dyn Future<Output = Result<Reply, EncodeError>> + Send>>;
+
+/// Why reading frames stopped on a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame length {length} is outside 0..={frame_bytes_max}")]
+    BadLength { length: i32, frame_bytes_max: usize },
+    #[error("connection closed inside a frame")]
+    Truncated,
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// One request frame (without its length) and the request bytes it holds in the budgets.
+#[derive(Debug)]
+pub struct Frame {
+    pub bytes: Bytes,
+    pub permits: Vec<OwnedSemaphorePermit>,
+}
+
+/// Reads one frame: `Ok(None)` when the peer closed between frames. The body's buffer grows
+/// as its bytes arrive (it doubles when full: at most twice what arrived, plus
+/// `FRAME_READ_STEP_BYTES`), so a declared length costs nothing until it is sent; its bytes
+/// are taken from `connection` and `node` first, which waits while either is full.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    frame_bytes_max: usize,
+    connection: &Arc<Semaphore>,
+    node: &Arc<Semaphore>,
+) -> Result<Option<Frame>, FrameError> {
+    let mut length_field = [0u8; 4];
+    let mut filled = 0;
+    while filled < length_field.len() {
+        match reader.read(&mut length_field[filled..]).await? {
+            0 if filled == 0 => return Ok(None),
+            0 => return Err(FrameError::Truncated),
+            read => filled += read,
+        }
+    }
+    let length = i32::from_be_bytes(length_field);
+    let body_bytes = usize::try_from(length)
+        .ok()
+        .filter(|bytes| *bytes <= frame_bytes_max)
+        .ok_or(FrameError::BadLength {
+            length,
+            frame_bytes_max,
+        })?;
+    let mut permits = Vec::with_capacity(2);
+    permits.extend(memory::acquire(connection, body_bytes).await);
+    permits.extend(memory::acquire(node, body_bytes).await);
+    let mut body = BytesMut::new();
+    while body.len() < body_bytes {
+        let left_bytes = body_bytes - body.len();
+        if body.capacity() == body.len() {
+            body.reserve(left_bytes.min(FRAME_READ_STEP_BYTES));
+        }
+        let read = (&mut *reader)
+            .take(left_bytes as u64)
+            .read_buf(&mut body)
+            .await?;
+        if read == 0 {
+            return Err(FrameError::Truncated);
+        }
+    }
+    Ok(Some(Frame {
+        bytes: body.freeze(),
+        permits,
+    }))
+}
+
+/// Writes a response frame with vectored writes, its stored batches straight from their
+/// buffers.
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    frame: ResponseFrame,
+) -> io::Result<()> {
+    let mut buf = frame.into_buf();
+    while buf.has_remaining() {
+        let written = std::future::poll_fn(|cx| {
+            tokio_util::io::poll_write_buf(Pin::new(&mut *writer), cx, &mut buf)
+        })
+        .await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+    }
+    Ok(())
+}
+
+/// The reader task of one connection: frames into `frames` until the peer closes, a frame is
+/// bad, or the connection task goes away.
+async fn read_frames<R: AsyncRead + Unpin>(
+    reader: R,
+    frame_bytes_max: usize,
+    connection: Arc<Semaphore>,
+    node: Arc<Semaphore>,
+    frames: mpsc::Sender<Result<Frame, FrameError>>,
+) {
+    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
+    loop {
+        let frame = read_frame(&mut reader, frame_bytes_max, &connection, &node).await;
+        let last = !matches!(frame, Ok(Some(_)));
+        let Some(frame) = frame.transpose() else {
+            return;
+        };
+        if frames.send(frame).await.is_err() || last {
+            return;
+        }
+    }
+}
 
 /// Serves one connection until the client closes it, a frame is bad, or `cancel` fires.
 async fn connection<B: Backend>(
     stream: TcpStream,
     backend: Arc<B>,
     config: &ServerConfig,
+    budgets: NodeBudgets,
     cancel: CancellationToken,
 ) -> io::Result<()> {
     // Kafka clients pipeline small requests; do not let Nagle hold their responses.
     stream.set_nodelay(true)?;
     let (reader, mut writer) = stream.into_split();
-    let codec = LengthDelimitedCodec::builder()
-        .length_field_length(4)
-        .big_endian()
-        .max_frame_length(config.frame_bytes_max)
-        .new_codec();
-    let mut frames = FramedRead::new(reader, codec);
+    let connection_requests = Arc::new(Semaphore::new(config.frame_bytes_max));
+    let connection_responses = Arc::new(Semaphore::new(config.fetch_bytes_max));
+    // One frame waits in the channel at most; the reader then stops reading the socket.
+    let (frames_tx, mut frames) = mpsc::channel(1);
+    // Dropping the set when this function returns aborts the reader.
+    let mut reader_task = JoinSet::new();
+    reader_task.spawn(read_frames(
+        reader,
+        config.frame_bytes_max,
+        connection_requests,
+        Arc::clone(&budgets.requests),
+        frames_tx,
+    ));
     let handler_config = HandlerConfig {
-        fetch_wait_ms_max: config.fetch_wait_ms_max,
+        fetch: FetchLimits {
+            wait_ms_max: config.fetch_wait_ms_max,
+            fetch_bytes_max: config.fetch_bytes_max,
+        },
     };
+    let mut last_fetch_turn: Option<oneshot::Receiver<()>> = None;
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
     let mut reading = true;
     loop {
@@ -154,14 +334,27 @@ async fn connection<B: Backend>(
         }
         tokio::select! {
             () = cancel.cancelled() => break,
-            frame = frames.next(), if reading && pending.len() < config.in_flight_requests_max => {
+            frame = frames.recv(), if reading && pending.len() < config.in_flight_requests_max => {
                 match frame {
-                    Some(Ok(frame)) => match request::decode(frame.freeze()) {
+                    Some(Ok(frame)) => match request::decode(frame.bytes) {
                         Ok(request) => {
                             tracing::trace!(api_key = ?request.api_key, version = request.version, correlation_id = request.correlation_id, "request");
+                            let budget = (request.api_key == ApiKey::Fetch).then(|| {
+                                ResponseBudget::new(
+                                    Arc::clone(&budgets.responses),
+                                    Arc::clone(&connection_responses),
+                                    config.fetch_bytes_max,
+                                    FetchTurn::after(&mut last_fetch_turn),
+                                )
+                            });
                             let backend = Arc::clone(&backend);
+                            let request_permits = frame.permits;
                             pending.push_back(Box::pin(async move {
-                                request::handle(&*backend, handler_config, request).await
+                                let reply = request::handle(&*backend, handler_config, request, budget).await;
+                                // The request's bytes (and any batch sliced from them) are
+                                // done with; give them back before the response waits its turn.
+                                drop(request_permits);
+                                reply
                             }));
                         }
                         Err(error) => {
@@ -179,8 +372,15 @@ async fn connection<B: Backend>(
             }
             Some(response) = pending.next(), if !pending.is_empty() => {
                 match response {
-                    Ok(Some(frame)) => writer.write_all(&frame).await?,
-                    Ok(None) => {}
+                    Ok(Reply::Send(frame, permits)) => {
+                        write_frame(&mut writer, frame).await?;
+                        drop(permits);
+                    }
+                    Ok(Reply::Nothing) => {}
+                    Ok(Reply::Close) => {
+                        tracing::info!("closing connection after a failed acks=0 produce");
+                        break;
+                    }
                     Err(error) => {
                         tracing::error!(%error, "closing connection: a response could not be encoded");
                         break;
@@ -191,4 +391,148 @@ async fn connection<B: Backend>(
     }
     writer.shutdown().await.ok();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory_backend::{test_batch, MemoryBackend};
+    use crate::metadata::topic_name;
+    use bytes::BufMut;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{
+        ApiVersionsRequest, FetchRequest, FetchResponse, ProduceRequest, RequestHeader,
+    };
+    use kafka_protocol::protocol::{
+        encode_request_header_into_buffer, Decodable, Encodable, StrBytes,
+    };
+
+    fn frame<R: Encodable>(api_key: ApiKey, version: i16, correlation_id: i32, body: &R) -> Bytes {
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("test")));
+        let mut buf = BytesMut::new();
+        encode_request_header_into_buffer(&mut buf, &header).expect("header encodes");
+        body.encode(&mut buf, version).expect("body encodes");
+        let mut framed = BytesMut::new();
+        framed.put_i32(buf.len() as i32);
+        framed.put_slice(&buf);
+        framed.freeze()
+    }
+
+    async fn start(
+        backend: Arc<MemoryBackend>,
+        config: ServerConfig,
+    ) -> (std::net::SocketAddr, oneshot::Sender<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(serve(listener, backend, config, async move {
+            let _ = stopped.await;
+        }));
+        (address, stop)
+    }
+
+    async fn read_response(stream: &mut TcpStream) -> Bytes {
+        let length = stream.read_i32().await.expect("a response length");
+        let mut body = vec![0; length as usize];
+        stream.read_exact(&mut body).await.expect("a response body");
+        Bytes::from(body)
+    }
+
+    /// Regression: a failed acks=0 Produce was dropped silently and the connection kept
+    /// serving; Kafka closes it, so the client notices and refreshes its metadata.
+    #[tokio::test]
+    async fn failed_acks_zero_produce_closes_the_connection() {
+        let backend = Arc::new(MemoryBackend::for_tests());
+        backend.add_topic("t1", 1);
+        let (address, _stop) = start(backend, ServerConfig::default()).await;
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        let produce = ProduceRequest::default()
+            .with_acks(0)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(topic_name("missing"))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(test_batch(&[b"a"])))])]);
+        stream
+            .write_all(&frame(ApiKey::Produce, 9, 1, &produce))
+            .await
+            .expect("write");
+        stream
+            .write_all(&frame(
+                ApiKey::ApiVersions,
+                3,
+                2,
+                &ApiVersionsRequest::default(),
+            ))
+            .await
+            .expect("write");
+        let mut rest = Vec::new();
+        // Bounded, so a server that keeps the connection open fails the test instead of
+        // hanging it.
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut rest),
+        )
+        .await
+        .expect("the server closes the connection")
+        .expect("closed cleanly");
+        assert!(
+            rest.is_empty(),
+            "nothing is answered after the failed produce"
+        );
+    }
+
+    fn fetch_request(max_bytes: i32) -> FetchRequest {
+        FetchRequest::default()
+            .with_max_wait_ms(0)
+            .with_min_bytes(1)
+            .with_max_bytes(max_bytes)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(topic_name("t1"))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(0)
+                    .with_partition_max_bytes(max_bytes)])])
+    }
+
+    /// Proves a Fetch asking for 2 GiB gets at most `fetch_bytes_max` of records over the
+    /// wire, the stored batches intact.
+    #[tokio::test]
+    async fn fetch_response_is_capped_by_fetch_bytes_max() {
+        let backend = Arc::new(MemoryBackend::for_tests());
+        backend.add_topic("t1", 1);
+        let value = vec![b'x'; 10_000];
+        let batch = test_batch(&[&value]);
+        for _ in 0..20 {
+            backend.append("t1", 0, batch.clone()).expect("appends");
+        }
+        let config = ServerConfig {
+            fetch_bytes_max: 5 * batch.len(),
+            ..ServerConfig::default()
+        };
+        let (address, _stop) = start(backend, config).await;
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream
+            .write_all(&frame(ApiKey::Fetch, 12, 3, &fetch_request(i32::MAX)))
+            .await
+            .expect("write");
+        let mut response = read_response(&mut stream).await;
+        assert_eq!(response.get_i32(), 3, "correlation id");
+        // v12 responses have a flexible header: an empty tagged-field section.
+        assert_eq!(response.get_u8(), 0);
+        let decoded = FetchResponse::decode(&mut response, 12).expect("decodes");
+        let records = decoded.responses[0].partitions[0]
+            .records
+            .clone()
+            .expect("records");
+        assert_eq!(records.len(), 5 * batch.len());
+        // Past base offset, length and leader epoch, the first batch is as the client sent it.
+        assert_eq!(records[16..batch.len()], batch[16..]);
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Deserialize;
-use yak_broker::{BrokerConfig, HttpLimits};
+use yak_broker::{BrokerConfig, HttpLimits, KafkaLimits};
 
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +68,18 @@ pub struct BrokerArgs {
     /// retention.bytes).
     #[arg(long, env = "YAK_RETENTION_CHECK_INTERVAL_MS")]
     pub retention_check_interval_ms: Option<u64>,
+    /// Most record bytes in one Kafka Fetch response, whatever the client asks (Kafka's
+    /// fetch.max.bytes; default 55 MiB).
+    #[arg(long, env = "YAK_FETCH_BYTES_MAX")]
+    pub fetch_bytes_max: Option<usize>,
+    /// Kafka request bytes read and not yet handled, over all connections (Kafka's
+    /// queued.max.request.bytes; default 256 MiB).
+    #[arg(long, env = "YAK_QUEUED_REQUEST_BYTES_MAX")]
+    pub queued_request_bytes_max: Option<usize>,
+    /// Fetched record bytes read and not yet written to Kafka clients, over all connections
+    /// (default 256 MiB).
+    #[arg(long, env = "YAK_QUEUED_RESPONSE_BYTES_MAX")]
+    pub queued_response_bytes_max: Option<usize>,
 }
 
 macro_rules! layer {
@@ -104,7 +116,10 @@ impl BrokerArgs {
             flush,
             segment_bytes_max,
             segment_ms_max,
-            retention_check_interval_ms
+            retention_check_interval_ms,
+            fetch_bytes_max,
+            queued_request_bytes_max,
+            queued_response_bytes_max
         );
         Ok(self)
     }
@@ -136,6 +151,19 @@ impl BrokerArgs {
             None => yak_log::FlushPolicy::Always,
         };
         let defaults = yak_log::LogConfig::default();
+        let kafka_defaults = KafkaLimits::default();
+        let kafka_limits = KafkaLimits {
+            fetch_bytes_max: self
+                .fetch_bytes_max
+                .unwrap_or(kafka_defaults.fetch_bytes_max),
+            queued_request_bytes_max: self
+                .queued_request_bytes_max
+                .unwrap_or(kafka_defaults.queued_request_bytes_max),
+            queued_response_bytes_max: self
+                .queued_response_bytes_max
+                .unwrap_or(kafka_defaults.queued_response_bytes_max),
+            ..kafka_defaults
+        };
         Ok(BrokerConfig {
             node_id: self.node_id.unwrap_or(0),
             data_dir: self.data_dir.unwrap_or_else(|| PathBuf::from("./yak-data")),
@@ -156,6 +184,7 @@ impl BrokerArgs {
             segment_ms_max: self.segment_ms_max.unwrap_or(defaults.segment_ms_max),
             retention_check_interval_ms: self.retention_check_interval_ms.unwrap_or(30_000),
             http_limits: HttpLimits::default(),
+            kafka_limits,
         })
     }
 }

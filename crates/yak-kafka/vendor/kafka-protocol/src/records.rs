@@ -514,8 +514,13 @@ impl RecordBatchDecoder {
         version: i8,
         records: &mut Vec<Record>,
     ) -> Result<()> {
-        // YAK patch: an untrusted count bounded by the bytes left (each record is >= 1 byte).
-        records.reserve((batch_decode_info.record_count as usize).min(buf.remaining()));
+        // YAK patch: an untrusted count bounded by the bytes left (each record is >= 1 byte)
+        // and by ARRAY_PREALLOCATION_ELEMENTS_MAX (a record is larger than its first byte).
+        records.reserve(
+            (batch_decode_info.record_count as usize)
+                .min(buf.remaining())
+                .min(crate::protocol::types::ARRAY_PREALLOCATION_ELEMENTS_MAX),
+        );
         for _ in 0..batch_decode_info.record_count {
             records.push(Record::decode_new(buf, batch_decode_info, version)?);
         }
@@ -895,7 +900,11 @@ impl Record {
         let num_headers = num_headers as usize;
 
         // YAK patch: an untrusted count bounded by the bytes left.
-        let mut headers = IndexMap::with_capacity(num_headers.min(bytes::Buf::remaining(buf)));
+        let mut headers = IndexMap::with_capacity(
+            num_headers
+                .min(bytes::Buf::remaining(buf))
+                .min(crate::protocol::types::ARRAY_PREALLOCATION_ELEMENTS_MAX),
+        );
         for _ in 0..num_headers {
             // Key len
             let key_len: i32 = types::VarInt.decode(buf)?;

@@ -204,6 +204,12 @@ pub trait ByteBufMut: BufMut {
         }
     }
 
+    /// YAK patch: put `bytes` at the current offset. The default copies; a buffer that keeps
+    /// chunks by reference may keep this one without copying it.
+    fn put_shared_bytes(&mut self, bytes: &bytes::Bytes) {
+        self.put_slice(bytes);
+    }
+
     /// Insert a value of the [`TypedGap`] type at the current buffer offset.
     fn fill_typed_gap<T: GapType>(&mut self, gap: TypedGap<T>, value: T::Value) {
         gap.type_.put(self.gap_buf(gap.gap), value);
@@ -243,5 +249,8 @@ impl<T: ByteBufMut> ByteBufMut for &mut T {
     }
     fn range(&mut self, r: Range<usize>) -> &mut [u8] {
         (**self).range(r)
+    }
+    fn put_shared_bytes(&mut self, bytes: &bytes::Bytes) {
+        (**self).put_shared_bytes(bytes)
     }
 }

@@ -10,6 +10,10 @@ use anyhow::{bail, Result};
 use std::convert::TryFrom;
 use std::string::String as StdString;
 
+/// YAK patch: the most elements an array decoder reserves room for before decoding them; a
+/// client-sent count only grows the `Vec` as its elements actually arrive.
+pub const ARRAY_PREALLOCATION_ELEMENTS_MAX: usize = 1024;
+
 macro_rules! define_copy_impl {
     ($e:ident, $t:ty) => (
         impl Encoder<$t> for $e {
@@ -607,7 +611,16 @@ impl Encoder<&Option<Vec<u8>>> for Bytes {
 
 impl Encoder<Option<&bytes::Bytes>> for Bytes {
     fn encode<B: ByteBufMut>(&self, buf: &mut B, value: Option<&bytes::Bytes>) -> Result<()> {
-        Bytes.encode(buf, value.map(|s| &**s))
+        // YAK patch: hand the `Bytes` itself to the buffer, so one that keeps chunks by
+        // reference (a Fetch response's stored batches) need not copy it.
+        match value {
+            Some(s) if s.len() <= i32::MAX as usize => {
+                Int32.encode(buf, s.len() as i32)?;
+                buf.put_shared_bytes(s);
+                Ok(())
+            }
+            _ => Bytes.encode(buf, value.map(|s| &**s)),
+        }
     }
     fn compute_size(&self, value: Option<&bytes::Bytes>) -> Result<usize> {
         Bytes.compute_size(value.map(|s| &**s))
@@ -763,7 +776,15 @@ impl Encoder<&Option<Vec<u8>>> for CompactBytes {
 
 impl Encoder<Option<&bytes::Bytes>> for CompactBytes {
     fn encode<B: ByteBufMut>(&self, buf: &mut B, value: Option<&bytes::Bytes>) -> Result<()> {
-        CompactBytes.encode(buf, value.map(|s| &**s))
+        // YAK patch: see `Bytes`.
+        match value {
+            Some(s) if s.len() < u32::MAX as usize => {
+                UnsignedVarInt.encode(buf, (s.len() as u32) + 1)?;
+                buf.put_shared_bytes(s);
+                Ok(())
+            }
+            _ => CompactBytes.encode(buf, value.map(|s| &**s)),
+        }
     }
     fn compute_size(&self, value: Option<&bytes::Bytes>) -> Result<usize> {
         CompactBytes.compute_size(value.map(|s| &**s))
@@ -1009,7 +1030,12 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
                         buf.remaining()
                     );
                 }
-                let mut result = Vec::with_capacity(n as usize);
+                // YAK patch: a count that fits the bytes left can still ask for far more
+                // memory than they hold (an element is larger than its first byte); reserve
+                // at most ARRAY_PREALLOCATION_ELEMENTS_MAX and let the Vec grow as elements
+                // actually decode.
+                let mut result =
+                    Vec::with_capacity((n as usize).min(ARRAY_PREALLOCATION_ELEMENTS_MAX));
                 for _ in 0..n {
                     result.push(self.0.decode(buf)?);
                 }
@@ -1125,7 +1151,9 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
                         buf.remaining()
                     );
                 }
-                let mut result = Vec::with_capacity((n - 1) as usize);
+                // YAK patch: see `Array`.
+                let mut result =
+                    Vec::with_capacity(((n - 1) as usize).min(ARRAY_PREALLOCATION_ELEMENTS_MAX));
                 for _ in 1..n {
                     result.push(self.0.decode(buf)?);
                 }
