@@ -313,7 +313,7 @@ impl Backend for KafkaBackend {
         }
     }
 
-    fn list_offset(
+    async fn list_offset(
         &self,
         topic: &str,
         partition: i32,
@@ -333,26 +333,12 @@ impl Backend for KafkaBackend {
                     Ok((-1, -1))
                 }
             }
-            timestamp if timestamp >= 0 => {
-                let Some((base_offset, _)) = partition
-                    .offset_for_timestamp(timestamp)
-                    .map_err(|e| backend_error(e.into()))?
-                else {
-                    return Ok((-1, -1));
-                };
-                // The log finds the first batch that reaches `timestamp`; Kafka answers with the
-                // first record in it that does, so look inside that batch.
-                let batch = partition.read(base_offset, 1).map_err(backend_error)?;
-                let mut found = (-1, -1);
-                crate::compression::for_each_record(&batch, base_offset, |offset, record| {
-                    if record.timestamp_ms >= timestamp && offset < high_watermark {
-                        found = (offset, record.timestamp_ms);
-                    }
-                    found.0 < 0 && offset + 1 < high_watermark
-                })
-                .map_err(|e| BackendError::CorruptMessage(format!("{e:?}")))?;
-                Ok(found)
-            }
+            // A lookup by time reads the time index and a batch: on a blocking thread.
+            timestamp if timestamp >= 0 => tokio::task::spawn_blocking(move || {
+                offset_for_timestamp(&partition, timestamp, high_watermark)
+            })
+            .await
+            .map_err(|e| BackendError::Unknown(format!("ListOffsets task failed: {e}")))?,
             _ => Err(BackendError::InvalidRecord(format!(
                 "unknown ListOffsets timestamp {timestamp}"
             ))),
@@ -362,6 +348,33 @@ impl Backend for KafkaBackend {
     async fn init_producer_id(&self) -> Result<(i64, i16), BackendError> {
         Ok((self.next_producer_id.fetch_add(1, Ordering::Relaxed), 0))
     }
+}
+
+/// The first record at or after `timestamp_ms` below the high watermark, as `(offset,
+/// timestamp)`, or `(-1, -1)`. Reads the log: call it on a blocking thread.
+fn offset_for_timestamp(
+    partition: &Partition,
+    timestamp_ms: i64,
+    high_watermark: i64,
+) -> Result<(i64, i64), BackendError> {
+    let Some((base_offset, _)) = partition
+        .offset_for_timestamp(timestamp_ms)
+        .map_err(|e| backend_error(e.into()))?
+    else {
+        return Ok((-1, -1));
+    };
+    // The log finds the first batch that reaches `timestamp_ms`; Kafka answers with the first
+    // record in it that does, so look inside that batch.
+    let batch = partition.read(base_offset, 1).map_err(backend_error)?;
+    let mut found = (-1, -1);
+    crate::compression::for_each_record(&batch, base_offset, |offset, record| {
+        if record.timestamp_ms >= timestamp_ms && offset < high_watermark {
+            found = (offset, record.timestamp_ms);
+        }
+        found.0 < 0 && offset + 1 < high_watermark
+    })
+    .map_err(|e| BackendError::CorruptMessage(format!("{e:?}")))?;
+    Ok(found)
 }
 
 impl KafkaBackend {

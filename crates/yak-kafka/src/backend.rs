@@ -262,12 +262,14 @@ pub trait Backend: Send + Sync + 'static {
     /// offset of the largest timestamp, ListOffsets v7+) or milliseconds (the first offset
     /// whose batch has a timestamp at or after it). Answers `(offset, timestamp)`, or
     /// `(-1, -1)` when no record is that recent.
+    /// Async because a lookup by time reads the log, which must not block the runtime's
+    /// worker threads.
     fn list_offset(
         &self,
         topic: &str,
         partition: i32,
         timestamp: i64,
-    ) -> Result<(i64, i64), BackendError>;
+    ) -> impl Future<Output = Result<(i64, i64), BackendError>> + Send;
     /// A cluster-unique producer id and its epoch, for idempotent producers.
     fn init_producer_id(&self) -> impl Future<Output = Result<(i64, i16), BackendError>> + Send;
 }

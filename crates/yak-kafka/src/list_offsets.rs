@@ -12,49 +12,48 @@ use crate::backend::{error_code, Backend};
 pub const LATEST_TIMESTAMP: i64 = -1;
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 
-pub fn handle<B: Backend>(backend: &B, request: ListOffsetsRequest) -> ListOffsetsResponse {
-    let topics = request
-        .topics
-        .into_iter()
-        .map(|topic| {
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|partition| {
-                    let entry = ListOffsetsPartitionResponse::default()
-                        .with_partition_index(partition.partition_index);
-                    match backend.list_offset(
-                        topic.name.as_str(),
-                        partition.partition_index,
+pub async fn handle<B: Backend>(backend: &B, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let mut topics = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for partition in &topic.partitions {
+            let entry = ListOffsetsPartitionResponse::default()
+                .with_partition_index(partition.partition_index);
+            let found = backend
+                .list_offset(
+                    topic.name.as_str(),
+                    partition.partition_index,
+                    partition.timestamp,
+                )
+                .await;
+            partitions.push(match found {
+                Ok((offset, timestamp)) => {
+                    // Kafka answers -1 as the timestamp of earliest/latest lookups.
+                    let timestamp = if matches!(
                         partition.timestamp,
+                        LATEST_TIMESTAMP | EARLIEST_TIMESTAMP
                     ) {
-                        Ok((offset, timestamp)) => {
-                            // Kafka answers -1 as the timestamp of earliest/latest lookups.
-                            let timestamp = if matches!(
-                                partition.timestamp,
-                                LATEST_TIMESTAMP | EARLIEST_TIMESTAMP
-                            ) {
-                                -1
-                            } else {
-                                timestamp
-                            };
-                            entry
-                                .with_error_code(error_code::NONE)
-                                .with_offset(offset)
-                                .with_timestamp(timestamp)
-                        }
-                        Err(error) => entry
-                            .with_error_code(error.code())
-                            .with_offset(-1)
-                            .with_timestamp(-1),
-                    }
-                })
-                .collect();
+                        -1
+                    } else {
+                        timestamp
+                    };
+                    entry
+                        .with_error_code(error_code::NONE)
+                        .with_offset(offset)
+                        .with_timestamp(timestamp)
+                }
+                Err(error) => entry
+                    .with_error_code(error.code())
+                    .with_offset(-1)
+                    .with_timestamp(-1),
+            });
+        }
+        topics.push(
             ListOffsetsTopicResponse::default()
                 .with_name(topic.name)
-                .with_partitions(partitions)
-        })
-        .collect();
+                .with_partitions(partitions),
+        );
+    }
     ListOffsetsResponse::default().with_topics(topics)
 }
 
@@ -80,8 +79,8 @@ mod tests {
     }
 
     /// Proves earliest, latest and by-time lookups, and that every version encodes.
-    #[test]
-    fn earliest_latest_by_time() {
+    #[tokio::test]
+    async fn earliest_latest_by_time() {
         let backend = MemoryBackend::for_tests();
         backend.add_topic("t1", 1);
         backend
@@ -90,7 +89,7 @@ mod tests {
         backend
             .append("t1", 0, test_batch(&[b"c"]))
             .expect("appends");
-        let response = handle(&backend, request("t1", &[-2, -1, 0, i64::MAX]));
+        let response = handle(&backend, request("t1", &[-2, -1, 0, i64::MAX])).await;
         let offsets: Vec<i64> = response.topics[0]
             .partitions
             .iter()
@@ -98,8 +97,8 @@ mod tests {
             .collect();
         assert_eq!(offsets, vec![0, 3, 0, -1]);
         for version in versions::decoded_versions(ApiKey::ListOffsets) {
-            let response = handle(&backend, request("t1", &[-2, -1, 0]));
-            let missing = handle(&backend, request("nope", &[-1]));
+            let response = handle(&backend, request("t1", &[-2, -1, 0])).await;
+            let missing = handle(&backend, request("nope", &[-1])).await;
             assert_eq!(missing.topics[0].partitions[0].error_code, 3);
             for r in [response, missing] {
                 let mut buf = bytes::BytesMut::new();

@@ -466,7 +466,7 @@ impl Backend for MemoryBackend {
         }
     }
 
-    fn list_offset(
+    async fn list_offset(
         &self,
         topic: &str,
         partition: i32,

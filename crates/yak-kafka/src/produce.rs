@@ -267,7 +267,7 @@ mod tests {
             handle(&backend, 7, req).await,
             ProduceReply::Nothing
         ));
-        assert_eq!(backend.list_offset("t1", 0, -1), Ok((1, -1)));
+        assert_eq!(backend.list_offset("t1", 0, -1).await, Ok((1, -1)));
     }
 
     fn check_code(bytes: &[u8]) -> Result<(), i16> {

@@ -288,7 +288,7 @@ pub async fn handle<B: Backend>(
             return Ok(Reply::Send(frame, permits));
         }
         Body::ListOffsets(request) => {
-            let response = list_offsets::handle(backend, request);
+            let response = list_offsets::handle(backend, request).await;
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::FindCoordinator(request) => {

@@ -146,7 +146,7 @@ impl Backend for EmptyBackend {
         Err(BackendError::UnknownTopicOrPartition)
     }
     async fn wait_for_data(&self, _topic: &str, _partition: i32, _offset: i64) {}
-    fn list_offset(
+    async fn list_offset(
         &self,
         _topic: &str,
         _partition: i32,

@@ -226,7 +226,19 @@ async fn consume_inner(
             _ = state.broker.shutdown.cancelled() => {}
         }
     }
-    // The body is written by hand around the records so each payload goes out as its stored text.
+    // Reading the log and turning records into JSON runs on a blocking thread: log reads must
+    // not block the runtime's worker threads.
+    let state = state.clone();
+    let out = tokio::task::spawn_blocking(move || consume_body(&state, &request))
+        .await
+        .map_err(|e| HttpError::new(ErrorCode::Internal, format!("consume task failed: {e}")))??;
+    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
+/// The JSON answer of `GET /consume`, written by hand around the records so each payload goes
+/// out as its stored text. Reads the log: call it on a blocking thread.
+fn consume_body(state: &AppState, request: &Request) -> Result<Vec<u8>, HttpError> {
+    let partition = &request.partition;
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(b"{\"topic\":");
     serde_json::to_writer(&mut out, &request.topic)
@@ -256,7 +268,38 @@ async fn consume_inner(
         )
         .as_bytes(),
     );
-    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+    Ok(out)
+}
+
+/// One step of a stream: up to `STREAM_STEP_RECORDS_MAX` records from `offset` as events, and
+/// the next offset. Reads the log: call it on a blocking thread.
+fn stream_step(
+    state: &AppState,
+    topic: &str,
+    partition: &Partition,
+    offset: i64,
+) -> Result<(i64, Vec<Event>), HttpError> {
+    let mut events = Vec::new();
+    let next = read_records(
+        state,
+        topic,
+        partition,
+        offset,
+        STREAM_STEP_RECORDS_MAX,
+        true,
+        |record| {
+            let data = serde_json::to_string(record)
+                .map_err(|e| HttpError::new(ErrorCode::Internal, e.to_string()))?;
+            events.push(
+                Event::default()
+                    .event(ConsumeStreamEvent::RECORD)
+                    .id(record.offset.to_string())
+                    .data(data),
+            );
+            Ok(())
+        },
+    )?;
+    Ok((next, events))
 }
 
 fn error_event(error: &HttpError) -> Event {
@@ -303,33 +346,29 @@ pub async fn consume_stream(
         } = request;
         let mut high_watermark = partition.subscribe();
         loop {
-            let mut events = Vec::new();
-            let read = read_records(
-                &state,
-                &topic,
-                &partition,
-                offset,
-                STREAM_STEP_RECORDS_MAX,
-                true,
-                |record| {
-                    let data = serde_json::to_string(record)
-                        .map_err(|e| HttpError::new(ErrorCode::Internal, e.to_string()))?;
-                    events.push(
-                        Event::default()
-                            .event(ConsumeStreamEvent::RECORD)
-                            .id(record.offset.to_string())
-                            .data(data),
-                    );
-                    Ok(())
-                },
-            );
-            match read {
-                Ok(next) => offset = next,
+            // The log read runs on a blocking thread, as every log read does.
+            let step = {
+                let (state, topic, partition) =
+                    (state.clone(), topic.clone(), Arc::clone(&partition));
+                tokio::task::spawn_blocking(move || stream_step(&state, &topic, &partition, offset))
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(HttpError::new(
+                            ErrorCode::Internal,
+                            format!("consume task failed: {e}"),
+                        ))
+                    })
+            };
+            let events = match step {
+                Ok((next, events)) => {
+                    offset = next;
+                    events
+                }
                 Err(error) => {
                     let _ = sender.send(Ok(error_event(&error))).await;
                     return;
                 }
-            }
+            };
             let caught_up = events.is_empty();
             for event in events {
                 if sender.send(Ok(event)).await.is_err() {
