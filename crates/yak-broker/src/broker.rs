@@ -50,7 +50,7 @@ pub struct Broker {
     topics: RwLock<HashMap<String, Arc<Topic>>>,
     /// Serialises topic creation and deletion, which rewrite `topics.json`.
     admin_lock: tokio::sync::Mutex<()>,
-    /// Makes appends durable under `--flush always` (one data directory, one flusher).
+    /// Makes appends durable under `--flush always` (one data directory, one flusher thread).
     flusher: Arc<Flusher>,
     pub metrics: Metrics,
     pub activity: Activity,
@@ -62,8 +62,7 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Opens every topic found in `DATA/topics.json`, recovering each partition's log. Runs
-    /// inside a tokio runtime (it starts the flusher task).
+    /// Opens every topic found in `DATA/topics.json`, recovering each partition's log.
     pub fn open(
         config: BrokerConfig,
         fs: Arc<dyn FileSystem>,
@@ -81,7 +80,9 @@ impl Broker {
             fs,
             topics: RwLock::new(HashMap::new()),
             admin_lock: tokio::sync::Mutex::new(()),
-            flusher: Flusher::start(),
+            flusher: Flusher::start().map_err(|e| {
+                BrokerError::Internal(format!("cannot start the flusher thread: {e}"))
+            })?,
             metrics: Metrics::default(),
             activity: Activity::default(),
             shutdown: CancellationToken::new(),

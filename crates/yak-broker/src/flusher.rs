@@ -1,132 +1,150 @@
-//! The flusher: one task per data directory that makes appended records durable.
+//! The flusher: the threads of a data directory that make appended records durable.
 //!
 //! Under `--flush always` an append marks its partition dirty and, if the partition was clean,
-//! queues it here. The flusher task takes every queued partition at once, fsyncs them together
-//! (one pass, up to [`FLUSH_FILES_IN_FLIGHT_MAX`] fsyncs running at a time on blocking threads)
-//! and publishes each partition's new durable offset, which wakes the requests waiting for it.
+//! queues it with its flusher thread. Partitions are spread over [`FLUSH_THREADS`] threads (each
+//! partition always goes to the same one, so one file is never fsynced twice at once); a thread
+//! takes every partition queued with it and fsyncs them in one pass, publishing each partition's
+//! new durable offset as soon as its fsync returns, which wakes the requests waiting for it.
+//! Appends that land while a pass runs queue their partition again and are covered by the next
+//! pass: that is group commit.
 //!
-//! Durability is owned by this task, never by a request: a request that waits for its offset and
-//! is dropped (its client went away) leaves nothing half-changed behind, since all it held was a
-//! watch receiver. Appends that land while a pass runs queue their partition again and are
-//! covered by the next pass: that is group commit across every partition of the directory.
+//! Durability is owned by these threads, never by a request: a request that waits for its offset
+//! and is dropped (its client went away) leaves nothing half-changed behind, since all it held
+//! was a watch receiver.
+//!
+//! Why threads of their own rather than a task and `spawn_blocking` per fsync: an fsync is
+//! blocking work either way, and a long-lived thread costs one wake-up per pass instead of a
+//! hand-off to and from the blocking pool per partition; on a fast disk those hand-offs, not
+//! the fsyncs, bounded single-record produce (see BENCHMARKS.md). Sharding over several threads
+//! lets partitions on different threads stop queueing behind each other's fsyncs, which helps a
+//! disk that completes parallel fsyncs sooner; on the machines measured it did not.
 
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, Weak};
-
-use futures::StreamExt;
-use tokio::sync::Notify;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::partition::Partition;
 
-/// fsyncs of one pass that may run at once. Concurrent fsyncs of files on one file system let
-/// the kernel share a journal commit between them; the limit keeps a directory with thousands
-/// of dirty partitions from occupying the whole blocking pool.
-pub const FLUSH_FILES_IN_FLIGHT_MAX: usize = 32;
+/// Flusher threads per data directory; partitions are assigned to them round-robin. One is
+/// fastest on the machines measured (2 and 4 threads: lower single-record produce rates, see
+/// BENCHMARKS.md): concurrent fsyncs there do not finish sooner, and more threads cost more
+/// wake-ups. A disk that completes parallel fsyncs faster may want more.
+pub const FLUSH_THREADS: usize = 1;
 
-/// Passes that may overlap. A second pass starts as soon as appends arrive while one is in
-/// flight, instead of waiting for it to end: a record then waits about one fsync rather than
-/// the rest of the running one plus its own, and the kernel joins the overlapping fsyncs into
-/// its journal commits. Overlap is safe: each pass publishes what its own fsync covered, and
-/// durable offsets only move forward.
-pub const FLUSH_PASSES_IN_FLIGHT_MAX: usize = 2;
-
-/// The handle partitions hold; the task ends when the last handle is dropped.
+/// The handle partitions hold; the threads end when the last handle is dropped.
 #[derive(Debug)]
 pub struct Flusher {
+    shards: Vec<Arc<Shared>>,
+    /// The shard the next partition is assigned to.
+    next_shard: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
     /// Partitions with records appended since their last fsync started. A partition is queued
     /// only when its dirty flag goes from clear to set, so this holds each partition at most
     /// once: its length is bounded by the partition count.
-    queue: Mutex<Vec<Arc<Partition>>>,
-    wake: Arc<Notify>,
+    dirty: Vec<Arc<Partition>>,
+    /// Set when the last handle is dropped.
+    closed: bool,
 }
 
-impl Flusher {
-    /// Starts the flusher task on the current tokio runtime.
-    pub fn start() -> Arc<Flusher> {
-        let wake = Arc::new(Notify::new());
-        let flusher = Arc::new(Flusher {
-            queue: Mutex::new(Vec::new()),
-            wake: Arc::clone(&wake),
-        });
-        tokio::spawn(run(Arc::downgrade(&flusher), wake));
-        flusher
-    }
-
-    /// Queues a partition that has just become dirty.
-    pub(crate) fn enqueue(&self, partition: Arc<Partition>) {
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // The queue is plain data, consistent between statements: safe to use after a panic.
         self.queue
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(partition);
-        // Stores a permit if the task is busy, so a pass always follows.
-        self.wake.notify_one();
     }
 
-    fn take_queue(&self) -> Vec<Arc<Partition>> {
-        std::mem::take(
-            &mut *self
-                .queue
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        )
+    fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_one();
+    }
+}
+
+impl Flusher {
+    /// Starts the flusher threads.
+    pub fn start() -> std::io::Result<Arc<Flusher>> {
+        let mut shards: Vec<Arc<Shared>> = Vec::with_capacity(FLUSH_THREADS);
+        for number in 0..FLUSH_THREADS {
+            let shared = Arc::new(Shared::default());
+            let thread_shared = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new()
+                .name(format!("yak-flusher-{number}"))
+                .spawn(move || run(&thread_shared));
+            if let Err(error) = spawned {
+                for shard in &shards {
+                    shard.close();
+                }
+                return Err(error);
+            }
+            shards.push(shared);
+        }
+        Ok(Arc::new(Flusher {
+            shards,
+            next_shard: AtomicUsize::new(0),
+        }))
+    }
+
+    /// The flusher thread a new partition is assigned to.
+    pub(crate) fn assign_shard(&self) -> usize {
+        self.next_shard.fetch_add(1, Ordering::Relaxed) % self.shards.len()
+    }
+
+    /// Queues a partition that has just become dirty with its flusher thread.
+    pub(crate) fn enqueue(&self, shard: usize, partition: Arc<Partition>) {
+        let shared = &self.shards[shard % self.shards.len()];
+        shared.lock().dirty.push(partition);
+        shared.wake.notify_one();
     }
 }
 
 impl Drop for Flusher {
     fn drop(&mut self) {
-        // Wakes the task so it sees the handle gone and ends.
-        self.wake.notify_one();
-    }
-}
-
-async fn run(flusher: Weak<Flusher>, wake: Arc<Notify>) {
-    let mut passes = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = wake.notified(), if passes.len() < FLUSH_PASSES_IN_FLIGHT_MAX => {
-                let Some(handle) = flusher.upgrade() else {
-                    return;
-                };
-                let dirty = handle.take_queue();
-                // The task must not keep the handle alive between passes, or it would never end.
-                drop(handle);
-                if !dirty.is_empty() {
-                    passes.spawn(flush_pass(dirty));
-                }
-            }
-            Some(joined) = passes.join_next(), if !passes.is_empty() => {
-                if let Err(error) = joined {
-                    tracing::error!(%error, "flush pass failed");
-                }
-            }
+        for shard in &self.shards {
+            shard.close();
         }
     }
 }
 
-/// fsyncs every dirty partition once and publishes each result as soon as it is known.
-async fn flush_pass(dirty: Vec<Arc<Partition>>) {
-    let targets = dirty.into_iter().filter_map(|partition| {
-        // Cleared before the sync target is taken: an append after this point sets the flag
-        // again and queues the partition for the next pass, so no append is ever left unflushed.
-        partition.dirty.store(false, Ordering::SeqCst);
-        let target = partition.sync_target()?;
-        Some((partition, target))
-    });
-    let mut syncs = futures::stream::iter(targets)
-        .map(|(partition, target)| async move {
-            let result = tokio::task::spawn_blocking(move || target.sync()).await;
-            (partition, result)
-        })
-        .buffer_unordered(FLUSH_FILES_IN_FLIGHT_MAX);
-    while let Some((partition, result)) = syncs.next().await {
-        match result {
-            Ok(Ok(durable_offset)) => partition.publish_durable(durable_offset),
-            Ok(Err(error)) => {
-                tracing::error!(topic = %partition.topic, partition = partition.index, %error, "fsync failed");
-                partition.publish_failed();
+fn run(shared: &Shared) {
+    loop {
+        let dirty = {
+            let mut queue = shared.lock();
+            while queue.dirty.is_empty() && !queue.closed {
+                queue = shared
+                    .wake
+                    .wait(queue)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
             }
+            if queue.dirty.is_empty() {
+                return; // Closed, and nothing left to make durable.
+            }
+            std::mem::take(&mut queue.dirty)
+        };
+        flush_partitions(&dirty);
+    }
+}
+
+/// One pass: fsyncs each dirty partition once, publishing each result as soon as it is known.
+fn flush_partitions(partitions: &[Arc<Partition>]) {
+    for partition in partitions {
+        // Cleared before the sync target is taken: an append after this point sets the flag
+        // again and queues the partition for the next pass, so no append is left unflushed.
+        partition.dirty.store(false, Ordering::SeqCst);
+        let Some(target) = partition.sync_target() else {
+            continue;
+        };
+        match target.sync() {
+            Ok(durable_offset) => partition.publish_durable(durable_offset),
             Err(error) => {
-                tracing::error!(topic = %partition.topic, partition = partition.index, %error, "fsync task failed");
+                tracing::error!(topic = %partition.topic, partition = partition.index, %error, "fsync failed");
                 partition.publish_failed();
             }
         }

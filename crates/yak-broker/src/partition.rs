@@ -59,6 +59,8 @@ pub struct Partition {
     /// partition's sync target. The append that sets it queues the partition with `flusher`.
     pub(crate) dirty: AtomicBool,
     flusher: Arc<Flusher>,
+    /// The flusher thread this partition's fsyncs run on.
+    flush_shard: usize,
     /// What the flusher last published: the durable offset, or that an fsync failed.
     durable_tx: watch::Sender<DurableState>,
     /// Idempotent producers' recent batches; locked only while the log's write lock is held.
@@ -86,6 +88,7 @@ impl Partition {
             flush,
             high_watermark_tx,
             dirty: AtomicBool::new(false),
+            flush_shard: flusher.assign_shard(),
             flusher,
             durable_tx: watch::channel(DurableState {
                 offset: high_watermark,
@@ -216,7 +219,7 @@ impl Partition {
     /// Queues this partition with the flusher unless it is queued already.
     fn mark_dirty(self: &Arc<Self>) {
         if !self.dirty.swap(true, Ordering::SeqCst) {
-            self.flusher.enqueue(Arc::clone(self));
+            self.flusher.enqueue(self.flush_shard, Arc::clone(self));
         }
     }
 
@@ -495,7 +498,7 @@ mod tests {
             0,
             log,
             FlushPolicy::Always,
-            Flusher::start(),
+            Flusher::start().expect("the flusher thread starts"),
         ))
     }
 
@@ -575,7 +578,7 @@ mod tests {
             0,
             log,
             FlushPolicy::Always,
-            Flusher::start(),
+            Flusher::start().expect("the flusher thread starts"),
         ))
     }
 

@@ -29,14 +29,12 @@ pub async fn handle<B: Backend>(backend: &B, request: ListOffsetsRequest) -> Lis
             partitions.push(match found {
                 Ok((offset, timestamp)) => {
                     // Kafka answers -1 as the timestamp of earliest/latest lookups.
-                    let timestamp = if matches!(
-                        partition.timestamp,
-                        LATEST_TIMESTAMP | EARLIEST_TIMESTAMP
-                    ) {
-                        -1
-                    } else {
-                        timestamp
-                    };
+                    let timestamp =
+                        if matches!(partition.timestamp, LATEST_TIMESTAMP | EARLIEST_TIMESTAMP) {
+                            -1
+                        } else {
+                            timestamp
+                        };
                     entry
                         .with_error_code(error_code::NONE)
                         .with_offset(offset)
