@@ -5,8 +5,13 @@ one JSON summary per phase. The producer runs in Python, so on a 2-core machine 
 client about as much as the broker: it is here to show YAK under a real client's batching, next
 to `yak bench --protocol kafka`.
 
-    .venv/bin/python scripts/bench_librdkafka.py HOST:PORT [COUNT] [RECORD_BYTES]
+    .venv/bin/python scripts/bench_librdkafka.py HOST:PORT [COUNT] [RECORD_BYTES] [BROKER_PID]
+
+With BROKER_PID each phase also reports the broker's CPU-seconds per million records. The consumer
+is set for throughput (large fetches, a deep pre-fetch queue): with librdkafka's defaults its own
+`queued.min.messages` threshold, not the broker, bounds the rate.
 """
+import os
 
 import json
 import sys
@@ -21,6 +26,7 @@ def main() -> None:
     bootstrap = sys.argv[1]
     count = int(sys.argv[2]) if len(sys.argv) > 2 else 2_000_000
     record_bytes = int(sys.argv[3]) if len(sys.argv) > 3 else 100
+    broker_pid = int(sys.argv[4]) if len(sys.argv) > 4 else None
     topic = f"librdkafka-{uuid.uuid4().hex[:8]}"
     partitions = 3
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -36,6 +42,7 @@ def main() -> None:
         "enable.idempotence": False,
     })
     value = b"x" * record_bytes
+    cpu_at_start = cpu_seconds(broker_pid)
     delivered = 0
     failed = 0
 
@@ -59,7 +66,8 @@ def main() -> None:
     producer.flush(120)
     seconds = time.perf_counter() - started
     print(json.dumps({"bench": "librdkafka-produce", "records": delivered, "errors": failed,
-                      "seconds": round(seconds, 3), "records_per_s": round(delivered / seconds)}))
+                      "seconds": round(seconds, 3), "records_per_s": round(delivered / seconds),
+                      **cpu_per_million(broker_pid, cpu_at_start, delivered)}))
 
     consumer = Consumer({
         "bootstrap.servers": bootstrap,
@@ -67,9 +75,13 @@ def main() -> None:
         "enable.auto.commit": False,
         "fetch.max.bytes": 52_428_800,
         "max.partition.fetch.bytes": 8_388_608,
+        "queued.min.messages": 1_000_000,
+        "queued.max.messages.kbytes": 1_048_576,
+        "fetch.wait.max.ms": 100,
     })
     consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     received = 0
+    cpu_at_start = cpu_seconds(broker_pid)
     started = time.perf_counter()
     deadline = started + 300
     while received < delivered and time.perf_counter() < deadline:
@@ -79,7 +91,25 @@ def main() -> None:
     seconds = time.perf_counter() - started
     consumer.close()
     print(json.dumps({"bench": "librdkafka-consume", "records": received,
-                      "seconds": round(seconds, 3), "records_per_s": round(received / seconds)}))
+                      "seconds": round(seconds, 3), "records_per_s": round(received / seconds),
+                      **cpu_per_million(broker_pid, cpu_at_start, received)}))
+
+
+def cpu_seconds(pid):
+    """User plus system CPU-seconds of process `pid` so far, or None without a pid."""
+    if pid is None:
+        return None
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_million(pid, at_start, records):
+    if pid is None or not records:
+        return {}
+    used = cpu_seconds(pid) - at_start
+    return {"broker_cpu_s": round(used, 2),
+            "broker_cpu_s_per_million_records": round(used / records * 1_000_000, 3)}
 
 
 if __name__ == "__main__":
