@@ -71,6 +71,29 @@ pub struct BrokerConfig {
 }
 
 impl BrokerConfig {
+    /// A standalone node keeping its data in `data_dir` and listening on ephemeral loopback
+    /// ports (tests and embedders start from this and change what they need).
+    pub fn on_ephemeral_ports(data_dir: PathBuf) -> BrokerConfig {
+        BrokerConfig {
+            node_id: 0,
+            data_dir,
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            kafka: SocketAddr::from(([127, 0, 0, 1], 0)),
+            advertise_http: None,
+            advertise_kafka: None,
+            cluster: "yak".into(),
+            default_partitions: 3,
+            default_replication_factor: 1,
+            min_insync_replicas: 1,
+            flush: FlushPolicy::Always,
+            segment_bytes_max: 16 * 1024 * 1024,
+            segment_ms_max: 3_600_000,
+            retention_check_interval_ms: 30_000,
+            http_limits: HttpLimits::default(),
+            kafka_limits: KafkaLimits::default(),
+        }
+    }
+
     /// Rejects configurations the broker cannot honour, before anything starts.
     pub fn validate(&self) -> Result<(), String> {
         if self.default_partitions < 1

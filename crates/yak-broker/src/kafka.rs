@@ -432,30 +432,17 @@ pub fn spawn(broker: Arc<Broker>, listener: TcpListener) -> JoinHandle<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{BrokerConfig, HttpLimits, KafkaLimits};
+    use crate::config::BrokerConfig;
     use crate::partition::Durability;
-    use std::net::SocketAddr;
+
     use yak_log::{record, FlushPolicy, OsFileSystem};
 
     fn open_broker(dir: &std::path::Path) -> Arc<Broker> {
         let config = BrokerConfig {
-            node_id: 0,
-            data_dir: dir.to_path_buf(),
-            http: SocketAddr::from(([127, 0, 0, 1], 0)),
-            kafka: SocketAddr::from(([127, 0, 0, 1], 0)),
-            advertise_http: None,
-            advertise_kafka: None,
-            cluster: "test".into(),
             default_partitions: 1,
-            default_replication_factor: 1,
-            min_insync_replicas: 1,
             // The high watermark moves with every append, as fast as a writer can go.
             flush: FlushPolicy::Never,
-            segment_bytes_max: 16 * 1024 * 1024,
-            segment_ms_max: 3_600_000,
-            retention_check_interval_ms: 30_000,
-            http_limits: HttpLimits::default(),
-            kafka_limits: KafkaLimits::default(),
+            ..BrokerConfig::on_ephemeral_ports(dir.to_path_buf())
         };
         Broker::open(
             config,

@@ -585,23 +585,7 @@ mod tests {
     /// Appends `batches_count` batches of 4 records from producer 7 (sequences 0, 4, 8, …) and
     /// returns their base offsets.
     async fn produce_idempotent(partition: &Arc<Partition>, batches_count: i32) -> Vec<i64> {
-        let mut bases = Vec::new();
-        for number in 0..batches_count {
-            let appended = partition
-                .append(
-                    valid(&mut idempotent_batch(
-                        7,
-                        0,
-                        number * 4,
-                        &["v-0", "v-1", "v-2", "v-3"],
-                    )),
-                    Durability::Wait,
-                )
-                .await
-                .expect("append");
-            bases.push(appended.base_offset);
-        }
-        bases
+        produce_idempotent_from(partition, 0, batches_count).await
     }
 
     /// After a restart, producer 7's last five batches are duplicates answered with their

@@ -3,7 +3,6 @@
 //! every partition, which must all be acknowledged at once and leave the high watermark at the
 //! log end offset (every record that was appended became durable, waited for or not).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +13,8 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use yak_broker::{BrokerConfig, HttpLimits, Running};
-use yak_log::{FlushPolicy, OsFileSystem};
+use yak_broker::{BrokerConfig, Running};
+use yak_log::OsFileSystem;
 
 const PARTITIONS: i32 = 3;
 /// Connections open at once during a storm.
@@ -30,22 +29,8 @@ const DURABLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn config(data_dir: &std::path::Path) -> BrokerConfig {
     BrokerConfig {
-        node_id: 0,
-        data_dir: data_dir.to_path_buf(),
-        http: SocketAddr::from(([127, 0, 0, 1], 0)),
-        kafka: SocketAddr::from(([127, 0, 0, 1], 0)),
-        advertise_http: None,
-        advertise_kafka: None,
-        cluster: "test".into(),
         default_partitions: PARTITIONS,
-        default_replication_factor: 1,
-        min_insync_replicas: 1,
-        flush: FlushPolicy::Always,
-        segment_bytes_max: 16 * 1024 * 1024,
-        segment_ms_max: 3_600_000,
-        retention_check_interval_ms: 30_000,
-        kafka_limits: Default::default(),
-        http_limits: HttpLimits::default(),
+        ..BrokerConfig::on_ephemeral_ports(data_dir.to_path_buf())
     }
 }
 

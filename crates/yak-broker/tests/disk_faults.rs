@@ -2,31 +2,16 @@
 //! can report a full disk or fail an fsync, and a client must get a 5xx with `storage_error`,
 //! never an acknowledgement, while everything acknowledged before stays readable.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use yak_broker::{BrokerConfig, HttpLimits};
-use yak_log::{FlushPolicy, SimulatedFileSystem, SimulatedOperation};
+use yak_broker::BrokerConfig;
+use yak_log::{SimulatedFileSystem, SimulatedOperation};
 
 fn config(data_dir: &std::path::Path) -> BrokerConfig {
     BrokerConfig {
-        node_id: 0,
-        data_dir: data_dir.to_path_buf(),
-        http: SocketAddr::from(([127, 0, 0, 1], 0)),
-        kafka: SocketAddr::from(([127, 0, 0, 1], 0)),
-        advertise_http: None,
-        advertise_kafka: None,
-        cluster: "test".into(),
         default_partitions: 1,
-        default_replication_factor: 1,
-        min_insync_replicas: 1,
-        flush: FlushPolicy::Always,
-        segment_bytes_max: 16 * 1024 * 1024,
-        segment_ms_max: 3_600_000,
-        retention_check_interval_ms: 30_000,
-        http_limits: HttpLimits::default(),
-        kafka_limits: Default::default(),
+        ..BrokerConfig::on_ephemeral_ports(data_dir.to_path_buf())
     }
 }
 

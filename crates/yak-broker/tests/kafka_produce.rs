@@ -1,7 +1,6 @@
 //! Kafka Produce through the broker's backend: a client's batch is checked once where it
 //! enters, records included, and a bad one gets Kafka's code without touching the log.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -9,28 +8,14 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{ProduceRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use yak_broker::kafka::KafkaBackend;
-use yak_broker::{BrokerConfig, HttpLimits};
+use yak_broker::BrokerConfig;
 use yak_kafka::backend::error_code;
-use yak_log::{batch, BatchHeader, FlushPolicy, RecordToWrite, SimulatedFileSystem};
+use yak_log::{batch, BatchHeader, RecordToWrite, SimulatedFileSystem};
 
 fn config(data_dir: &std::path::Path) -> BrokerConfig {
     BrokerConfig {
-        node_id: 0,
-        data_dir: data_dir.to_path_buf(),
-        http: SocketAddr::from(([127, 0, 0, 1], 0)),
-        kafka: SocketAddr::from(([127, 0, 0, 1], 0)),
-        advertise_http: None,
-        advertise_kafka: None,
-        cluster: "test".into(),
         default_partitions: 1,
-        default_replication_factor: 1,
-        min_insync_replicas: 1,
-        flush: FlushPolicy::Always,
-        segment_bytes_max: 16 * 1024 * 1024,
-        segment_ms_max: 3_600_000,
-        retention_check_interval_ms: 30_000,
-        http_limits: HttpLimits::default(),
-        kafka_limits: Default::default(),
+        ..BrokerConfig::on_ephemeral_ports(data_dir.to_path_buf())
     }
 }
 
