@@ -23,9 +23,11 @@ VALUE_BYTES = 100 * 1024
 CONSUMERS = 4
 FETCH_BYTES_MAX = 16 * MIB
 QUEUED_RESPONSE_BYTES_MAX = 32 * MIB
-# What the broker may add on top of the fetched bytes it holds: allocator slack, per-connection
-# buffers, tasks. Generous against noise, small against the hundreds of MB the clients ask for.
-RSS_SLACK_BYTES = 64 * MIB
+# What the broker may add on top of the fetched bytes it holds: allocator slack (the log reads run
+# on blocking threads, each with its own malloc arena), per-connection buffers, tasks. Runs have
+# measured 64 to 98 MiB of growth in all; the code before the limits grew by 1,151 MiB, so the
+# bound still fails it six times over.
+RSS_SLACK_BYTES = 160 * MIB
 BROKER_START_SECONDS_MAX = 60
 CONSUME_SECONDS_MAX = 50
 LISTENING = re.compile(r"listening http=(\S+) kafka=(\S+)")
