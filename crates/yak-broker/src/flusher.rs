@@ -29,6 +29,10 @@ use crate::partition::Partition;
 /// BENCHMARKS.md): concurrent fsyncs there do not finish sooner, and more threads cost more
 /// wake-ups. A disk that completes parallel fsyncs faster may want more.
 pub const FLUSH_THREADS: usize = 1;
+const _: () = assert!(
+    FLUSH_THREADS >= 1,
+    "a data directory needs a flusher thread"
+);
 
 /// The handle partitions hold; the threads end when the last handle is dropped.
 #[derive(Debug)]
