@@ -321,9 +321,20 @@ impl Partition {
     }
 
     /// Whole stored batches from the one holding `offset`, never past the high watermark.
+    /// Reads the log: call it on a blocking thread.
     pub fn read(&self, offset: i64, max_bytes: u32) -> Result<Bytes, BrokerError> {
+        Ok(self.read_with_high_watermark(offset, max_bytes)?.0)
+    }
+
+    /// `read`, with the high watermark that bounded the batches.
+    fn read_with_high_watermark(
+        &self,
+        offset: i64,
+        max_bytes: u32,
+    ) -> Result<(Bytes, i64), BrokerError> {
         let high_watermark = self.high_watermark();
-        Ok(self.read_log().read(offset, max_bytes, high_watermark)?)
+        let records = self.read_log().read(offset, max_bytes, high_watermark)?;
+        Ok((records, high_watermark))
     }
 
     /// Resolves when the high watermark moves past `offset`, or after `wait`.
@@ -368,15 +379,9 @@ impl Partition {
         max_bytes: u32,
     ) -> Result<(Bytes, i64), BrokerError> {
         let partition = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let high_watermark = partition.high_watermark();
-            let records = partition
-                .read_log()
-                .read(offset, max_bytes, high_watermark)?;
-            Ok((records, high_watermark))
-        })
-        .await
-        .map_err(|e| BrokerError::Internal(format!("log read task failed: {e}")))?
+        tokio::task::spawn_blocking(move || partition.read_with_high_watermark(offset, max_bytes))
+            .await
+            .map_err(|e| BrokerError::Internal(format!("log read task failed: {e}")))?
     }
 }
 
