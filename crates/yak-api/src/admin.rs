@@ -121,6 +121,24 @@ pub struct PartitionState {
     pub log_end_offset: i64,
     pub high_watermark: i64,
     pub size_bytes: u64,
+    /// On the leader of a cluster: each follower's replication state for this partition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub followers: Vec<FollowerState>,
+}
+
+/// One follower of a partition, as its leader sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FollowerState {
+    pub node_id: i32,
+    /// The follower's durable log end offset, as its last fetch reported it; -1 before its
+    /// first fetch in this epoch.
+    pub log_end_offset: i64,
+    /// Records the follower is behind the leader's log end offset.
+    pub lag_records: i64,
+    /// Milliseconds since the follower was last caught up with the leader's log end offset;
+    /// -1 if it never was in this epoch.
+    pub caught_up_ms_ago: i64,
+    pub in_isr: bool,
 }
 
 /// `GET /topics/{name}`.
@@ -181,16 +199,50 @@ pub struct Election {
     pub at_ms: i64,
 }
 
+/// The leader lease as the coordinator holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LeaseState {
+    /// The node holding the lease; -1 while nobody does.
+    pub holder: i32,
+    pub epoch: i64,
+    /// Milliseconds until the lease lapses unless renewed (as of the node's last look).
+    pub expires_in_ms: i64,
+    pub lease_ms: u64,
+}
+
+/// One entry of the cluster's replication history (kept in the coordinator, so every node
+/// shows the same history).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClusterEvent {
+    pub at_ms: i64,
+    /// `election`, `step_down`, `isr_shrink`, `isr_expand`, `truncation`, `node_joined`.
+    pub kind: String,
+    pub node_id: i32,
+    pub epoch: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<i32>,
+    pub message: String,
+}
+
 /// `GET /cluster`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ClusterState {
     pub cluster: String,
     pub node_id: i32,
+    /// The node that leads every partition; -1 while there is none.
     pub leader_id: i32,
     pub epoch: i64,
+    /// Absent on a standalone node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseState>,
     pub nodes: Vec<NodeState>,
     pub partitions: Vec<PartitionState>,
     pub elections: Vec<Election>,
+    /// Elections, ISR changes and truncations, newest first.
+    #[serde(default)]
+    pub history: Vec<ClusterEvent>,
 }
 
 /// `GET /groups`.

@@ -40,6 +40,15 @@ pub enum ErrorCode {
     StorageError,
     /// This node is not the leader; the body names the leader.
     NotLeader,
+    /// The cluster has no leader right now (an election is under way, or no in-sync replica is
+    /// alive); retry.
+    LeaderNotAvailable,
+    /// `acks=all` was refused before anything was written: the in-sync replica set is smaller
+    /// than `--min-insync-replicas`.
+    NotEnoughReplicas,
+    /// The write was not confirmed in time (its replication is in doubt): it may or may not
+    /// have been committed, and a retry may store it twice unless it carries a `msg_id`.
+    RequestTimedOut,
     /// The broker is shutting down or not ready.
     Unavailable,
     /// The path does not exist.
@@ -66,6 +75,8 @@ impl ErrorCode {
             ErrorCode::TopicAlreadyExists => 409,
             ErrorCode::BodyTooLarge | ErrorCode::RecordTooLarge => 413,
             ErrorCode::NotLeader => 421,
+            ErrorCode::LeaderNotAvailable | ErrorCode::NotEnoughReplicas => 503,
+            ErrorCode::RequestTimedOut => 504,
             ErrorCode::NotImplemented => 501,
             ErrorCode::StorageError | ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
@@ -90,6 +101,9 @@ impl ErrorCode {
             ErrorCode::InvalidRecordBatch => "invalid_record_batch",
             ErrorCode::StorageError => "storage_error",
             ErrorCode::NotLeader => "not_leader",
+            ErrorCode::LeaderNotAvailable => "leader_not_available",
+            ErrorCode::NotEnoughReplicas => "not_enough_replicas",
+            ErrorCode::RequestTimedOut => "request_timed_out",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::NotFound => "not_found",
             ErrorCode::NotImplemented => "not_implemented",

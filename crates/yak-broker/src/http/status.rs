@@ -67,6 +67,7 @@ pub async fn cluster(State(state): State<AppState>) -> Json<ClusterState> {
         node_id,
         leader_id: node_id,
         epoch: broker.epoch(),
+        lease: None,
         nodes: vec![NodeState {
             node_id,
             http: broker.advertised_http.clone(),
@@ -80,6 +81,7 @@ pub async fn cluster(State(state): State<AppState>) -> Json<ClusterState> {
             leader_id: node_id,
             at_ms: broker.started_ms,
         }],
+        history: Vec::new(),
     })
 }
 

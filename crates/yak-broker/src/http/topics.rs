@@ -37,6 +37,7 @@ pub fn partition_states(topic: &Topic, with_topic: bool) -> Vec<PartitionState> 
             log_end_offset: p.log_end_offset(),
             high_watermark: p.high_watermark(),
             size_bytes: p.size_bytes(),
+            followers: Vec::new(),
         })
         .collect()
 }
