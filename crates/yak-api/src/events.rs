@@ -34,6 +34,10 @@ pub enum ActivityKind {
     LeaderElected,
     IsrJoined,
     IsrLeft,
+    /// A follower cut its log to line up with a new leader's.
+    Truncated,
+    /// This node started or stopped leading or following.
+    RoleChanged,
     Error,
 }
 

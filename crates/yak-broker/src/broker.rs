@@ -2,13 +2,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use tokio_util::sync::CancellationToken;
 use yak_api::ActivityKind;
 use yak_log::{FileSystem, Log, LogConfig, LogError};
 
 use crate::activity::Activity;
+use crate::cluster::Cluster;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::flusher::Flusher;
@@ -59,6 +60,8 @@ pub struct Broker {
     pub advertised_http: String,
     pub advertised_kafka: String,
     pub started_ms: i64,
+    /// Set once at start-up when the node joins a cluster (`--coordinator`).
+    cluster: OnceLock<Arc<Cluster>>,
 }
 
 impl Broker {
@@ -89,6 +92,7 @@ impl Broker {
             advertised_http,
             advertised_kafka,
             started_ms: crate::now_ms(),
+            cluster: OnceLock::new(),
         };
         for topic_config in file.topics {
             let topic = broker.open_topic(topic_config)?;
@@ -189,15 +193,62 @@ impl Broker {
                         other => other.into(),
                     }
                 })?;
-            partitions.push(Arc::new(Partition::new(
+            let partition = Arc::new(Partition::new(
                 config.name.clone(),
                 index,
                 log,
                 self.config.flush,
                 Arc::clone(&self.flusher),
-            )));
+            ));
+            if let Some(cluster) = self.cluster() {
+                cluster.adopt(self, &partition);
+            }
+            partitions.push(partition);
         }
         Ok(Arc::new(Topic::new(config, partitions)))
+    }
+
+    /// Joins the cluster: every partition becomes a replica that neither leads nor follows
+    /// until the controller says so. Called once, before the controller starts.
+    pub fn attach_cluster(&self, cluster: Arc<Cluster>) {
+        for topic in self.topics() {
+            for partition in &topic.partitions {
+                partition.join_cluster(Arc::clone(&cluster.gate));
+            }
+        }
+        let _ = self.cluster.set(cluster);
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.get()
+    }
+
+    /// Refuses a change of the topic list on a node that does not lead the cluster: only the
+    /// leader changes topics, followers copy its list.
+    fn check_topic_admin(&self) -> Result<(), BrokerError> {
+        let Some(cluster) = self.cluster() else {
+            return Ok(());
+        };
+        let status = cluster.status();
+        match status.role {
+            crate::replica::Role::Leader => Ok(()),
+            _ => match status.leader {
+                Some(leader) => Err(BrokerError::NotLeader {
+                    leader: Some((leader.node_id, leader.http)),
+                }),
+                None => Err(BrokerError::LeaderNotAvailable),
+            },
+        }
+    }
+
+    /// `min.insync.replicas` of a topic: its own config, else the broker's.
+    pub fn min_insync_replicas(&self, topic: &str) -> usize {
+        let own = self
+            .topic(topic)
+            .and_then(|t| t.config.configs.get("min.insync.replicas").cloned())
+            .and_then(|v| v.parse::<usize>().ok());
+        own.unwrap_or(self.config.min_insync_replicas.max(1) as usize)
+            .max(1)
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
@@ -230,6 +281,7 @@ impl Broker {
         if let Some(topic) = self.topic(name) {
             return Ok(topic);
         }
+        self.check_topic_admin()?;
         match self
             .create_topic(NewTopic {
                 name: name.into(),
@@ -259,9 +311,19 @@ impl Broker {
         let replication_factor = request
             .replication_factor
             .unwrap_or(self.config.default_replication_factor);
-        if replication_factor != 1 {
+        let nodes = match self.cluster() {
+            Some(cluster) => {
+                let mut members = cluster.view().members;
+                members.push(self.config.node_id);
+                members.sort_unstable();
+                members.dedup();
+                members.len() as i32
+            }
+            None => 1,
+        };
+        if replication_factor < 1 || replication_factor > nodes {
             return Err(BrokerError::InvalidReplicationFactor(format!(
-                "replication_factor {replication_factor} is more than the 1 node of this standalone broker"
+                "replication_factor {replication_factor} must be 1..={nodes}, the nodes of this cluster (every node replicates every partition)"
             )));
         }
         for (name, value) in &request.configs {
@@ -274,6 +336,7 @@ impl Broker {
     }
 
     pub async fn create_topic(&self, request: NewTopic) -> Result<Arc<Topic>, BrokerError> {
+        self.check_topic_admin()?;
         let (partitions, replication_factor) = self.check_new_topic(&request)?;
         let _admin = self.admin_lock.lock().await;
         if self.topic(&request.name).is_some() {
@@ -286,6 +349,66 @@ impl Broker {
             topic_id: uuid::Uuid::new_v4().to_string(),
             configs: request.configs.clone(),
         };
+        let topic = self.insert_topic(config)?;
+        if let Some(cluster) = self.cluster() {
+            cluster.topics_changed.notify_one();
+        }
+        Ok(topic)
+    }
+
+    /// Creates a topic the leader has (a follower copying the leader's topic list).
+    pub async fn create_replica_topic(&self, config: TopicConfig) -> Result<(), BrokerError> {
+        let _admin = self.admin_lock.lock().await;
+        if self.topic(&config.name).is_some() {
+            return Ok(());
+        }
+        self.insert_topic(config).map(|_| ())
+    }
+
+    /// Deletes a topic the leader deleted.
+    pub async fn delete_replica_topic(&self, name: &str) -> Result<(), BrokerError> {
+        let _admin = self.admin_lock.lock().await;
+        self.remove_topic(name)
+    }
+
+    /// Takes the leader's partition count and configs for a topic.
+    pub async fn update_replica_topic(&self, config: TopicConfig) -> Result<(), BrokerError> {
+        let current = self
+            .topic(&config.name)
+            .ok_or_else(|| BrokerError::UnknownTopic(config.name.clone()))?;
+        if config.partitions > current.partition_count() {
+            let _admin = self.admin_lock.lock().await;
+            self.grow_topic(&config.name, config.partitions)?;
+        }
+        if config.configs != current.config.configs {
+            let mut changes: Vec<ConfigChange> = config
+                .configs
+                .iter()
+                .map(|(name, value)| ConfigChange {
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                })
+                .collect();
+            for name in current.config.configs.keys() {
+                if !config.configs.contains_key(name) {
+                    changes.push(ConfigChange {
+                        name: name.clone(),
+                        value: None,
+                    });
+                }
+            }
+            self.change_topic_configs(&config.name, &changes, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Opens a new topic's partitions and records it in `topics.json`; the admin lock is held.
+    fn insert_topic(&self, config: TopicConfig) -> Result<Arc<Topic>, BrokerError> {
+        let request = NewTopic {
+            name: config.name.clone(),
+            ..NewTopic::default()
+        };
+        let partitions = config.partitions;
         // Leftovers of an earlier topic of the same name (deleted while the node was down
         // half-way) must not come back as this topic's records.
         for index in 0..partitions {
@@ -324,7 +447,17 @@ impl Broker {
     }
 
     pub async fn delete_topic(&self, name: &str) -> Result<(), BrokerError> {
+        self.check_topic_admin()?;
         let _admin = self.admin_lock.lock().await;
+        self.remove_topic(name)?;
+        if let Some(cluster) = self.cluster() {
+            cluster.topics_changed.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Removes a topic and its files; the admin lock is held.
+    fn remove_topic(&self, name: &str) -> Result<(), BrokerError> {
         let topic = self
             .topic(name)
             .ok_or_else(|| BrokerError::UnknownTopic(name.into()))?;
@@ -349,7 +482,17 @@ impl Broker {
     /// Grows a topic to `total` partitions. Keys map to partitions by count, so some keys move,
     /// as in Kafka.
     pub async fn add_partitions(&self, name: &str, total: i32) -> Result<(), BrokerError> {
+        self.check_topic_admin()?;
         let _admin = self.admin_lock.lock().await;
+        self.grow_topic(name, total)?;
+        if let Some(cluster) = self.cluster() {
+            cluster.topics_changed.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Opens partitions `current..total` of a topic; the admin lock is held.
+    fn grow_topic(&self, name: &str, total: i32) -> Result<(), BrokerError> {
         let topic = self
             .topic(name)
             .ok_or_else(|| BrokerError::UnknownTopic(name.into()))?;
@@ -369,13 +512,17 @@ impl Broker {
                 })?;
             }
             let log = Log::open(Arc::clone(&self.fs), &dir, log_config.clone())?;
-            partitions.push(Arc::new(Partition::new(
+            let partition = Arc::new(Partition::new(
                 name.into(),
                 index,
                 log,
                 self.config.flush,
                 Arc::clone(&self.flusher),
-            )));
+            ));
+            if let Some(cluster) = self.cluster() {
+                cluster.adopt(self, &partition);
+            }
+            partitions.push(partition);
         }
         let mut config = topic.config.clone();
         config.partitions = total;
@@ -400,6 +547,22 @@ impl Broker {
     /// change is checked before any applies; the new configs are written to `topics.json`,
     /// then the partitions' logs take the new segment and message limits at once.
     pub async fn alter_topic_configs(
+        &self,
+        name: &str,
+        changes: &[ConfigChange],
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, BrokerError> {
+        if !validate_only {
+            self.check_topic_admin()?;
+        }
+        let altered = self.change_topic_configs(name, changes, validate_only).await?;
+        if let Some(cluster) = self.cluster() {
+            cluster.topics_changed.notify_one();
+        }
+        Ok(altered)
+    }
+
+    async fn change_topic_configs(
         &self,
         name: &str,
         changes: &[ConfigChange],
@@ -558,10 +721,13 @@ impl Broker {
     }
 
     pub fn role(&self) -> &'static str {
-        "standalone"
+        match self.cluster() {
+            Some(cluster) => cluster.status().role.as_str(),
+            None => "standalone",
+        }
     }
 
     pub fn epoch(&self) -> i64 {
-        0
+        self.cluster().map_or(0, |c| c.status().epoch as i64)
     }
 }

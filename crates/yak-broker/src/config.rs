@@ -57,6 +57,8 @@ pub struct BrokerConfig {
     /// The `host:port` Kafka clients should use; derived from the bound address when absent.
     pub advertise_kafka: Option<String>,
     pub cluster: String,
+    /// The cluster's coordinator and settings; None for a standalone node.
+    pub coordinator: Option<crate::cluster::ClusterConfig>,
     pub default_partitions: i32,
     pub default_replication_factor: i32,
     pub min_insync_replicas: i32,
@@ -82,6 +84,7 @@ impl BrokerConfig {
             advertise_http: None,
             advertise_kafka: None,
             cluster: "yak".into(),
+            coordinator: None,
             default_partitions: 3,
             default_replication_factor: 1,
             min_insync_replicas: 1,
@@ -105,11 +108,20 @@ impl BrokerConfig {
                 self.default_partitions
             ));
         }
-        if self.default_replication_factor != 1 {
+        if self.coordinator.is_none() && self.default_replication_factor != 1 {
             return Err(format!(
-                "default_replication_factor {} needs replication, which this build does not have yet; use 1",
+                "default_replication_factor {} needs a cluster (--coordinator); a standalone node keeps 1 replica",
                 self.default_replication_factor
             ));
+        }
+        if self.default_replication_factor < 1 {
+            return Err("default_replication_factor must be at least 1".into());
+        }
+        if let Some(cluster) = &self.coordinator {
+            cluster.validate()?;
+            if self.node_id < 0 {
+                return Err(format!("node_id must be 0 or more, got {}", self.node_id));
+            }
         }
         if self.min_insync_replicas < 1 {
             return Err("min_insync_replicas must be at least 1".into());

@@ -50,6 +50,24 @@ pub enum BrokerError {
     DataDirInUse { path: PathBuf, lock_file: PathBuf },
     #[error("the broker is shutting down")]
     ShuttingDown,
+    /// This node does not lead the partition (it follows, or has lost its lease); `leader` is
+    /// the one it knows of, if any, as `(node id, advertised HTTP URL)`.
+    #[error("{}", not_leader_message(.leader))]
+    NotLeader { leader: Option<(i32, String)> },
+    /// No node leads right now (an election is under way).
+    #[error("no leader is available right now; retry")]
+    LeaderNotAvailable,
+    #[error("the in-sync replica set has {isr} members, fewer than min.insync.replicas = {min}")]
+    NotEnoughReplicas { isr: usize, min: usize },
+    /// The write was not confirmed in time; it may or may not be committed.
+    #[error("{0}")]
+    RequestTimedOut(String),
+    /// A replica request carried an older leader epoch than this node's.
+    #[error("leader epoch {request} is older than the current {current}")]
+    FencedLeaderEpoch { request: i32, current: i32 },
+    /// A replica request carried a newer leader epoch than this node knows.
+    #[error("leader epoch {request} is newer than the current {current}")]
+    UnknownLeaderEpoch { request: i32, current: i32 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -74,12 +92,25 @@ impl BrokerError {
             BrokerError::Storage(_) | BrokerError::CorruptLog { .. } => ErrorCode::StorageError,
             BrokerError::DataDirInUse { .. } => ErrorCode::Unavailable,
             BrokerError::ShuttingDown => ErrorCode::Unavailable,
+            BrokerError::NotLeader { .. }
+            | BrokerError::FencedLeaderEpoch { .. }
+            | BrokerError::UnknownLeaderEpoch { .. } => ErrorCode::NotLeader,
+            BrokerError::LeaderNotAvailable => ErrorCode::LeaderNotAvailable,
+            BrokerError::NotEnoughReplicas { .. } => ErrorCode::NotEnoughReplicas,
+            BrokerError::RequestTimedOut(_) => ErrorCode::RequestTimedOut,
             BrokerError::Internal(_) => ErrorCode::Internal,
         }
     }
 
     pub fn to_api(&self) -> ApiError {
         ApiError::new(self.code(), self.to_string())
+    }
+}
+
+fn not_leader_message(leader: &Option<(i32, String)>) -> String {
+    match leader {
+        Some((id, http)) => format!("this node is not the leader; node {id} leads at {http}"),
+        None => "this node is not the leader".to_string(),
     }
 }
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use yak_kafka::backend::{
-    Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, TopicMeta,
+    Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, Reader,
+    TopicMeta,
 };
 use yak_log::{batch, ValidBatch};
 
@@ -16,6 +17,7 @@ use crate::broker::{Broker, NewTopic};
 use crate::error::BrokerError;
 use crate::metrics::Metrics;
 use crate::partition::{Durability, Partition};
+use crate::replica::Role;
 use crate::topic::Topic;
 
 /// The broker, seen by the Kafka front-end.
@@ -41,8 +43,26 @@ impl KafkaBackend {
             .map_err(backend_error)
     }
 
-    fn meta(&self, topic: &Topic) -> TopicMeta {
+    /// The partitions' leader, epoch and replicas as Metadata reports them.
+    fn leadership(&self) -> (i32, i32, Vec<i32>) {
         let node_id = self.broker.config.node_id;
+        match self.broker.cluster() {
+            None => (node_id, 0, vec![node_id]),
+            Some(cluster) => {
+                let status = cluster.status();
+                let mut members = cluster.view().members;
+                members.push(node_id);
+                members.sort_unstable();
+                members.dedup();
+                let leader = status.leader.map_or(-1, |l| l.node_id);
+                (leader, status.epoch, members)
+            }
+        }
+    }
+
+    fn meta(&self, topic: &Topic) -> TopicMeta {
+        let (leader_id, epoch, replicas) = self.leadership();
+        let clustered = self.broker.cluster().is_some();
         let topic_id = uuid::Uuid::parse_str(&topic.config.topic_id)
             .map(|u| *u.as_bytes())
             .unwrap_or([0; 16]);
@@ -57,17 +77,52 @@ impl KafkaBackend {
             partitions: topic
                 .partitions
                 .iter()
-                .map(|p| PartitionMeta {
-                    partition: p.index,
-                    leader_id: node_id,
-                    leader_epoch: p.leader_epoch(),
-                    replicas: vec![node_id],
-                    isr: vec![node_id],
+                .map(|p| {
+                    let isr = if clustered {
+                        let isr = p.replica_state().isr;
+                        if isr.is_empty() && leader_id >= 0 {
+                            vec![leader_id]
+                        } else {
+                            isr
+                        }
+                    } else {
+                        replicas.clone()
+                    };
+                    PartitionMeta {
+                        partition: p.index,
+                        leader_id,
+                        leader_epoch: if clustered { epoch } else { p.leader_epoch() },
+                        replicas: replicas.clone(),
+                        isr,
+                    }
                 })
                 .collect(),
             configs,
             configs_set: topic.config.configs.keys().cloned().collect(),
         }
+    }
+}
+
+fn node_info(node_id: i32, advertised: &str) -> NodeInfo {
+    let (host, port) = advertised.rsplit_once(':').unwrap_or((advertised, "9092"));
+    NodeInfo {
+        node_id,
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        port: port.parse().unwrap_or(9092),
+    }
+}
+
+/// An admin request (CreateTopics, DeleteTopics, ...) on a node that does not lead goes to
+/// the controller, as Kafka clients expect: NOT_CONTROLLER sends them to look it up again.
+fn admin_error(error: BrokerError) -> BackendError {
+    match error {
+        BrokerError::NotLeader { .. } | BrokerError::LeaderNotAvailable => {
+            BackendError::NotController
+        }
+        other => backend_error(other),
     }
 }
 
@@ -94,6 +149,12 @@ pub fn backend_error(error: BrokerError) -> BackendError {
         BrokerError::DataDirInUse { .. } => BackendError::NotLeaderOrFollower,
         BrokerError::InvalidField(m) => BackendError::InvalidRecord(m),
         BrokerError::ShuttingDown => BackendError::NotLeaderOrFollower,
+        BrokerError::NotLeader { .. } => BackendError::NotLeaderOrFollower,
+        BrokerError::LeaderNotAvailable => BackendError::LeaderNotAvailable,
+        BrokerError::NotEnoughReplicas { .. } => BackendError::NotEnoughReplicas,
+        BrokerError::RequestTimedOut(_) => BackendError::RequestTimedOut,
+        BrokerError::FencedLeaderEpoch { .. } => BackendError::FencedLeaderEpoch,
+        BrokerError::UnknownLeaderEpoch { .. } => BackendError::UnknownLeaderEpoch,
         BrokerError::Internal(m) => BackendError::Unknown(m),
     }
 }
@@ -119,22 +180,29 @@ impl Backend for KafkaBackend {
     }
 
     fn controller_id(&self) -> i32 {
-        self.broker.config.node_id
+        match self.broker.cluster() {
+            Some(cluster) => cluster
+                .status()
+                .leader
+                .map_or(self.broker.config.node_id, |l| l.node_id),
+            None => self.broker.config.node_id,
+        }
     }
 
     fn nodes(&self) -> Vec<NodeInfo> {
-        let advertised = &self.broker.advertised_kafka;
-        let (host, port) = advertised
-            .rsplit_once(':')
-            .unwrap_or((advertised.as_str(), "9092"));
-        vec![NodeInfo {
-            node_id: self.broker.config.node_id,
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-            port: port.parse().unwrap_or(9092),
-        }]
+        let mut nodes = vec![node_info(
+            self.broker.config.node_id,
+            &self.broker.advertised_kafka,
+        )];
+        if let Some(cluster) = self.broker.cluster() {
+            for registration in cluster.view().nodes {
+                if registration.node_id != self.broker.config.node_id {
+                    nodes.push(node_info(registration.node_id, &registration.kafka));
+                }
+            }
+            nodes.sort_by_key(|n| n.node_id);
+        }
+        nodes
     }
 
     fn topics(&self) -> Vec<TopicMeta> {
@@ -172,7 +240,7 @@ impl Backend for KafkaBackend {
             let (partitions, _) = self
                 .broker
                 .check_new_topic(&request)
-                .map_err(backend_error)?;
+                .map_err(admin_error)?;
             let node_id = self.broker.config.node_id;
             return Ok(TopicMeta {
                 name: name.to_string(),
@@ -194,7 +262,7 @@ impl Backend for KafkaBackend {
             .broker
             .create_topic(request)
             .await
-            .map_err(backend_error)?;
+            .map_err(admin_error)?;
         Ok(self.meta(&topic))
     }
 
@@ -212,11 +280,11 @@ impl Backend for KafkaBackend {
             .alter_topic_configs(name, &changes, validate_only)
             .await
             .map(|_| ())
-            .map_err(backend_error)
+            .map_err(admin_error)
     }
 
     async fn delete_topic(&self, name: &str) -> Result<(), BackendError> {
-        self.broker.delete_topic(name).await.map_err(backend_error)
+        self.broker.delete_topic(name).await.map_err(admin_error)
     }
 
     async fn create_partitions(
@@ -241,7 +309,7 @@ impl Backend for KafkaBackend {
         self.broker
             .add_partitions(name, total_count)
             .await
-            .map_err(backend_error)
+            .map_err(admin_error)
     }
 
     async fn produce(
@@ -268,10 +336,17 @@ impl Backend for KafkaBackend {
         offset: i64,
         partition_max_bytes: i32,
         _read_committed: bool,
+        reader: Reader,
     ) -> Result<FetchOutcome, BackendError> {
         let metrics = &self.broker.metrics;
         Metrics::add(&metrics.fetch_requests_total, 1);
         let partition = self.partition(topic, partition)?;
+        if reader.is_replica() {
+            return self
+                .replica_fetch(&partition, offset, partition_max_bytes, reader)
+                .await;
+        }
+        self.check_consumer(&partition, reader.current_leader_epoch)?;
         let log_start_offset = partition.log_start_offset();
         // Between the high watermark and the log end the records exist but are not committed
         // yet: an empty answer, not an error, so the client simply fetches again.
@@ -302,10 +377,22 @@ impl Backend for KafkaBackend {
         })
     }
 
-    async fn wait_for_data(&self, topic: &str, partition: i32, offset: i64) {
+    async fn wait_for_data(&self, topic: &str, partition: i32, offset: i64, reader: Reader) {
         let Ok(partition) = self.partition(topic, partition) else {
             return;
         };
+        if reader.is_replica() {
+            let mut log_end = partition.subscribe_log_end();
+            let mut role_changes = partition.subscribe();
+            let epoch = partition.leader_epoch();
+            tokio::select! {
+                _ = log_end.wait_for(|end| *end > offset) => {}
+                // A role change answers the follower at once (with its error).
+                _ = role_changes.wait_for(|_| partition.role() != Role::Leader || partition.leader_epoch() != epoch) => {}
+                _ = self.broker.shutdown.cancelled() => {}
+            }
+            return;
+        }
         let mut receiver = partition.subscribe();
         tokio::select! {
             _ = receiver.wait_for(|hwm| *hwm > offset) => {}
@@ -320,6 +407,7 @@ impl Backend for KafkaBackend {
         timestamp: i64,
     ) -> Result<(i64, i64), BackendError> {
         let partition = self.partition(topic, partition)?;
+        self.check_consumer(&partition, -1)?;
         let high_watermark = partition.high_watermark();
         match timestamp {
             -2 => Ok((partition.log_start_offset(), -1)),
@@ -345,8 +433,31 @@ impl Backend for KafkaBackend {
         }
     }
 
+    async fn offset_for_leader_epoch(
+        &self,
+        topic: &str,
+        partition: i32,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+    ) -> Result<(i32, i64), BackendError> {
+        let partition = self.partition(topic, partition)?;
+        if partition.role() != Role::Standalone {
+            if let Err(error) = partition.check_replica_epoch(current_leader_epoch) {
+                self.saw_epoch_error(&error);
+                return Err(backend_error(error));
+            }
+        }
+        Ok(partition.end_offset_for_epoch(leader_epoch))
+    }
+
     async fn init_producer_id(&self) -> Result<(i64, i16), BackendError> {
-        Ok((self.next_producer_id.fetch_add(1, Ordering::Relaxed), 0))
+        match self.broker.cluster() {
+            Some(cluster) => Ok((
+                cluster.next_producer_id().await.map_err(backend_error)?,
+                0,
+            )),
+            None => Ok((self.next_producer_id.fetch_add(1, Ordering::Relaxed), 0)),
+        }
     }
 }
 
@@ -378,6 +489,71 @@ fn offset_for_timestamp(
 }
 
 impl KafkaBackend {
+    /// A consumer reads only from the leader (or a standalone node); its epoch, when it gives
+    /// one, must be the current one (KIP-320).
+    fn check_consumer(&self, partition: &Partition, current_leader_epoch: i32) -> Result<(), BackendError> {
+        match partition.role() {
+            Role::Standalone => Ok(()),
+            Role::Leader => {
+                let epoch = partition.leader_epoch();
+                if current_leader_epoch >= 0 && current_leader_epoch < epoch {
+                    return Err(BackendError::FencedLeaderEpoch);
+                }
+                if current_leader_epoch > epoch {
+                    return Err(BackendError::UnknownLeaderEpoch);
+                }
+                Ok(())
+            }
+            Role::Follower | Role::Offline => Err(BackendError::NotLeaderOrFollower),
+        }
+    }
+
+    /// A higher epoch in a replica request means another node was elected: step down now.
+    fn saw_epoch_error(&self, error: &BrokerError) {
+        if let BrokerError::UnknownLeaderEpoch { .. } = error {
+            if let Some(cluster) = self.broker.cluster() {
+                cluster.higher_epoch_seen.notify_one();
+            }
+        }
+    }
+
+    /// A follower's fetch: records its position (which may move the high watermark), then
+    /// reads up to the log end offset.
+    async fn replica_fetch(
+        &self,
+        partition: &Arc<Partition>,
+        offset: i64,
+        partition_max_bytes: i32,
+        reader: Reader,
+    ) -> Result<FetchOutcome, BackendError> {
+        let Some(cluster) = self.broker.cluster() else {
+            return Err(BackendError::NotLeaderOrFollower);
+        };
+        if let Err(error) = partition.replica_fetched(
+            reader.replica_id,
+            reader.current_leader_epoch,
+            offset,
+            cluster.gate.now_ms(),
+        ) {
+            self.saw_epoch_error(&error);
+            return Err(backend_error(error));
+        }
+        let log_start_offset = partition.log_start_offset();
+        let reading = Arc::clone(partition);
+        let max_bytes = partition_max_bytes.max(0) as u32;
+        let (records, high_watermark) =
+            tokio::task::spawn_blocking(move || reading.read_for_replica(offset, max_bytes))
+                .await
+                .map_err(|e| BackendError::Unknown(format!("replica read task failed: {e}")))?
+                .map_err(backend_error)?;
+        Ok(FetchOutcome {
+            records,
+            high_watermark,
+            last_stable_offset: high_watermark,
+            log_start_offset,
+        })
+    }
+
     async fn produce_inner(
         &self,
         topic: &str,
@@ -392,10 +568,10 @@ impl KafkaBackend {
         }
         let records_count = batch.header().records_count;
         let partition = self.partition(topic, partition)?;
-        let durability = if acks == 0 {
-            Durability::Background
-        } else {
-            Durability::Wait
+        let durability = match acks {
+            0 => Durability::Background,
+            1 => Durability::Wait,
+            _ => Durability::Committed,
         };
         let bytes = batch.len() as u64;
         let appended = partition

@@ -23,6 +23,7 @@
 
 pub mod activity;
 pub mod broker;
+pub mod cluster;
 pub mod compression;
 pub mod config;
 pub mod error;
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod partition;
 pub mod partitioner;
 pub mod producer_state;
+pub mod replica;
 pub mod server;
 pub mod topic;
 

@@ -9,8 +9,8 @@
 //! otherwise, so consumers only ever see records that would survive a crash of this node under
 //! the policy the operator chose.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use yak_log::{BatchHeader, FlushPolicy, Log, LogError, SyncTarget, ValidBatch};
 use crate::error::BrokerError;
 use crate::flusher::Flusher;
 use crate::producer_state::{ProducerStates, SequenceCheck, SequenceError};
+use crate::replica::{LeaseGate, ReplicaState, Role};
 
 /// Where a batch landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +35,11 @@ pub struct Appended {
 pub enum Durability {
     /// Return once written; durability happens in the background (`acks=0`).
     Background,
-    /// Return once the flush policy is satisfied (`acks=1` and `acks=all` on one node).
+    /// Return once the flush policy is satisfied on this node (`acks=1`).
     Wait,
+    /// Return once the record is committed: below the high watermark, which in a cluster means
+    /// on every in-sync replica (`acks=all`). On a standalone node the same as `Wait`.
+    Committed,
 }
 
 /// The durable offset as waiters see it.
@@ -65,7 +69,20 @@ pub struct Partition {
     durable_tx: watch::Sender<DurableState>,
     /// Idempotent producers' recent batches; locked only while the log's write lock is held.
     producers: std::sync::Mutex<ProducerStates>,
-    leader_epoch: i32,
+    /// `Role` as a u8: read on every append without a lock.
+    role: AtomicU8,
+    /// The leader epoch this node serves the partition at, written into every batch it appends.
+    leader_epoch: AtomicI32,
+    /// The cluster state of the partition; never locked while the log's lock is held.
+    replica: std::sync::Mutex<ReplicaState>,
+    /// The log end offset: wakes followers' fetches when the leader's log grows.
+    log_end_tx: watch::Sender<i64>,
+    /// Bumped on every role or epoch change: wakes `acks=all` waiters, which then fail.
+    role_changes_tx: watch::Sender<u64>,
+    /// The leader lease; unset on a standalone node, whose gate is always open.
+    gate: OnceLock<Arc<LeaseGate>>,
+    /// The high watermark last written to the log's checkpoint.
+    checkpointed_high_watermark: AtomicI64,
 }
 
 impl Partition {
@@ -96,7 +113,63 @@ impl Partition {
             })
             .0,
             producers: std::sync::Mutex::new(producers),
-            leader_epoch: 0,
+            role: AtomicU8::new(Role::Standalone as u8),
+            leader_epoch: AtomicI32::new(0),
+            replica: std::sync::Mutex::new(ReplicaState::default()),
+            log_end_tx: watch::channel(high_watermark).0,
+            role_changes_tx: watch::channel(0).0,
+            gate: OnceLock::new(),
+            checkpointed_high_watermark: AtomicI64::new(-1),
+        }
+    }
+
+    /// Makes this a replica of a clustered node: it neither leads nor follows until the
+    /// controller says so, and its high watermark starts at the checkpointed one (records
+    /// above it may still be cut by a truncation), not at the log end.
+    pub fn join_cluster(&self, gate: Arc<LeaseGate>) {
+        let _ = self.gate.set(gate);
+        let high_watermark = {
+            let log = self.read_log();
+            log.high_watermark_checkpoint()
+                .unwrap_or(0)
+                .clamp(log.log_start_offset(), log.log_end_offset())
+        };
+        self.high_watermark_tx.send_replace(high_watermark);
+        self.checkpointed_high_watermark
+            .store(high_watermark, Ordering::Release);
+        self.set_role(Role::Offline);
+    }
+
+    pub fn role(&self) -> Role {
+        Role::from_u8(self.role.load(Ordering::Acquire))
+    }
+
+    fn set_role(&self, role: Role) {
+        self.role.store(role as u8, Ordering::Release);
+        self.role_changes_tx.send_modify(|changes| *changes += 1);
+    }
+
+    fn gate_open(&self) -> bool {
+        self.gate.get().is_none_or(|gate| gate.is_open())
+    }
+
+    fn replica(&self) -> std::sync::MutexGuard<'_, ReplicaState> {
+        self.replica.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A copy of the partition's cluster state.
+    pub fn replica_state(&self) -> ReplicaState {
+        self.replica().clone()
+    }
+
+    /// Whether this node may take a client write now: it leads (or stands alone) and, in a
+    /// cluster, its lease has not lapsed.
+    fn check_leader(&self) -> Result<Role, BrokerError> {
+        let role = self.role();
+        match role {
+            Role::Standalone => Ok(role),
+            Role::Leader if self.gate_open() => Ok(role),
+            _ => Err(BrokerError::NotLeader { leader: None }),
         }
     }
 
@@ -115,7 +188,7 @@ impl Partition {
     }
 
     pub fn leader_epoch(&self) -> i32 {
-        self.leader_epoch
+        self.leader_epoch.load(Ordering::Acquire)
     }
 
     pub fn high_watermark(&self) -> i64 {
@@ -141,6 +214,17 @@ impl Partition {
         mut batch: ValidBatch<'_>,
         durability: Durability,
     ) -> Result<Appended, BrokerError> {
+        let role = self.check_leader()?;
+        if role == Role::Leader && durability == Durability::Committed {
+            let (isr, min) = {
+                let replica = self.replica();
+                (replica.isr.len(), replica.min_insync_replicas)
+            };
+            if isr < min {
+                return Err(BrokerError::NotEnoughReplicas { isr, min });
+            }
+        }
+        let leader_epoch = self.leader_epoch();
         let now_ms = crate::now_ms();
         let header = *batch.header();
         // The locks are taken and released in this block, never across an await.
@@ -160,7 +244,7 @@ impl Partition {
                 {
                     SequenceCheck::Duplicate { base_offset } => Err(base_offset),
                     SequenceCheck::Append => {
-                        let info = log.append_valid(&mut batch, self.leader_epoch, now_ms)?;
+                        let info = log.append_valid(&mut batch, leader_epoch, now_ms)?;
                         producers.record(
                             header.producer_id,
                             header.producer_epoch,
@@ -173,7 +257,7 @@ impl Partition {
                     }
                 }
             } else {
-                let info = log.append_valid(&mut batch, self.leader_epoch, now_ms)?;
+                let info = log.append_valid(&mut batch, leader_epoch, now_ms)?;
                 snapshot_if_rolled(&mut log, || {
                     let producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
                     producers.encode()
@@ -185,10 +269,9 @@ impl Partition {
             Ok(written) => written,
             Err(base_offset) => {
                 let last_offset = base_offset + header.last_offset_delta as i64;
-                // The first copy may still be on its way to disk.
-                if durability == Durability::Wait && self.flush == FlushPolicy::Always {
-                    self.wait_durable(last_offset + 1).await?;
-                }
+                // The first copy may still be on its way to disk, or to the followers.
+                self.wait_acknowledgeable(role, leader_epoch, durability, last_offset + 1)
+                    .await?;
                 return Ok(Appended {
                     base_offset,
                     last_offset,
@@ -201,19 +284,117 @@ impl Partition {
             last_offset: info.last_offset,
             log_start_offset,
         };
+        if role == Role::Leader {
+            self.log_end_tx.send_replace(info.log_end_offset);
+        }
         match self.flush {
-            FlushPolicy::Always => {
-                // The flusher now owns making this durable, whether or not anyone waits.
-                self.mark_dirty();
-                if durability == Durability::Wait {
-                    self.wait_durable(info.last_offset + 1).await?;
+            // The flusher now owns making this durable, whether or not anyone waits.
+            FlushPolicy::Always => self.mark_dirty(),
+            FlushPolicy::IntervalMs(_) | FlushPolicy::Never => self.on_durable(),
+        }
+        self.wait_acknowledgeable(role, leader_epoch, durability, info.last_offset + 1)
+            .await?;
+        Ok(appended)
+    }
+
+    /// Waits until a write ending below `target` may be acknowledged at `durability`. On a
+    /// leader: `acks=1` waits for its own fsync, `acks=all` for the high watermark; either fails
+    /// if the node stopped leading at `leader_epoch` or its lease lapsed meanwhile, since a
+    /// node that may have lost its lease acknowledges nothing. Cancel-safe: waiting holds only
+    /// receivers.
+    async fn wait_acknowledgeable(
+        &self,
+        role: Role,
+        leader_epoch: i32,
+        durability: Durability,
+        target: i64,
+    ) -> Result<(), BrokerError> {
+        match (role, durability) {
+            (_, Durability::Background) => return Ok(()),
+            (Role::Leader, Durability::Committed) => self.wait_committed(leader_epoch, target).await?,
+            _ => {
+                if self.flush == FlushPolicy::Always {
+                    self.wait_durable(target).await?;
                 }
             }
-            FlushPolicy::IntervalMs(_) | FlushPolicy::Never => {
-                self.advance_high_watermark(info.log_end_offset)
+        }
+        if role == Role::Leader {
+            if self.role() != Role::Leader || self.leader_epoch() != leader_epoch {
+                return Err(BrokerError::NotLeader { leader: None });
+            }
+            if !self.gate_open() {
+                return Err(BrokerError::RequestTimedOut(
+                    "the leader lease lapsed before the write was confirmed".into(),
+                ));
             }
         }
-        Ok(appended)
+        Ok(())
+    }
+
+    /// Waits until the high watermark reaches `target`, failing as soon as this node stops
+    /// leading at `leader_epoch`.
+    async fn wait_committed(&self, leader_epoch: i32, target: i64) -> Result<(), BrokerError> {
+        let mut high_watermark = self.high_watermark_tx.subscribe();
+        let mut role_changes = self.role_changes_tx.subscribe();
+        loop {
+            if self.role() != Role::Leader || self.leader_epoch() != leader_epoch {
+                return Err(BrokerError::NotLeader { leader: None });
+            }
+            if *high_watermark.borrow_and_update() >= target {
+                return Ok(());
+            }
+            tokio::select! {
+                changed = high_watermark.changed() => {
+                    changed.map_err(|_| BrokerError::Internal("the partition was dropped".into()))?;
+                }
+                changed = role_changes.changed() => {
+                    changed.map_err(|_| BrokerError::Internal("the partition was dropped".into()))?;
+                }
+            }
+        }
+    }
+
+    /// The end of what this node holds durably, as the commit rule counts it: the fsynced
+    /// offset under `--flush always`, the log end offset under the lazier policies.
+    fn durable_end(&self) -> i64 {
+        let log = self.read_log();
+        if self.flush == FlushPolicy::Always {
+            log.durable_offset()
+        } else {
+            log.log_end_offset()
+        }
+    }
+
+    /// Something became durable on this node: a standalone node publishes it; a leader
+    /// recomputes the high watermark over the ISR.
+    fn on_durable(&self) {
+        match self.role() {
+            Role::Standalone => self.advance_high_watermark(self.durable_end()),
+            Role::Leader => self.recompute_high_watermark(),
+            Role::Follower | Role::Offline => {}
+        }
+    }
+
+    /// The leader's high watermark rule (`decide::high_watermark`): moves only while the lease
+    /// holds, never down.
+    pub fn recompute_high_watermark(&self) {
+        if self.role() != Role::Leader || !self.gate_open() {
+            return;
+        }
+        let durable_end = self.durable_end();
+        let high_watermark = {
+            let replica = self.replica();
+            crate::cluster::decide::high_watermark(
+                replica.leader,
+                durable_end,
+                &replica.isr,
+                &replica.followers,
+                replica.min_insync_replicas,
+            )
+        };
+        if let Some(high_watermark) = high_watermark {
+            self.advance_high_watermark(high_watermark);
+        }
     }
 
     /// Queues this partition with the flusher unless it is queued already.
@@ -259,7 +440,7 @@ impl Partition {
             log.mark_durable(offset);
             log.durable_offset()
         };
-        self.advance_high_watermark(durable);
+        self.on_durable();
         self.durable_tx.send_if_modified(|state| {
             let moved = durable > state.offset;
             if moved {
@@ -288,6 +469,8 @@ impl Partition {
         if self.flush == FlushPolicy::Always {
             let durable = self.read_log().durable_offset();
             self.publish_durable(durable);
+        } else {
+            self.on_durable();
         }
         Ok(())
     }
@@ -302,10 +485,15 @@ impl Partition {
             tracing::warn!(topic = %self.topic, partition = self.index, %error, "cannot write a producer snapshot at shutdown");
         }
         drop(producers);
+        if self.role() != Role::Standalone {
+            let high_watermark = self.high_watermark().min(log.log_end_offset());
+            if let Err(error) = log.write_high_watermark(high_watermark) {
+                tracing::warn!(topic = %self.topic, partition = self.index, %error, "cannot checkpoint the high watermark at shutdown");
+            }
+        }
         log.close()?;
-        let durable = log.durable_offset();
         drop(log);
-        self.advance_high_watermark(durable);
+        self.on_durable();
         Ok(())
     }
 
@@ -382,6 +570,275 @@ impl Partition {
         tokio::task::spawn_blocking(move || partition.read_with_high_watermark(offset, max_bytes))
             .await
             .map_err(|e| BrokerError::Internal(format!("log read task failed: {e}")))?
+    }
+}
+
+/// The cluster side of a partition: role changes, the leader's view of its followers, and a
+/// follower's copying and truncating.
+impl Partition {
+    /// Starts leading at `epoch`: records the epoch's start at the log end offset (persisted
+    /// before the first append stamps it), tracks every ISR follower from now, and lifts the
+    /// high watermark to what the coordinator says was committed (`published_high_watermark`:
+    /// every ISR member holds it, this node included).
+    #[allow(clippy::too_many_arguments)]
+    pub fn become_leader(
+        &self,
+        node: i32,
+        epoch: i32,
+        isr: Vec<i32>,
+        isr_version: i64,
+        replicas: Vec<i32>,
+        min_insync_replicas: usize,
+        now_ms: u64,
+        published_high_watermark: Option<i64>,
+    ) -> Result<(), BrokerError> {
+        let log_end_offset = {
+            let mut log = self.write_log();
+            let log_end_offset = log.log_end_offset();
+            log.assign_epoch(epoch, log_end_offset)?;
+            log_end_offset
+        };
+        {
+            let mut replica = self.replica();
+            replica.followers = isr
+                .iter()
+                .filter(|member| **member != node)
+                .map(|member| (*member, crate::cluster::decide::FollowerProgress::new(now_ms)))
+                .collect();
+            replica.leader = node;
+            replica.epoch = epoch;
+            replica.epoch_start_offset = log_end_offset;
+            replica.isr = isr;
+            replica.isr_version = isr_version;
+            replica.replicas = replicas;
+            replica.min_insync_replicas = min_insync_replicas;
+        }
+        self.leader_epoch.store(epoch, Ordering::Release);
+        if let Some(published) = published_high_watermark {
+            self.advance_high_watermark(published.min(log_end_offset));
+        }
+        self.log_end_tx.send_replace(log_end_offset);
+        self.set_role(Role::Leader);
+        self.recompute_high_watermark();
+        Ok(())
+    }
+
+    /// Follows `leader` at `epoch`: takes no more client writes; waiters of the old epoch fail.
+    pub fn become_follower(&self, leader: i32, epoch: i32, isr: Vec<i32>, replicas: Vec<i32>) {
+        {
+            let mut replica = self.replica();
+            replica.leader = leader;
+            replica.epoch = epoch;
+            replica.isr = isr;
+            replica.replicas = replicas;
+            replica.followers.clear();
+        }
+        self.leader_epoch.store(epoch, Ordering::Release);
+        self.set_role(Role::Follower);
+    }
+
+    /// Neither leads nor follows (no leader known, or the lease lapsed).
+    pub fn go_offline(&self) {
+        self.replica().followers.clear();
+        self.set_role(Role::Offline);
+    }
+
+    /// Every node that replicates the partition (the cluster's members).
+    pub fn set_replicas(&self, replicas: Vec<i32>) {
+        self.replica().replicas = replicas;
+    }
+
+    /// The ISR the coordinator accepted.
+    pub fn apply_isr(&self, isr: Vec<i32>, isr_version: i64) {
+        {
+            let mut replica = self.replica();
+            replica.isr = isr;
+            replica.isr_version = isr_version;
+        }
+        self.recompute_high_watermark();
+    }
+
+    /// The ISR change this leader should ask for now, with the version it replaces.
+    pub fn isr_change(&self, now_ms: u64, replica_lag_ms: u64) -> Option<(Vec<i32>, i64)> {
+        if self.role() != Role::Leader {
+            return None;
+        }
+        let high_watermark = self.high_watermark();
+        let replica = self.replica();
+        crate::cluster::decide::isr_change(
+            replica.leader,
+            &replica.isr,
+            &replica.replicas,
+            &replica.followers,
+            high_watermark,
+            replica.epoch_start_offset,
+            now_ms,
+            replica_lag_ms,
+        )
+        .map(|isr| (isr, replica.isr_version))
+    }
+
+    /// Checks a replica request's `current_leader_epoch` against this leader's (-1: not given).
+    pub fn check_replica_epoch(&self, request_epoch: i32) -> Result<(), BrokerError> {
+        if self.role() != Role::Leader {
+            return Err(BrokerError::NotLeader { leader: None });
+        }
+        let current = self.leader_epoch();
+        if request_epoch >= 0 && request_epoch < current {
+            return Err(BrokerError::FencedLeaderEpoch {
+                request: request_epoch,
+                current,
+            });
+        }
+        if request_epoch > current {
+            return Err(BrokerError::UnknownLeaderEpoch {
+                request: request_epoch,
+                current,
+            });
+        }
+        Ok(())
+    }
+
+    /// A follower's fetch at `fetch_offset` (its durable log end offset) reached this leader:
+    /// record its progress and move the high watermark.
+    pub fn replica_fetched(
+        &self,
+        node: i32,
+        request_epoch: i32,
+        fetch_offset: i64,
+        now_ms: u64,
+    ) -> Result<(), BrokerError> {
+        self.check_replica_epoch(request_epoch)?;
+        let (log_start_offset, log_end_offset) = {
+            let log = self.read_log();
+            (log.log_start_offset(), log.log_end_offset())
+        };
+        if fetch_offset > log_end_offset || fetch_offset < log_start_offset {
+            return Err(BrokerError::OffsetOutOfRange {
+                offset: fetch_offset,
+                log_start_offset,
+                log_end_offset,
+            });
+        }
+        {
+            let mut replica = self.replica();
+            if !replica.replicas.contains(&node) {
+                replica.replicas.push(node);
+                replica.replicas.sort_unstable();
+            }
+            replica
+                .followers
+                .entry(node)
+                .or_insert_with(|| crate::cluster::decide::FollowerProgress::new(now_ms))
+                .on_fetch(fetch_offset, log_end_offset, now_ms);
+        }
+        self.recompute_high_watermark();
+        Ok(())
+    }
+
+    /// Whole stored batches from the one holding `offset` up to the log end offset (not the
+    /// high watermark: followers copy what is not committed yet), with the high watermark.
+    /// Reads the log: call it on a blocking thread.
+    pub fn read_for_replica(&self, offset: i64, max_bytes: u32) -> Result<(Bytes, i64), BrokerError> {
+        let high_watermark = self.high_watermark();
+        let log = self.read_log();
+        let records = log.read(offset, max_bytes, log.log_end_offset())?;
+        Ok((records, high_watermark))
+    }
+
+    /// A receiver that sees the leader's log end offset move (wakes followers' fetches).
+    pub fn subscribe_log_end(&self) -> watch::Receiver<i64> {
+        self.log_end_tx.subscribe()
+    }
+
+    /// Appends batches copied from the leader (they carry their offsets and epochs), records
+    /// their producers, and hands durability to the flusher. Returns the new log end offset.
+    pub fn append_replicated(self: &Arc<Self>, batches: &[u8]) -> Result<i64, BrokerError> {
+        if self.role() != Role::Follower {
+            return Err(BrokerError::NotLeader { leader: None });
+        }
+        let log_end_offset = {
+            let mut log = self.write_log();
+            let info = log.append_replicated(batches)?;
+            let mut producers = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+            for (header, _) in yak_log::batch::batches(batches).flatten() {
+                if header.producer_id >= 0 {
+                    producers.record(
+                        header.producer_id,
+                        header.producer_epoch,
+                        header.base_sequence,
+                        last_sequence(&header),
+                        header.base_offset,
+                    );
+                }
+            }
+            snapshot_if_rolled(&mut log, || producers.encode());
+            info.log_end_offset
+        };
+        match self.flush {
+            FlushPolicy::Always => self.mark_dirty(),
+            FlushPolicy::IntervalMs(_) | FlushPolicy::Never => {}
+        }
+        Ok(log_end_offset)
+    }
+
+    /// What a follower reports as its fetch offset: its durable log end offset.
+    pub fn follower_fetch_offset(&self) -> i64 {
+        self.durable_end()
+    }
+
+    /// A follower learns the leader's high watermark (capped by what it holds).
+    pub fn set_follower_high_watermark(&self, leader_high_watermark: i64) {
+        if self.role() != Role::Follower {
+            return;
+        }
+        let log_end_offset = self.log_end_offset();
+        self.advance_high_watermark(leader_high_watermark.min(log_end_offset));
+    }
+
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.read_log().latest_epoch()
+    }
+
+    /// Where `epoch` ends in this log (OffsetForLeaderEpoch): `(epoch found, end offset)`.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.read_log().end_offset_for_epoch(epoch)
+    }
+
+    /// Cuts the log at `offset` (rounded down to a batch boundary) before following a new
+    /// leader, rebuilds producer state from what is left, and resets the durable offset so no
+    /// fsync taken before the cut vouches for records written after it. Returns where it cut
+    /// and whether that was below the high watermark (a safety alarm: records this node called
+    /// committed are gone).
+    pub fn truncate_as_follower(&self, offset: i64) -> Result<(i64, bool), BrokerError> {
+        let high_watermark = self.high_watermark();
+        let cut = {
+            let mut log = self.write_log();
+            let cut = log.truncate_to_batch_floor(offset)?;
+            let rebuilt = rebuild_producer_states(&log);
+            *self.producers.lock().unwrap_or_else(|p| p.into_inner()) = rebuilt;
+            cut
+        };
+        self.durable_tx.send_modify(|state| state.offset = state.offset.min(cut));
+        let below_high_watermark = cut < high_watermark;
+        if below_high_watermark {
+            tracing::error!(topic = %self.topic, partition = self.index, cut, high_watermark, "SAFETY ALARM: truncated below the high watermark");
+            self.high_watermark_tx.send_replace(cut);
+        }
+        self.log_end_tx.send_replace(cut);
+        Ok((cut, below_high_watermark))
+    }
+
+    /// Writes the high watermark checkpoint if it moved since the last one.
+    pub fn checkpoint_high_watermark(&self) -> Result<(), BrokerError> {
+        let high_watermark = self.high_watermark();
+        if self.checkpointed_high_watermark.load(Ordering::Acquire) == high_watermark {
+            return Ok(());
+        }
+        self.write_log().write_high_watermark(high_watermark)?;
+        self.checkpointed_high_watermark
+            .store(high_watermark, Ordering::Release);
+        Ok(())
     }
 }
 

@@ -19,6 +19,9 @@ use crate::error::BrokerError;
 /// How long shutdown waits for Kafka connections to finish their requests.
 pub const SHUTDOWN_KAFKA_MS_MAX: u64 = 10_000;
 
+/// How long shutdown waits for the cluster controller to give up the lease.
+pub const SHUTDOWN_CONTROLLER_MS_MAX: u64 = 3_000;
+
 /// The lock file in the data directory (Kafka's name for it).
 pub const LOCK_FILE_NAME: &str = ".lock";
 
@@ -30,6 +33,8 @@ pub struct Running {
     http: JoinHandle<std::io::Result<()>>,
     kafka: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
+    /// The cluster controller, which gives the lease up at shutdown.
+    controller: Option<JoinHandle<()>>,
     /// The data directory's lock, held until shutdown has flushed every log.
     _data_dir_lock: File,
 }
@@ -121,6 +126,21 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
         }));
     }
     background.push(broker.spawn_retention());
+    let controller = match &config.coordinator {
+        Some(cluster_config) => {
+            let cluster = Arc::new(crate::cluster::Cluster::new(
+                cluster_config.clone(),
+                &config.cluster,
+                config.node_id,
+                &config.data_dir,
+                broker.advertised_http.clone(),
+                broker.advertised_kafka.clone(),
+            )?);
+            broker.attach_cluster(Arc::clone(&cluster));
+            Some(cluster.spawn(Arc::clone(&broker)))
+        }
+        None => None,
+    };
     let kafka = crate::kafka::spawn(Arc::clone(&broker), kafka_listener);
 
     let app = crate::http::router(Arc::clone(&broker));
@@ -138,6 +158,7 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
         http,
         kafka,
         background,
+        controller,
         _data_dir_lock: data_dir_lock,
     })
 }
@@ -164,6 +185,15 @@ impl Running {
         }
         for task in self.background {
             task.abort();
+        }
+        if let Some(controller) = self.controller {
+            // It stops copying and releases the lease, so a follower takes over at once.
+            if tokio::time::timeout(Duration::from_millis(SHUTDOWN_CONTROLLER_MS_MAX), controller)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the cluster controller did not stop in time");
+            }
         }
         let broker = Arc::clone(&self.broker);
         tokio::task::spawn_blocking(move || broker.close_all())

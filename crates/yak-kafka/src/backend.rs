@@ -60,6 +60,26 @@ pub struct FetchOutcome {
     pub log_start_offset: i64,
 }
 
+/// Who reads a partition: a consumer, or a follower copying its leader (Fetch's `replica_id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reader {
+    /// The follower's node id; negative for consumers (-1, or -2 for debug readers).
+    pub replica_id: i32,
+    /// The leader epoch the reader believes current (KIP-320); -1 when it does not say.
+    pub current_leader_epoch: i32,
+}
+
+impl Reader {
+    pub const CONSUMER: Reader = Reader {
+        replica_id: -1,
+        current_leader_epoch: -1,
+    };
+
+    pub fn is_replica(&self) -> bool {
+        self.replica_id >= 0
+    }
+}
+
 /// A typed failure that maps onto one of Kafka's error codes.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
@@ -102,6 +122,16 @@ pub enum BackendError {
     NotEnoughReplicas,
     #[error("request timed out")]
     RequestTimedOut,
+    #[error("no leader is available")]
+    LeaderNotAvailable,
+    #[error("not the controller")]
+    NotController,
+    #[error("fenced leader epoch")]
+    FencedLeaderEpoch,
+    #[error("unknown leader epoch")]
+    UnknownLeaderEpoch,
+    #[error("offset not available")]
+    OffsetNotAvailable,
     #[error("unknown server error: {0}")]
     Unknown(String),
 }
@@ -133,6 +163,11 @@ impl BackendError {
             BackendError::UnknownProducerId => 59,
             BackendError::NotEnoughReplicas => 19,
             BackendError::RequestTimedOut => 7,
+            BackendError::LeaderNotAvailable => 5,
+            BackendError::NotController => 41,
+            BackendError::FencedLeaderEpoch => 74,
+            BackendError::UnknownLeaderEpoch => 75,
+            BackendError::OffsetNotAvailable => 78,
             BackendError::Unknown(_) => -1,
         }
     }
@@ -240,6 +275,9 @@ pub trait Backend: Send + Sync + 'static {
     /// `OffsetOutOfRange` below the log start or above the high watermark. The
     /// `high_watermark` answered is the one that bounded the read, never older than the
     /// batches returned. Log reads run off tokio's worker threads.
+    ///
+    /// A follower's fetch (`reader.is_replica()`) reads up to the log end offset instead, and
+    /// tells the leader that the follower holds everything below `offset` durably.
     fn fetch(
         &self,
         topic: &str,
@@ -247,16 +285,19 @@ pub trait Backend: Send + Sync + 'static {
         offset: i64,
         partition_max_bytes: i32,
         read_committed: bool,
+        reader: Reader,
     ) -> impl Future<Output = Result<FetchOutcome, BackendError>> + Send;
     /// Resolves once data at or above `offset` may be readable (the high watermark moved past
     /// it), or at once when it already is. The front-end applies `max_wait_ms` with
     /// `tokio::time::timeout` and waits on every partition of a Fetch at once, so a Fetch
     /// long-polls without sleep loops. Spurious wake-ups are allowed.
+    /// For a follower's fetch: once the log end offset moved past `offset`.
     fn wait_for_data(
         &self,
         topic: &str,
         partition: i32,
         offset: i64,
+        reader: Reader,
     ) -> impl Future<Output = ()> + Send;
     /// `timestamp` is -2 (earliest: the log start), -1 (latest: the high watermark), -3 (the
     /// offset of the largest timestamp, ListOffsets v7+) or milliseconds (the first offset
@@ -270,6 +311,16 @@ pub trait Backend: Send + Sync + 'static {
         partition: i32,
         timestamp: i64,
     ) -> impl Future<Output = Result<(i64, i64), BackendError>> + Send;
+    /// OffsetForLeaderEpoch: the largest epoch at or below `leader_epoch` in this node's log and
+    /// where it ends (the log end offset for the latest epoch), or `(-1, -1)` when the log has
+    /// no such epoch. `current_leader_epoch` is checked as a fetch's is (-1: not checked).
+    fn offset_for_leader_epoch(
+        &self,
+        topic: &str,
+        partition: i32,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+    ) -> impl Future<Output = Result<(i32, i64), BackendError>> + Send;
     /// A cluster-unique producer id and its epoch, for idempotent producers.
     fn init_producer_id(&self) -> impl Future<Output = Result<(i64, i16), BackendError>> + Send;
 }

@@ -18,7 +18,7 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::time::Instant;
 
-use crate::backend::{error_code, Backend};
+use crate::backend::{error_code, Backend, Reader};
 use crate::memory::{ResponseBudget, ResponsePermits};
 
 /// `isolation_level` 1 = read_committed (librdkafka's default).
@@ -68,7 +68,7 @@ pub async fn handle<B: Backend>(
         // Wait for data past what this read saw (its high watermark), not past the fetch
         // offset: a partition holding fewer than min_bytes would otherwise wake at once,
         // again and again, until the deadline.
-        let seen: Vec<(&str, i32, i64)> =
+        let seen: Vec<(&str, i32, i64, i32)> =
             request
                 .topics
                 .iter()
@@ -76,10 +76,18 @@ pub async fn handle<B: Backend>(
                 .flat_map(|(topic, answered)| {
                     topic.partitions.iter().zip(&answered.partitions).map(
                         move |(partition, seen)| {
+                            // A follower waits for the log end to pass what it holds; a
+                            // consumer for the high watermark to pass what it saw.
+                            let offset = if request.replica_id.0 >= 0 {
+                                partition.fetch_offset
+                            } else {
+                                partition.fetch_offset.max(seen.high_watermark)
+                            };
                             (
                                 topic.topic.as_str(),
                                 partition.partition,
-                                partition.fetch_offset.max(seen.high_watermark),
+                                offset,
+                                partition.current_leader_epoch,
                             )
                         },
                     )
@@ -89,10 +97,15 @@ pub async fn handle<B: Backend>(
         // next read takes them again.
         drop(response);
         budget.release();
+        let replica_id = request.replica_id.0;
         let waits: Vec<_> = seen
             .into_iter()
-            .map(|(topic, partition, offset)| {
-                Box::pin(backend.wait_for_data(topic, partition, offset))
+            .map(|(topic, partition, offset, current_leader_epoch)| {
+                let reader = Reader {
+                    replica_id,
+                    current_leader_epoch,
+                };
+                Box::pin(backend.wait_for_data(topic, partition, offset, reader))
             })
             .collect();
         if waits.is_empty() {
@@ -132,6 +145,10 @@ pub async fn read<B: Backend>(
                     partition.fetch_offset,
                     i32::try_from(limit_bytes).unwrap_or(i32::MAX),
                     read_committed,
+                    Reader {
+                        replica_id: request.replica_id.0,
+                        current_leader_epoch: partition.current_leader_epoch,
+                    },
                 )
                 .await;
             let entry = match outcome {

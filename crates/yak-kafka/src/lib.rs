@@ -38,6 +38,7 @@ pub mod memory;
 #[cfg(test)]
 pub mod memory_backend;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod request;
 pub mod server;

@@ -410,6 +410,7 @@ impl Backend for MemoryBackend {
         offset: i64,
         partition_max_bytes: i32,
         _read_committed: bool,
+        _reader: crate::backend::Reader,
     ) -> Result<FetchOutcome, BackendError> {
         let state = self.lock();
         let log = state
@@ -451,7 +452,13 @@ impl Backend for MemoryBackend {
         })
     }
 
-    async fn wait_for_data(&self, topic: &str, partition: i32, offset: i64) {
+    async fn wait_for_data(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        _reader: crate::backend::Reader,
+    ) {
         loop {
             let notified = self.appended.notified();
             tokio::pin!(notified);
@@ -494,6 +501,20 @@ impl Backend for MemoryBackend {
                 .map(|b| (b.base_offset, b.max_timestamp))
                 .unwrap_or((-1, -1)),
         })
+    }
+
+    async fn offset_for_leader_epoch(
+        &self,
+        topic: &str,
+        partition: i32,
+        _current_leader_epoch: i32,
+        leader_epoch: i32,
+    ) -> Result<(i32, i64), BackendError> {
+        // One epoch (0) in memory: it ends at the log end.
+        let end = self
+            .high_watermark(topic, partition)
+            .ok_or(BackendError::UnknownTopicOrPartition)?;
+        Ok(if leader_epoch >= 0 { (0, end) } else { (-1, -1) })
     }
 
     async fn init_producer_id(&self) -> Result<(i64, i16), BackendError> {

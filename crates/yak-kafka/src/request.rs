@@ -10,7 +10,7 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
     DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
     IncrementalAlterConfigsRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
-    ProduceRequest, ResponseHeader,
+    OffsetForLeaderEpochRequest, ProduceRequest, ResponseHeader,
 };
 use kafka_protocol::protocol::{
     decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion,
@@ -23,7 +23,7 @@ use crate::produce::ProduceReply;
 use crate::{
     api_versions, create_partitions, create_topics, delete_topics, describe_cluster,
     describe_configs, fetch, find_coordinator, incremental_alter_configs, init_producer_id,
-    list_offsets, metadata, produce, versions,
+    list_offsets, metadata, offset_for_leader_epoch, produce, versions,
 };
 
 /// The smallest frame that holds api_key, api_version and correlation_id.
@@ -47,6 +47,7 @@ pub enum Body {
     DescribeConfigs(DescribeConfigsRequest),
     DescribeCluster(DescribeClusterRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
 }
 
 /// One decoded request.
@@ -171,6 +172,9 @@ pub fn decode(mut frame: Bytes) -> Result<Request, DecodeError> {
             Body::IncrementalAlterConfigs(decode_body(&mut frame, api_key, version)?)
         }
         // `versions::support` admitted only the keys above.
+        ApiKey::OffsetForLeaderEpoch => {
+            Body::OffsetForLeaderEpoch(decode_body(&mut frame, api_key, version)?)
+        }
         _ => return Err(DecodeError::UnknownApiKey(api_key_raw)),
     };
     Ok(Request {
@@ -321,6 +325,10 @@ pub async fn handle<B: Backend>(
         }
         Body::IncrementalAlterConfigs(request) => {
             let response = incremental_alter_configs::handle(backend, request).await;
+            encode_response(api_key, version, correlation_id, &response)?
+        }
+        Body::OffsetForLeaderEpoch(request) => {
+            let response = offset_for_leader_epoch::handle(backend, request).await;
             encode_response(api_key, version, correlation_id, &response)?
         }
     };

@@ -8,7 +8,7 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
     DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
     IncrementalAlterConfigsRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
-    ProduceRequest,
+    OffsetForLeaderEpochRequest, ProduceRequest,
 };
 use kafka_protocol::protocol::{Message, VersionRange};
 
@@ -50,7 +50,7 @@ const fn same(api_key: ApiKey, min: i16, max: i16, crate_range: VersionRange) ->
 pub const PRODUCE_ADVERTISED_MIN: i16 = 0;
 
 /// The whole table, in API key order.
-pub const TABLE: [Support; 13] = [
+pub const TABLE: [Support; 14] = [
     Support {
         api_key: ApiKey::Produce,
         advertised: VersionRange {
@@ -103,6 +103,13 @@ pub const TABLE: [Support; 13] = [
         1,
         DescribeClusterRequest::VERSIONS,
     ),
+    // Followers truncate by it (KIP-101/279); v2 is the first with current_leader_epoch.
+    same(
+        ApiKey::OffsetForLeaderEpoch,
+        2,
+        4,
+        OffsetForLeaderEpochRequest::VERSIONS,
+    ),
 ];
 
 /// The row for `api_key`, or `None` when YAK does not serve that API.
@@ -145,6 +152,7 @@ mod tests {
             (ApiKey::CreatePartitions, 0, 3),
             (ApiKey::IncrementalAlterConfigs, 0, 1),
             (ApiKey::DescribeCluster, 0, 1),
+            (ApiKey::OffsetForLeaderEpoch, 2, 4),
         ];
         for (api_key, min, max) in expect {
             let row = support(api_key).expect("row exists");
