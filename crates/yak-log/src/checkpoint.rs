@@ -8,16 +8,24 @@
 //! - `<20-digit offset>.snapshot`: producer-state snapshots, as Kafka keeps them. The log stores
 //!   them as opaque, CRC-checked payloads named by the offset they cover; the broker encodes its
 //!   producer state into them.
+//! - `high-watermark-checkpoint`: the partition's high watermark as the broker last recorded
+//!   it (Kafka keeps it per data directory in `replication-offset-checkpoint`).
+//! - `leader-epoch-checkpoint` is framed the same way but lives with its cache in
+//!   [`leader_epoch`](crate::leader_epoch).
 //!
 //! Every file is framed the same way (big-endian): `version: u16`, `crc: u32` (CRC-32C of
 //! everything after it), then the body. A file whose length, version or CRC is wrong is
 //! ignored (and the log falls back to checking more), never trusted and never fatal. The byte
 //! layouts and the recovery rules are in `docs/log-format.md`.
 //!
-//! Files are written through the [`FileSystem`] seam as truncate, write, fsync, and an fsync of
-//! the directory (a created file is not durable until its directory is). The seam has no
-//! rename, so a rewrite in place can be torn by a crash; the CRC then rejects the file and the
-//! log falls back, which costs time, not data.
+//! The recovery point, the marker and snapshots are written through the [`FileSystem`] seam as
+//! truncate, write, fsync, and an fsync of the directory (a created file is not durable until its
+//! directory is). A rewrite in place can be torn by a crash; the CRC then rejects the file and
+//! the log falls back, which costs time, not data. The high watermark and the leader-epoch
+//! cache have no such fallback that is free (a lost high watermark is a lost lower bound on what
+//! is committed; a lost cache costs a walk of every batch header), so they are replaced
+//! atomically instead ([`write_replacing`]): write a temporary file, fsync it, rename it over
+//! the old one.
 //!
 //! [`Log::close`]: crate::Log::close
 
@@ -30,6 +38,10 @@ use crate::file::FileSystem;
 pub const RECOVERY_POINT_FILE_NAME: &str = "recovery-point.checkpoint";
 /// Name of the clean-shutdown marker in a partition directory.
 pub const CLEAN_SHUTDOWN_FILE_NAME: &str = "clean-shutdown.checkpoint";
+/// Name of the high-watermark checkpoint file in a partition directory.
+pub const HIGH_WATERMARK_FILE_NAME: &str = "high-watermark-checkpoint";
+/// Suffix of the temporary file an atomic replace writes before renaming it over the real one.
+pub const TEMPORARY_FILE_SUFFIX: &str = ".tmp";
 /// Extension of producer-state snapshot files (`<20-digit offset>.snapshot`).
 pub const SNAPSHOT_FILE_EXTENSION: &str = "snapshot";
 /// Producer-state snapshots kept per partition; older ones are removed when a new one is
@@ -42,9 +54,11 @@ pub const PRODUCER_SNAPSHOT_BYTES_MAX: u64 = 64 * 1024 * 1024;
 /// Format version of every checkpoint file.
 const FORMAT_VERSION: u16 = 1;
 /// `version` (2) + `crc` (4).
-const FRAME_HEADER_BYTES: usize = 6;
+pub(crate) const FRAME_HEADER_BYTES: usize = 6;
 /// Body of `recovery-point.checkpoint`: `recovery_point: i64`.
 const RECOVERY_POINT_BODY_BYTES: usize = 8;
+/// Body of `high-watermark-checkpoint`: `high_watermark: i64`.
+const HIGH_WATERMARK_BODY_BYTES: usize = 8;
 /// Body of `clean-shutdown.checkpoint`: `log_end_offset: i64`, `active_base_offset: i64`,
 /// `active_size_bytes: u64`.
 const CLEAN_SHUTDOWN_BODY_BYTES: usize = 24;
@@ -64,7 +78,7 @@ pub fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
     dir.join(format!("{offset:020}.{SNAPSHOT_FILE_EXTENSION}"))
 }
 
-fn frame(body: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(body: &[u8]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(FRAME_HEADER_BYTES + body.len());
     bytes.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
     bytes.extend_from_slice(&crc32c::crc32c(body).to_be_bytes());
@@ -73,7 +87,7 @@ fn frame(body: &[u8]) -> Vec<u8> {
 }
 
 /// The body of a framed file, or why it cannot be trusted.
-fn unframe(bytes: &[u8]) -> Result<&[u8], String> {
+pub(crate) fn unframe(bytes: &[u8]) -> Result<&[u8], String> {
     if bytes.len() < FRAME_HEADER_BYTES {
         return Err(format!("{} bytes is shorter than the header", bytes.len()));
     }
@@ -92,7 +106,7 @@ fn unframe(bytes: &[u8]) -> Result<&[u8], String> {
     Ok(body)
 }
 
-fn i64_at(bytes: &[u8], at: usize) -> i64 {
+pub(crate) fn i64_at(bytes: &[u8], at: usize) -> i64 {
     let mut field = [0u8; 8];
     field.copy_from_slice(&bytes[at..at + 8]);
     i64::from_be_bytes(field)
@@ -118,9 +132,65 @@ fn write_framed(fs: &dyn FileSystem, dir: &Path, path: &Path, body: &[u8]) -> Re
     Ok(())
 }
 
+/// Why [`write_replacing`] failed, and whether the new file may already stand in the old one's
+/// place.
+#[derive(Debug)]
+pub(crate) struct ReplaceFailure {
+    pub error: LogError,
+    /// False when the failure came before the rename: the old file is intact, in the running
+    /// view and on disk. True when only the directory fsync after the rename failed: readers see
+    /// the new file, but a crash may bring back either.
+    pub renamed: bool,
+}
+
+/// Replaces `path` with `body`, framed, atomically: write `path` + `.tmp` (truncated first, in
+/// case an earlier attempt left one), fsync it, rename it over `path`, and, if `sync_dir`,
+/// fsync `dir`. A crash at any step leaves the old file or the new one, whole: the data is
+/// durable before the rename can be, so a rename that survives never exposes an empty file.
+/// Without `sync_dir` the rename itself may be undone by a crash (the old file comes back, or
+/// no file if it is the first write) until something else fsyncs the directory.
+pub(crate) fn write_replacing(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    path: &Path,
+    body: &[u8],
+    sync_dir: bool,
+) -> Result<(), ReplaceFailure> {
+    let before_rename = |error| ReplaceFailure {
+        error,
+        renamed: false,
+    };
+    let mut temporary_name = path.as_os_str().to_os_string();
+    temporary_name.push(TEMPORARY_FILE_SUFFIX);
+    let temporary = PathBuf::from(temporary_name);
+    let file = fs
+        .open(&temporary, true)
+        .map_err(|source| before_rename(LogError::io("create", &temporary, source)))?;
+    file.set_len(0)
+        .map_err(|source| before_rename(LogError::io("truncate", &temporary, source)))?;
+    file.write_all_at(&frame(body), 0)
+        .map_err(|source| before_rename(LogError::io("write", &temporary, source)))?;
+    file.sync_data()
+        .map_err(|source| before_rename(LogError::io("fsync", &temporary, source)))?;
+    // A failed rename changed nothing (rename is atomic).
+    fs.rename(&temporary, path)
+        .map_err(|source| before_rename(LogError::io("rename", &temporary, source)))?;
+    if sync_dir {
+        fs.sync_dir(dir).map_err(|source| ReplaceFailure {
+            error: LogError::io("fsync directory", dir, source),
+            renamed: true,
+        })?;
+    }
+    Ok(())
+}
+
 /// Reads a whole file of at most `bytes_max` bytes: Ok(None) when it is missing, Err with the
 /// reason when it cannot be read or is too large.
-fn read_whole(fs: &dyn FileSystem, path: &Path, bytes_max: u64) -> Result<Option<Vec<u8>>, String> {
+pub(crate) fn read_whole(
+    fs: &dyn FileSystem,
+    path: &Path,
+    bytes_max: u64,
+) -> Result<Option<Vec<u8>>, String> {
     if !fs.exists(path) {
         return Ok(None);
     }
@@ -176,6 +246,25 @@ pub fn write_recovery_point(
 ) -> Result<(), LogError> {
     let path = dir.join(RECOVERY_POINT_FILE_NAME);
     write_framed(fs, dir, &path, &recovery_point.to_be_bytes())
+}
+
+/// The high watermark checkpointed in `dir`, if the file is there and intact.
+pub fn read_high_watermark(fs: &dyn FileSystem, dir: &Path) -> Option<i64> {
+    let path = dir.join(HIGH_WATERMARK_FILE_NAME);
+    read_fixed(fs, &path, HIGH_WATERMARK_BODY_BYTES).map(|body| i64_at(&body, 0))
+}
+
+/// Atomically replaces the high watermark checkpointed in `dir` (see [`write_replacing`]; with
+/// `sync_dir` false a crash may bring back the previous value).
+pub fn write_high_watermark(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    high_watermark: i64,
+    sync_dir: bool,
+) -> Result<(), LogError> {
+    let path = dir.join(HIGH_WATERMARK_FILE_NAME);
+    write_replacing(fs, dir, &path, &high_watermark.to_be_bytes(), sync_dir)
+        .map_err(|failure| failure.error)
 }
 
 /// The clean-shutdown marker in `dir`, if the file is there and intact.

@@ -141,6 +141,20 @@ pub enum LogError {
     NotBatchBoundary(i64),
     #[error("invalid log configuration: {0}")]
     InvalidConfig(String),
+    /// `Log::assign_epoch` with a negative epoch, or a start offset outside the log.
+    #[error("leader epoch {epoch} cannot start at offset {start_offset}: epochs are >= 0 and start within [{log_start_offset}, {log_end_offset}]")]
+    InvalidLeaderEpoch {
+        epoch: i32,
+        start_offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    /// `Log::write_high_watermark` with a value the log cannot have committed.
+    #[error("high watermark {high_watermark} is outside [0, {log_end_offset}]")]
+    HighWatermarkOutOfRange {
+        high_watermark: i64,
+        log_end_offset: i64,
+    },
     /// Damage that recovery must not repair by truncating (it lies below the durable point, in a
     /// sealed segment); the partition needs repair from a replica.
     #[error("log corrupt in {path}: {reason}")]

@@ -22,6 +22,10 @@ pub trait FileSystem: Send + Sync + std::fmt::Debug {
     /// Opens for reading and writing; creates the file if `create` and it is missing.
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn LogFile>>;
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Atomically replaces `to` with `from` (POSIX `rename`): a reader, and a crash once the
+    /// directory is fsynced, sees either the old `to` or the new one, never a mix. Both paths
+    /// are in the same directory; the change is durable only after `sync_dir` of it.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
     fn exists(&self, path: &Path) -> bool;
     /// Makes the directory's entries (created and removed files) durable.
@@ -74,6 +78,10 @@ impl FileSystem for OsFileSystem {
         std::fs::remove_file(path)
     }
 
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_dir_all(path)
     }
@@ -122,6 +130,8 @@ pub enum SimulatedOperation {
     Create,
     /// `remove_file`.
     Remove,
+    /// `rename`.
+    Rename,
     /// `sync_dir`.
     SyncDir,
     /// `LogFile::set_len`.
@@ -466,6 +476,24 @@ impl FileSystem for SimulatedFileSystem {
         state.begin(SimulatedOperation::Remove)?;
         if let Some(inode) = state.names.remove(path) {
             state.collect(inode);
+        }
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut state = self.state();
+        state.check_powered()?;
+        if !state.names.contains_key(from) {
+            return Err(not_found(from));
+        }
+        state.begin(SimulatedOperation::Rename)?;
+        // Both names change in the running view at once; what survives a crash is decided per
+        // directory by `sync_dir`, which copies the whole directory's view, so a crash keeps
+        // either both changes or neither.
+        if let Some(inode) = state.names.remove(from) {
+            if let Some(replaced) = state.names.insert(to.to_path_buf(), inode) {
+                state.collect(replaced);
+            }
         }
         Ok(())
     }

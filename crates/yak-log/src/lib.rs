@@ -14,7 +14,9 @@
 //! - [`time_index`]: the sparse time index of a segment (for ListOffsets by timestamp).
 //! - [`segment`]: one `.log` + `.index` + `.timeindex` triple, and the recovery of one segment.
 //! - [`checkpoint`]: the files that make restarts cheap: the recovery point, the clean-shutdown
-//!   marker, producer-state snapshots.
+//!   marker, producer-state snapshots; and the high-watermark checkpoint.
+//! - [`leader_epoch`]: the leader-epoch cache (epoch → start offset) and its
+//!   `leader-epoch-checkpoint` file, which replication's truncation by epoch stands on.
 //! - [`log`]: [`Log`], the segments of a partition: append, read, roll, recovery, flush.
 //! - [`error`]: [`LogError`] and [`BatchError`].
 //!
@@ -27,6 +29,7 @@ pub mod compression;
 pub mod error;
 pub mod file;
 pub mod index;
+pub mod leader_epoch;
 pub mod log;
 pub mod record;
 pub mod segment;
@@ -37,6 +40,7 @@ pub use batch::{
 };
 pub use error::{BatchError, BatchErrorKind, FlushPolicyParseError, LogError};
 pub use file::{FileSystem, LogFile, OsFileSystem, SimulatedFileSystem, SimulatedOperation};
+pub use leader_epoch::{EpochEntry, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use log::{AppendInfo, FlushPolicy, Log, LogConfig, Retention, RetentionOutcome, SyncTarget};
 pub use record::{
     decode_batch, encode_batch, encode_valid_batch, records, Record, RecordIter, RecordToWrite,

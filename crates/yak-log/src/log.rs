@@ -16,10 +16,13 @@ use crate::batch::{self, BatchHeader, ValidBatch, BATCH_HEADER_BYTES};
 use crate::checkpoint::{self, CleanShutdown};
 use crate::error::{BatchError, FlushPolicyParseError, LogError};
 use crate::file::{FileSystem, LogFile};
+use crate::leader_epoch::LeaderEpochCache;
 use crate::segment::{
     self, RecoveryReport, Segment, INDEX_FILE_EXTENSION, LOG_FILE_EXTENSION,
     TIME_INDEX_FILE_EXTENSION,
 };
+
+mod replication;
 
 /// When the broker fsyncs the log. The log only records the policy; the broker drives flushing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +190,9 @@ pub struct Log {
     size_bytes: u64,
     shared: Arc<Shared>,
     checkpoints: Checkpoints,
+    /// Which leader epoch wrote which offsets; on disk in `leader-epoch-checkpoint`, rewritten
+    /// before any change to it is acted on.
+    leader_epochs: LeaderEpochCache,
 }
 
 impl Log {
@@ -322,7 +328,7 @@ impl Log {
         fs.sync_dir(dir)
             .map_err(|source| LogError::io("fsync directory", dir, source))?;
         let size_bytes = segments.iter().map(Segment::size_bytes).sum();
-        Ok(Log {
+        let mut log = Log {
             fs,
             dir: dir.to_path_buf(),
             config,
@@ -341,8 +347,13 @@ impl Log {
                 producer_snapshot_offsets: snapshot_offsets,
                 rolled: false,
                 closed: false,
+                high_watermark: None,
             },
-        })
+            leader_epochs: LeaderEpochCache::new(),
+        };
+        log.load_leader_epochs()?;
+        log.load_high_watermark()?;
+        Ok(log)
     }
 
     /// Opens a sealed segment by the recovery point: without reading its data when it lies
@@ -435,6 +446,10 @@ impl Log {
     ) -> Result<AppendInfo, LogError> {
         self.check_usable()?;
         self.check_batch_bytes(batch.len())?;
+        // One compare on the hot path; the cache changes (and is persisted) once per epoch.
+        if self.leader_epochs.would_assign(leader_epoch) {
+            self.persist_epoch(leader_epoch, self.log_end_offset)?;
+        }
         batch.place(self.log_end_offset, leader_epoch);
         let header = *batch.header();
         self.append_validated(batch.bytes(), &header, Some(now_ms))
@@ -486,6 +501,9 @@ impl Log {
         let mut first: Option<AppendInfo> = None;
         let mut last = None;
         for (header, bytes) in &checked {
+            if self.leader_epochs.would_assign(header.partition_leader_epoch) {
+                self.persist_epoch(header.partition_leader_epoch, header.base_offset)?;
+            }
             let info = self.append_validated(bytes, header, None)?;
             first.get_or_insert(info);
             last = Some(info);
@@ -743,7 +761,8 @@ impl Log {
     /// Drops every record at or after `offset`, which must be a batch boundary (or the log end
     /// offset). Later segments are removed, and everything is fsynced before returning: once this
     /// returns Ok, no crash brings a truncated record back, and every offset below `offset` is
-    /// durable.
+    /// durable. Leader-epoch entries starting at or after `offset` go too (even when no record
+    /// does), and a high-watermark checkpoint above `offset` is lowered to it.
     ///
     /// Crash safety rests on the order: remove later segments newest first (`.log` before its
     /// indexes, fsyncing the directory after each), then cut the segment holding `offset` and
@@ -754,7 +773,10 @@ impl Log {
     pub fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
         self.check_usable()?;
         if offset >= self.log_end_offset {
-            return Ok(());
+            // No record goes, but an epoch assigned at the log end with nothing written yet
+            // does: a follower truncating to its log end must not keep an epoch its new
+            // leader never had, or batches of an older epoch copied next would land under it.
+            return self.truncate_leader_epochs(offset);
         }
         if offset < self.log_start_offset() {
             return Err(LogError::OffsetOutOfRange {
@@ -854,6 +876,9 @@ struct Checkpoints {
     rolled: bool,
     /// Set by `close`: the clean-shutdown marker is written, so nothing may change any more.
     closed: bool,
+    /// What `high-watermark-checkpoint` holds (as read at open, clamped to the log, or as last
+    /// written); None when there is no intact file.
+    high_watermark: Option<i64>,
 }
 
 // Checkpoints: the recovery point, the clean-shutdown marker and producer-state snapshots.
@@ -922,6 +947,22 @@ impl Log {
             if let Err(source) = self.fs.sync_dir(&self.dir) {
                 return Err(self.poison(LogError::io("fsync directory", &self.dir, source)));
             }
+        }
+        self.truncate_leader_epochs(offset)?;
+        if self
+            .checkpoints
+            .high_watermark
+            .is_some_and(|high_watermark| high_watermark > offset)
+        {
+            // Durably (directory fsync included): a crash must not bring back a high watermark
+            // above records that may now be replaced by different ones.
+            if let Err(error) =
+                checkpoint::write_high_watermark(self.fs.as_ref(), &self.dir, offset, true)
+            {
+                return Err(self.poison(error));
+            }
+            tracing::warn!(dir = %self.dir.display(), offset, "truncation lowered the high-watermark checkpoint");
+            self.checkpoints.high_watermark = Some(offset);
         }
         if self.checkpoints.recovery_point > offset {
             self.checkpoints.recovery_point = offset;
@@ -1194,6 +1235,7 @@ impl Log {
         };
         if deleted > 0 {
             self.remove_producer_snapshots_below(outcome.log_start_offset);
+            self.move_leader_epochs_start(outcome.log_start_offset);
             tracing::info!(
                 dir = %self.dir.display(),
                 segments_deleted = deleted,

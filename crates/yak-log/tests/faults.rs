@@ -193,7 +193,9 @@ fn failed_fsync_poisons_and_is_never_durable() {
 fn failed_fsync_at_roll_poisons() {
     let fs = SimulatedFileSystem::new();
     let mut log = open(&fs, small_config());
-    // Appends do not fsync, so the armed failure waits for the roll's fsync of the old segment.
+    // Appends do not fsync (once their leader epoch is in the leader-epoch checkpoint), so the
+    // armed failure waits for the roll's fsync of the old segment.
+    log.assign_epoch(0, 0).unwrap();
     fs.fail_next_sync();
     for tag in 0..100 {
         match log.append(&mut batch(tag, 1, 0), 0, 0) {

@@ -108,7 +108,7 @@ fn segment_roll_by_size_and_read_across_segments() {
     let files = fs.read_dir(&common::dir()).unwrap();
     let logs: Vec<_> = files
         .iter()
-        .filter(|path| path.extension().unwrap() == "log")
+        .filter(|path| path.extension().is_some_and(|extension| extension == "log"))
         .collect();
     assert!(logs.len() >= 4);
     for path in &logs {

@@ -27,7 +27,7 @@ fn log_files(fs: &SimulatedFileSystem) -> Vec<i64> {
         .read_dir(&dir())
         .unwrap()
         .iter()
-        .filter(|path| path.extension().unwrap() == "log")
+        .filter(|path| path.extension().is_some_and(|extension| extension == "log"))
         .map(|path| path.file_stem().unwrap().to_str().unwrap().parse().unwrap())
         .collect();
     bases.sort();

@@ -14,8 +14,9 @@ const INDEX_ENTRY_BYTES: u64 = 8;
 /// Time index entry bytes (timestamp i64 + relative offset u32).
 const TIME_INDEX_ENTRY_BYTES: u64 = 12;
 
-/// Bytes of the recovery-point file and the clean-shutdown marker.
-const CHECKPOINT_FILES_BYTES: u64 = 14 + 30;
+/// Bytes of the recovery-point file, the clean-shutdown marker and a leader-epoch checkpoint
+/// of one entry.
+const CHECKPOINT_FILES_BYTES: u64 = 14 + 30 + 22;
 
 /// The most a segment opened without a check may read: its first batch header, the last entry
 /// of each index, an offset index lookup (bounded by the whole `.index`) for the batch of the

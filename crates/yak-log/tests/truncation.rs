@@ -10,9 +10,10 @@ use yak_log::{FileSystem, Log, LogConfig, LogError, SimulatedFileSystem, Simulat
 mod common;
 use common::{batch, dir, read_all, small_config};
 
-const OPERATIONS: [SimulatedOperation; 6] = [
+const OPERATIONS: [SimulatedOperation; 7] = [
     SimulatedOperation::Create,
     SimulatedOperation::Remove,
+    SimulatedOperation::Rename,
     SimulatedOperation::SyncDir,
     SimulatedOperation::SetLen,
     SimulatedOperation::Write,
