@@ -36,25 +36,33 @@ pub struct BrokerArgs {
     /// host:port Kafka clients use for this node.
     #[arg(long, env = "YAK_ADVERTISE_KAFKA")]
     pub advertise_kafka: Option<String>,
-    /// redis://HOST:PORT/DB of the coordinator; refused until replication exists.
+    /// redis://HOST:PORT/DB of the coordinator: joins a replicated cluster (docs/REPLICATION.md).
     #[arg(long, env = "YAK_COORDINATOR")]
     pub coordinator: Option<String>,
-    /// Cluster name, shown by `GET /cluster` (and the coordinator's key prefix, once replication
-    /// exists).
+    /// Cluster name: shown by `GET /cluster`, and the coordinator's key prefix.
     #[arg(long, env = "YAK_CLUSTER")]
     pub cluster: Option<String>,
     /// Partitions of a topic created on first use.
     #[arg(long, env = "YAK_DEFAULT_PARTITIONS")]
     pub default_partitions: Option<i32>,
-    /// Replicas of a new topic; only 1 until replication exists.
+    /// Replicas of a new topic (every node of a cluster replicates every partition; at most the
+    /// number of nodes).
     #[arg(long, env = "YAK_DEFAULT_REPLICATION_FACTOR")]
     pub default_replication_factor: Option<i32>,
-    /// In-sync replicas an acks=all write needs; only 1 until replication exists.
+    /// In-sync replicas an acks=all write needs (Kafka's min.insync.replicas).
     #[arg(long, env = "YAK_MIN_INSYNC_REPLICAS")]
     pub min_insync_replicas: Option<i32>,
-    /// Leader lease length in the coordinator; refused until replication exists.
+    /// Leader lease length in the coordinator (default 3000); renewed every third of it.
     #[arg(long, env = "YAK_LEASE_MS")]
     pub lease_ms: Option<u64>,
+    /// A follower not caught up with the leader for this long leaves the ISR (default 5000;
+    /// Kafka's replica.lag.time.max.ms).
+    #[arg(long, env = "YAK_REPLICA_LAG_MS")]
+    pub replica_lag_ms: Option<u64>,
+    /// Let a node outside the ISR take the lease when no ISR member can: keeps the cluster
+    /// available at the price of losing acknowledged records.
+    #[arg(long, env = "YAK_UNCLEAN_ELECTION")]
+    pub unclean_election: Option<bool>,
     /// always (fsync before acknowledging, with group commit), interval:MS, or never.
     #[arg(long, env = "YAK_FLUSH")]
     pub flush: Option<String>,
@@ -113,6 +121,8 @@ impl BrokerArgs {
             default_replication_factor,
             min_insync_replicas,
             lease_ms,
+            replica_lag_ms,
+            unclean_election,
             flush,
             segment_bytes_max,
             segment_ms_max,
@@ -124,22 +134,28 @@ impl BrokerArgs {
         Ok(self)
     }
 
-    /// Refuses the settings of a replicated cluster, which this build does not have yet: a node
-    /// that accepted them would look configured for failover and replicas it does not provide.
+    /// Refuses the settings of a cluster on a standalone node (no `--coordinator`): a node that
+    /// accepted them would look configured for failover and replicas it does not provide.
     /// Values a standalone node already has (one replica, one in-sync replica) are accepted.
     fn refuse_cluster_settings(&self) -> anyhow::Result<()> {
-        const NOT_YET: &str = "replication is not in this build yet";
-        if let Some(coordinator) = &self.coordinator {
-            bail!("--coordinator {coordinator}: {NOT_YET}; run without it for a standalone node");
+        if self.coordinator.is_some() {
+            return Ok(());
         }
+        const STANDALONE: &str = "this node has no --coordinator, so it is standalone";
         if let Some(lease_ms) = self.lease_ms {
-            bail!("--lease-ms {lease_ms}: the leader lease comes with a coordinator, and {NOT_YET}; remove the setting");
+            bail!("--lease-ms {lease_ms}: the leader lease comes with a coordinator and {STANDALONE}; remove the setting or add --coordinator");
+        }
+        if let Some(lag_ms) = self.replica_lag_ms {
+            bail!("--replica-lag-ms {lag_ms}: followers come with a coordinator and {STANDALONE}; remove the setting or add --coordinator");
+        }
+        if self.unclean_election == Some(true) {
+            bail!("--unclean-election: elections come with a coordinator and {STANDALONE}");
         }
         if let Some(factor) = self.default_replication_factor.filter(|f| *f != 1) {
-            bail!("--default-replication-factor {factor}: a standalone node keeps 1 replica ({NOT_YET}); use 1 or remove the setting");
+            bail!("--default-replication-factor {factor}: a standalone node keeps 1 replica ({STANDALONE}); use 1 or add --coordinator");
         }
         if let Some(replicas) = self.min_insync_replicas.filter(|m| *m != 1) {
-            bail!("--min-insync-replicas {replicas}: a standalone node has 1 in-sync replica ({NOT_YET}); use 1 or remove the setting");
+            bail!("--min-insync-replicas {replicas}: a standalone node has 1 in-sync replica ({STANDALONE}); use 1 or add --coordinator");
         }
         Ok(())
     }
@@ -176,6 +192,16 @@ impl BrokerArgs {
             advertise_http: self.advertise_http,
             advertise_kafka: self.advertise_kafka,
             cluster: self.cluster.unwrap_or_else(|| "yak".into()),
+            coordinator: self.coordinator.map(|url| yak_broker::cluster::ClusterConfig {
+                coordinator_url: url,
+                lease_ms: self
+                    .lease_ms
+                    .unwrap_or(yak_broker::cluster::ClusterConfig::LEASE_MS_DEFAULT),
+                replica_lag_ms: self
+                    .replica_lag_ms
+                    .unwrap_or(yak_broker::cluster::ClusterConfig::REPLICA_LAG_MS_DEFAULT),
+                unclean_election: self.unclean_election.unwrap_or(false),
+            }),
             default_partitions: self.default_partitions.unwrap_or(3),
             default_replication_factor: self.default_replication_factor.unwrap_or(1),
             min_insync_replicas: self.min_insync_replicas.unwrap_or(1),

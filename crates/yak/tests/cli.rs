@@ -449,10 +449,10 @@ async fn keyless_stdin_lines_spread_over_every_partition() {
     );
 }
 
-/// The cluster flags are refused with a message naming the flag, instead of a broker that
-/// starts and ignores them (`--lease-ms` used to be accepted and do nothing).
+/// The cluster flags without `--coordinator` are refused with a message naming the flag,
+/// instead of a standalone broker that starts and ignores them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_refuses_cluster_flags_until_replication_exists() {
+async fn standalone_broker_refuses_cluster_flags() {
     // A refusal comes at once; a broker that accepted the flag would run until killed.
     const REFUSAL_TIMEOUT: Duration = Duration::from_secs(30);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -461,6 +461,7 @@ async fn broker_refuses_cluster_flags_until_replication_exists() {
         ("--lease-ms", "3000"),
         ("--min-insync-replicas", "2"),
         ("--default-replication-factor", "3"),
+        ("--replica-lag-ms", "1000"),
     ] {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_yak"))
             .args(["broker", "--data-dir"])
@@ -485,7 +486,7 @@ async fn broker_refuses_cluster_flags_until_replication_exists() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{flag}: {stderr}");
         assert!(
-            stderr.contains(&format!("{flag} {value}:")) && stderr.contains("not in this build"),
+            stderr.contains(&format!("{flag} {value}:")) && stderr.contains("--coordinator"),
             "{flag}: {stderr}"
         );
     }

@@ -37,7 +37,8 @@ pub fn router() -> Router<AppState> {
 
 fn parse_acks(query: &HashMap<String, String>) -> Result<Durability, HttpError> {
     match query.get("acks").map(String::as_str) {
-        None | Some("all") | Some("-1") | Some("1") => Ok(Durability::Wait),
+        None | Some("all") | Some("-1") => Ok(Durability::Committed),
+        Some("1") => Ok(Durability::Wait),
         Some("0") => Ok(Durability::Background),
         Some(other) => Err(HttpError::new(
             ErrorCode::InvalidField,

@@ -5,7 +5,10 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use yak_api::{ClusterState, Election, GroupList, Health, LeaderInfo, NodeState};
+use yak_api::{
+    ClusterState, Election, ErrorCode, FollowerState, GroupList, Health, LeaderInfo, LeaseState,
+    NodeState,
+};
 
 use super::AppState;
 use crate::metrics::{prometheus_text, PartitionGauges};
@@ -38,20 +41,38 @@ pub async fn health(State(state): State<AppState>) -> Json<Health> {
 
 #[utoipa::path(get, path = "/metadata/leader", tag = "cluster",
     responses((status = 200, description = "The node that takes writes", body = LeaderInfo)))]
-pub async fn leader(State(state): State<AppState>) -> Json<LeaderInfo> {
+pub async fn leader(State(state): State<AppState>) -> Result<Json<LeaderInfo>, super::HttpError> {
     let broker = &state.broker;
-    Json(LeaderInfo {
+    if let Some(cluster) = broker.cluster() {
+        let status = cluster.status();
+        return match status.leader {
+            Some(leader) => Ok(Json(LeaderInfo {
+                leader_id: leader.node_id,
+                leader_http: leader.http,
+                leader_kafka: leader.kafka,
+                epoch: status.epoch as i64,
+            })),
+            None => Err(super::HttpError::new(
+                ErrorCode::LeaderNotAvailable,
+                "no leader is known right now (an election is under way); retry",
+            )),
+        };
+    }
+    Ok(Json(LeaderInfo {
         leader_id: broker.config.node_id,
         leader_http: broker.advertised_http.clone(),
         leader_kafka: broker.advertised_kafka.clone(),
         epoch: broker.epoch(),
-    })
+    }))
 }
 
 #[utoipa::path(get, path = "/cluster", tag = "cluster",
     responses((status = 200, description = "Nodes, leader, epoch, and every partition's replicas, ISR and offsets", body = ClusterState)))]
 pub async fn cluster(State(state): State<AppState>) -> Json<ClusterState> {
     let broker = &state.broker;
+    if broker.cluster().is_some() {
+        return Json(clustered(broker).await);
+    }
     let node_id = broker.config.node_id;
     let mut partitions = Vec::new();
     for topic in broker.topics() {
@@ -83,6 +104,108 @@ pub async fn cluster(State(state): State<AppState>) -> Json<ClusterState> {
         }],
         history: Vec::new(),
     })
+}
+
+/// `/cluster` on a node of a cluster: the coordinator's view at the controller's last look,
+/// this node's partitions, and (on the leader) each follower's progress.
+async fn clustered(broker: &crate::Broker) -> ClusterState {
+    let Some(cluster) = broker.cluster() else {
+        unreachable!("called for a clustered node only");
+    };
+    let status = cluster.status();
+    let view = cluster.view();
+    let node_id = broker.config.node_id;
+    let leader_id = status.leader.as_ref().map_or(-1, |l| l.node_id);
+    let mut members = view.members.clone();
+    members.push(node_id);
+    members.sort_unstable();
+    members.dedup();
+    let nodes = members
+        .iter()
+        .map(|id| {
+            let registration = view.nodes.iter().find(|n| n.node_id == *id);
+            let (http, kafka) = if *id == node_id {
+                (broker.advertised_http.clone(), broker.advertised_kafka.clone())
+            } else {
+                registration
+                    .map(|r| (r.http.clone(), r.kafka.clone()))
+                    .unwrap_or_default()
+            };
+            let role = if *id == leader_id {
+                "leader"
+            } else if *id == node_id {
+                broker.role()
+            } else if registration.is_some() {
+                "follower"
+            } else {
+                "down"
+            };
+            NodeState {
+                node_id: *id,
+                http,
+                kafka,
+                role: role.into(),
+                alive: *id == node_id || registration.is_some(),
+            }
+        })
+        .collect();
+    let now_ms = cluster.gate.now_ms();
+    let mut partitions = Vec::new();
+    for topic in broker.topics() {
+        let states = super::topics::partition_states(&topic, true);
+        for (mut state, partition) in states.into_iter().zip(topic.partitions.iter()) {
+            let replica = partition.replica_state();
+            state.leader = leader_id;
+            state.leader_epoch = status.epoch;
+            state.replicas = members.clone();
+            state.isr = replica.isr.clone();
+            let log_end_offset = state.log_end_offset;
+            state.followers = replica
+                .followers
+                .iter()
+                .map(|(node, progress)| FollowerState {
+                    node_id: *node,
+                    log_end_offset: progress.fetch_offset,
+                    lag_records: if progress.fetch_offset < 0 {
+                        log_end_offset
+                    } else {
+                        (log_end_offset - progress.fetch_offset).max(0)
+                    },
+                    caught_up_ms_ago: progress
+                        .last_caught_up_ms
+                        .map_or(-1, |at| now_ms.saturating_sub(at) as i64),
+                    in_isr: replica.isr.contains(node),
+                })
+                .collect();
+            partitions.push(state);
+        }
+    }
+    let history = cluster.cluster_history().await;
+    let elections = history
+        .iter()
+        .filter(|e| e.kind == "election")
+        .map(|e| Election {
+            epoch: e.epoch,
+            leader_id: e.node_id,
+            at_ms: e.at_ms,
+        })
+        .collect();
+    ClusterState {
+        cluster: broker.config.cluster.clone(),
+        node_id,
+        leader_id,
+        epoch: status.epoch as i64,
+        lease: Some(LeaseState {
+            holder: view.lease.map_or(-1, |(holder, _)| holder),
+            epoch: view.epoch.unwrap_or(0) as i64,
+            expires_in_ms: cluster.lease_expires_in_ms(),
+            lease_ms: cluster.config.lease_ms,
+        }),
+        nodes,
+        partitions,
+        elections,
+        history,
+    }
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "cluster",

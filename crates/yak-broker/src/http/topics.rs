@@ -50,10 +50,25 @@ fn retention_ms(broker: &Broker, topic: &Topic) -> Option<i64> {
 fn detail(state: &AppState, topic: &Topic) -> TopicDetail {
     let node_id = state.broker.config.node_id;
     let mut partitions = partition_states(topic, false);
-    for partition in &mut partitions {
-        partition.leader = node_id;
-        partition.replicas = vec![node_id];
-        partition.isr = vec![node_id];
+    match state.broker.cluster() {
+        None => {
+            for partition in &mut partitions {
+                partition.leader = node_id;
+                partition.replicas = vec![node_id];
+                partition.isr = vec![node_id];
+            }
+        }
+        Some(cluster) => {
+            let status = cluster.status();
+            let leader = status.leader.map_or(-1, |l| l.node_id);
+            for (state, partition) in partitions.iter_mut().zip(&topic.partitions) {
+                let replica = partition.replica_state();
+                state.leader = leader;
+                state.leader_epoch = status.epoch;
+                state.replicas = replica.replicas;
+                state.isr = replica.isr;
+            }
+        }
     }
     TopicDetail {
         name: topic.name().to_string(),
