@@ -411,6 +411,7 @@ impl Backend for KafkaBackend {
         let high_watermark = partition.high_watermark();
         match timestamp {
             -2 => Ok((partition.log_start_offset(), -1)),
+            -1 if !partition.high_watermark_ready() => Err(BackendError::OffsetNotAvailable),
             -1 => Ok((high_watermark, -1)),
             -3 => {
                 // The record with the largest timestamp; approximated by the last committed
@@ -678,7 +679,7 @@ mod tests {
         let mut offset = 0;
         for _ in 0..FETCHES {
             let outcome = backend
-                .fetch("hwm", 0, offset, 1 << 20, true)
+                .fetch("hwm", 0, offset, 1 << 20, true, Reader::CONSUMER)
                 .await
                 .expect("fetch");
             for item in batch::batches(&outcome.records) {

@@ -643,6 +643,14 @@ impl Partition {
         self.set_role(Role::Offline);
     }
 
+    /// Whether this leader's high watermark has caught up with the start of its epoch: before
+    /// that it may be below one an earlier leader published, so "latest" is not answered yet
+    /// (Kafka's OFFSET_NOT_AVAILABLE, KIP-207) rather than answered lower than a client saw.
+    pub fn high_watermark_ready(&self) -> bool {
+        self.role() != Role::Leader
+            || self.high_watermark() >= self.replica().epoch_start_offset
+    }
+
     /// Every node that replicates the partition (the cluster's members).
     pub fn set_replicas(&self, replicas: Vec<i32>) {
         self.replica().replicas = replicas;
@@ -722,9 +730,10 @@ impl Partition {
         }
         {
             let mut replica = self.replica();
-            if !replica.replicas.contains(&node) {
-                replica.replicas.push(node);
-                replica.replicas.sort_unstable();
+            // Only members of the cluster replicate: anyone else claiming a replica id would
+            // move the high watermark for records it does not hold.
+            if !replica.replicas.contains(&node) || node == replica.leader {
+                return Err(BrokerError::NotLeader { leader: None });
             }
             replica
                 .followers

@@ -142,10 +142,27 @@ impl Backend for EmptyBackend {
         _offset: i64,
         _partition_max_bytes: i32,
         _read_committed: bool,
+        _reader: yak_kafka::backend::Reader,
     ) -> Result<FetchOutcome, BackendError> {
         Err(BackendError::UnknownTopicOrPartition)
     }
-    async fn wait_for_data(&self, _topic: &str, _partition: i32, _offset: i64) {}
+    async fn wait_for_data(
+        &self,
+        _topic: &str,
+        _partition: i32,
+        _offset: i64,
+        _reader: yak_kafka::backend::Reader,
+    ) {
+    }
+    async fn offset_for_leader_epoch(
+        &self,
+        _topic: &str,
+        _partition: i32,
+        _current_leader_epoch: i32,
+        _leader_epoch: i32,
+    ) -> Result<(i32, i64), BackendError> {
+        Err(BackendError::UnknownTopicOrPartition)
+    }
     async fn list_offset(
         &self,
         _topic: &str,

@@ -290,10 +290,10 @@ mod tests {
         assert_eq!(config.http.port(), 5001);
     }
 
-    /// Cluster settings that would do nothing are refused with the flag's name, in every layer;
+    /// Cluster settings without a coordinator would do nothing: refused with the flag's name, in every layer;
     /// the values a standalone node already has are accepted.
     #[test]
-    fn cluster_flags_are_refused_until_replication_exists() {
+    fn cluster_flags_need_a_coordinator() {
         let refused = [
             (
                 "--lease-ms 3000",
@@ -303,9 +303,9 @@ mod tests {
                 },
             ),
             (
-                "--coordinator",
+                "--replica-lag-ms 1000",
                 BrokerArgs {
-                    coordinator: Some("redis://127.0.0.1:6379/0".into()),
+                    replica_lag_ms: Some(1000),
                     ..BrokerArgs::default()
                 },
             ),
@@ -327,8 +327,19 @@ mod tests {
         for (flag, args) in refused {
             let error = args.into_config().expect_err(flag).to_string();
             assert!(error.starts_with(flag), "{flag}: {error}");
-            assert!(error.contains("not in this build"), "{flag}: {error}");
+            assert!(error.contains("--coordinator"), "{flag}: {error}");
         }
+        let clustered = BrokerArgs {
+            coordinator: Some("redis://127.0.0.1:6379/0".into()),
+            lease_ms: Some(2000),
+            replica_lag_ms: Some(1000),
+            default_replication_factor: Some(3),
+            min_insync_replicas: Some(2),
+            ..BrokerArgs::default()
+        };
+        let config = clustered.into_config().expect("a clustered node takes them");
+        let cluster = config.coordinator.expect("a coordinator");
+        assert_eq!((cluster.lease_ms, cluster.replica_lag_ms), (2000, 1000));
         let standalone = BrokerArgs {
             default_replication_factor: Some(1),
             min_insync_replicas: Some(1),

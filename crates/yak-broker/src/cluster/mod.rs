@@ -932,6 +932,56 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// The cluster's metrics in Prometheus text, with Kafka's names where Kafka has one.
+    pub fn prometheus_text(&self, broker: &Broker) -> String {
+        use std::fmt::Write;
+        let mut out = String::with_capacity(2048);
+        let status = self.status();
+        let counters = [
+            ("kafka_server_replicamanager_isrshrinks_total", "ISR shrinks this node made as leader.", &self.isr_shrinks_total),
+            ("kafka_server_replicamanager_isrexpands_total", "ISR expansions this node made as leader.", &self.isr_expands_total),
+            ("kafka_controller_leader_elections_total", "Elections this node won.", &self.elections_total),
+            ("yak_cluster_truncations_total", "Log truncations this node made to follow a leader.", &self.truncations_total),
+            ("yak_cluster_truncations_below_high_watermark_total", "Truncations below the high watermark (safety alarms; should stay 0).", &self.truncations_below_high_watermark_total),
+            ("kafka_server_replicafetchermanager_bytes_total", "Record bytes this node copied from leaders.", &self.replicated_bytes_total),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+        }
+        let gauges = [
+            ("kafka_controller_kafkacontroller_activecontrollercount", "1 on the node that holds the leader lease.", u64::from(status.role == Role::Leader)),
+            ("yak_cluster_leader_epoch", "The epoch this node serves.", status.epoch.max(0) as u64),
+            ("yak_cluster_lease_renew_latency_ms", "How long the last lease renewal took.", self.lease_renew_ms_last.load(Ordering::Relaxed)),
+            ("yak_cluster_lease_remaining_ms", "Time left on this node's lease (0 unless it leads).", self.gate.remaining_ms()),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+        }
+        let mut under_replicated = 0;
+        let mut lag_lines = String::new();
+        for partition in all_partitions(broker) {
+            let replica = partition.replica_state();
+            if replica.isr.len() < replica.replicas.len() {
+                under_replicated += 1;
+            }
+            let log_end_offset = partition.log_end_offset();
+            for (node, progress) in &replica.followers {
+                let lag = if progress.fetch_offset < 0 { log_end_offset } else { (log_end_offset - progress.fetch_offset).max(0) };
+                let _ = writeln!(
+                    lag_lines,
+                    "yak_cluster_follower_lag_records{{topic=\"{}\",partition=\"{}\",follower=\"{node}\"}} {lag}",
+                    partition.topic, partition.index
+                );
+            }
+        }
+        let _ = writeln!(out, "# HELP kafka_server_replicamanager_underreplicatedpartitions Partitions whose ISR is smaller than their replicas.\n# TYPE kafka_server_replicamanager_underreplicatedpartitions gauge\nkafka_server_replicamanager_underreplicatedpartitions {under_replicated}");
+        let _ = writeln!(out, "# HELP yak_cluster_follower_lag_records Records each follower is behind the leader (on the leader).\n# TYPE yak_cluster_follower_lag_records gauge");
+        out.push_str(&lag_lines);
+        out
+    }
+}
+
 /// The follower's running fetcher.
 struct Fetcher {
     cancel: CancellationToken,

@@ -258,7 +258,13 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        prometheus_text(&broker.metrics, &gauges),
+        {
+            let mut text = prometheus_text(&broker.metrics, &gauges);
+            if let Some(cluster) = broker.cluster() {
+                text.push_str(&cluster.prometheus_text(broker));
+            }
+            text
+        },
     )
         .into_response()
 }
