@@ -242,8 +242,8 @@ pub fn read_checkpoint(
     dir: &Path,
 ) -> Result<Option<LeaderEpochCache>, String> {
     let path = dir.join(LEADER_EPOCH_FILE_NAME);
-    let bytes_max = (FRAME_HEADER_BYTES + BODY_HEADER_BYTES + ENTRY_BYTES * LEADER_EPOCH_ENTRIES_MAX)
-        as u64;
+    let bytes_max =
+        (FRAME_HEADER_BYTES + BODY_HEADER_BYTES + ENTRY_BYTES * LEADER_EPOCH_ENTRIES_MAX) as u64;
     let Some(bytes) = checkpoint::read_whole(fs, &path, bytes_max)? else {
         return Ok(None);
     };

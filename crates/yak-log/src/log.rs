@@ -501,7 +501,10 @@ impl Log {
         let mut first: Option<AppendInfo> = None;
         let mut last = None;
         for (header, bytes) in &checked {
-            if self.leader_epochs.would_assign(header.partition_leader_epoch) {
+            if self
+                .leader_epochs
+                .would_assign(header.partition_leader_epoch)
+            {
                 self.persist_epoch(header.partition_leader_epoch, header.base_offset)?;
             }
             let info = self.append_validated(bytes, header, None)?;
