@@ -129,7 +129,7 @@ impl Log {
             Err(failure) => return Err(failure.error),
         }
         self.leader_epochs = cache;
-        tracing::info!(dir = %self.dir.display(), epoch, start_offset, "new leader epoch");
+        tracing::debug!(dir = %self.dir.display(), epoch, start_offset, "new leader epoch");
         Ok(())
     }
 
@@ -203,7 +203,8 @@ impl Log {
         let Some(stored) = checkpoint::read_high_watermark(self.fs.as_ref(), &self.dir) else {
             return Ok(());
         };
-        let clamped = stored.clamp(self.log_start_offset(), self.log_end_offset);
+        // min then max rather than clamp, which panics if its bounds cross.
+        let clamped = stored.min(self.log_end_offset).max(self.log_start_offset());
         if clamped < stored {
             tracing::warn!(dir = %self.dir.display(), stored, log_end_offset = self.log_end_offset, "high-watermark checkpoint above the recovered log end; lowering it");
             checkpoint::write_high_watermark(self.fs.as_ref(), &self.dir, clamped, true)?;
