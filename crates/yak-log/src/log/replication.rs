@@ -148,6 +148,27 @@ impl Log {
         Ok(())
     }
 
+    /// Part of `truncate_to(offset)`: a high-watermark checkpoint above `offset` drops to it,
+    /// with the directory fsync, since a crash must not bring back a high watermark above
+    /// records that may now be replaced by different ones. A failure poisons, as every failure
+    /// in a truncation does.
+    pub(super) fn lower_high_watermark_checkpoint(&mut self, offset: i64) -> Result<(), LogError> {
+        let Some(high_watermark) = self.checkpoints.high_watermark else {
+            return Ok(());
+        };
+        if high_watermark <= offset {
+            return Ok(());
+        }
+        if let Err(error) =
+            checkpoint::write_high_watermark(self.fs.as_ref(), &self.dir, offset, true)
+        {
+            return Err(self.poison(error));
+        }
+        tracing::warn!(dir = %self.dir.display(), high_watermark, offset, "truncation lowered the high-watermark checkpoint");
+        self.checkpoints.high_watermark = Some(offset);
+        Ok(())
+    }
+
     /// After retention moved the log start: the cache starts there too. Best effort: a file
     /// left with the old entries is trimmed the same way by the next open.
     pub(super) fn move_leader_epochs_start(&mut self, log_start_offset: i64) {
