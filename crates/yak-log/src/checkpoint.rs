@@ -363,7 +363,9 @@ mod tests {
         };
         write_clean_shutdown(&fs, &dir, &marker).expect("write");
         write_snapshot(&fs, &dir, 77, b"state").expect("write");
+        write_high_watermark(&fs, &dir, 900, true).expect("write");
         fs.crash();
+        assert_eq!(read_high_watermark(&fs, &dir), Some(900));
         assert_eq!(read_recovery_point(&fs, &dir), Some(1234));
         assert_eq!(read_clean_shutdown(&fs, &dir), Some(marker));
         assert_eq!(read_snapshot(&fs, &dir, 77), Ok(b"state".to_vec()));
@@ -376,8 +378,12 @@ mod tests {
         let (fs, dir) = setup();
         write_recovery_point(&fs, &dir, 1234).expect("write");
         write_snapshot(&fs, &dir, 77, b"state").expect("write");
+        write_high_watermark(&fs, &dir, 900, true).expect("write");
         type Readable = fn(&SimulatedFileSystem, &Path) -> bool;
-        let cases: [(PathBuf, Readable); 2] = [
+        let cases: [(PathBuf, Readable); 3] = [
+            (dir.join(HIGH_WATERMARK_FILE_NAME), |fs, dir| {
+                read_high_watermark(fs, dir).is_some()
+            }),
             (dir.join(RECOVERY_POINT_FILE_NAME), |fs, dir| {
                 read_recovery_point(fs, dir).is_some()
             }),

@@ -46,12 +46,20 @@ pub struct EpochEntry {
 
 /// The ordered (epoch, start offset) list. Invariants: epochs are >= 0 and strictly increasing,
 /// start offsets are >= 0 and strictly increasing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderEpochCache {
     entries: Vec<EpochEntry>,
     /// The last entry's epoch, or UNDEFINED_EPOCH when empty: kept beside `entries` so the
     /// append path decides with one integer compare that nothing changes.
     latest_epoch: i32,
+}
+
+// Not derived: an empty cache's latest epoch is UNDEFINED_EPOCH, not 0, or epoch 0 would never
+// be recorded.
+impl Default for LeaderEpochCache {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl LeaderEpochCache {
@@ -242,8 +250,8 @@ pub fn read_checkpoint(
     dir: &Path,
 ) -> Result<Option<LeaderEpochCache>, String> {
     let path = dir.join(LEADER_EPOCH_FILE_NAME);
-    let bytes_max = (FRAME_HEADER_BYTES + BODY_HEADER_BYTES + ENTRY_BYTES * LEADER_EPOCH_ENTRIES_MAX)
-        as u64;
+    let bytes_max =
+        (FRAME_HEADER_BYTES + BODY_HEADER_BYTES + ENTRY_BYTES * LEADER_EPOCH_ENTRIES_MAX) as u64;
     let Some(bytes) = checkpoint::read_whole(fs, &path, bytes_max)? else {
         return Ok(None);
     };
@@ -326,6 +334,16 @@ mod tests {
         assert_eq!(pairs(&exact), [(6, 20)]);
         assert!(!exact.truncate_from_start(20));
         assert!(!exact.truncate_from_start(5));
+    }
+
+    /// An empty cache, however made, records epoch 0 (a derived Default once made its latest
+    /// epoch 0, so epoch 0 looked already recorded).
+    #[test]
+    fn empty_cache_records_epoch_zero() {
+        for mut empty in [LeaderEpochCache::new(), LeaderEpochCache::default()] {
+            assert!(empty.assign(0, 0));
+            assert_eq!(pairs(&empty), [(0, 0)]);
+        }
     }
 
     /// An older or equal epoch never changes the cache; a newer one at the start of the latest

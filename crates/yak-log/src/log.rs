@@ -437,7 +437,8 @@ impl Log {
     /// `batch_bytes_max`, assigns its base offset (the log end offset) and leader epoch by
     /// patching bytes outside the CRC, rolls the segment if needed, and writes it. No fsync, and
     /// no second parse or CRC pass. On a write error the segment is cut back and the log is
-    /// unchanged.
+    /// unchanged. A `leader_epoch` newer than the leader-epoch cache's latest starts a new entry
+    /// at this batch, persisted (with fsyncs) before the batch is written.
     pub fn append_valid(
         &mut self,
         batch: &mut ValidBatch<'_>,
@@ -468,7 +469,9 @@ impl Log {
     /// Appends batches that already carry their offsets (a follower copying its leader). The
     /// first base offset must equal the log end offset and offsets must be continuous. All
     /// batches are checked before any is written; a write error can leave a prefix appended.
-    /// Segments roll by size only here (there is no clock).
+    /// Segments roll by size only here (there is no clock). A batch whose
+    /// `partition_leader_epoch` is newer than the leader-epoch cache's latest starts a new entry
+    /// at its base offset, persisted before the batch is written.
     pub fn append_replicated(&mut self, batches: &[u8]) -> Result<AppendInfo, LogError> {
         self.check_usable()?;
         let mut checked: Vec<(BatchHeader, &[u8])> = Vec::new();
@@ -501,7 +504,10 @@ impl Log {
         let mut first: Option<AppendInfo> = None;
         let mut last = None;
         for (header, bytes) in &checked {
-            if self.leader_epochs.would_assign(header.partition_leader_epoch) {
+            if self
+                .leader_epochs
+                .would_assign(header.partition_leader_epoch)
+            {
                 self.persist_epoch(header.partition_leader_epoch, header.base_offset)?;
             }
             let info = self.append_validated(bytes, header, None)?;
@@ -927,8 +933,9 @@ impl Log {
     }
 
     /// Called at the end of `truncate_to(offset)`, once the truncation itself is durable: the
-    /// recovery point drops to at most `offset` and producer snapshots above it are removed
-    /// (durably, before anything can be appended at those offsets again). If any of that fails
+    /// recovery point drops to at most `offset`, producer snapshots and leader-epoch entries
+    /// above it are removed and a high-watermark checkpoint above it is lowered (durably, before
+    /// anything can be appended at those offsets again). If any of that fails
     /// the log is poisoned: a reopen removes the snapshots and rewrites the recovery point.
     fn after_truncate(&mut self, offset: i64) -> Result<(), LogError> {
         let mut removed = false;
@@ -949,21 +956,7 @@ impl Log {
             }
         }
         self.truncate_leader_epochs(offset)?;
-        if self
-            .checkpoints
-            .high_watermark
-            .is_some_and(|high_watermark| high_watermark > offset)
-        {
-            // Durably (directory fsync included): a crash must not bring back a high watermark
-            // above records that may now be replaced by different ones.
-            if let Err(error) =
-                checkpoint::write_high_watermark(self.fs.as_ref(), &self.dir, offset, true)
-            {
-                return Err(self.poison(error));
-            }
-            tracing::warn!(dir = %self.dir.display(), offset, "truncation lowered the high-watermark checkpoint");
-            self.checkpoints.high_watermark = Some(offset);
-        }
+        self.lower_high_watermark_checkpoint(offset)?;
         if self.checkpoints.recovery_point > offset {
             self.checkpoints.recovery_point = offset;
             // A recovery point left above `offset` only marks sealed segments as checked, and

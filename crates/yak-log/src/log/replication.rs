@@ -91,10 +91,11 @@ impl Log {
     }
 
     /// Replaces the high-watermark checkpoint with `high_watermark` (the broker calls this
-    /// about once a second). Atomic (temporary file, fsync, rename) but without a directory
-    /// fsync, so a crash may bring back the previous value, which is lower; a lower value than
-    /// the current one is written with the directory fsync, since the older, higher one must
-    /// not come back. The same value again does no I/O. Refused above the log end offset.
+    /// about once a second). Atomic (temporary file, fsync, rename) but, in the common case of a
+    /// rising value, without a directory fsync, so a crash may bring back an earlier, lower
+    /// value. The first write since open and any lower value are written with the directory
+    /// fsync: the file must then exist after a crash, and an older, higher value must not come
+    /// back. The same value again does no I/O. Refused above the log end offset.
     pub fn write_high_watermark(&mut self, high_watermark: i64) -> Result<(), LogError> {
         self.check_usable()?;
         if !(0..=self.log_end_offset).contains(&high_watermark) {
@@ -107,8 +108,8 @@ impl Log {
         if current == Some(high_watermark) {
             return Ok(());
         }
-        let lowering = current.is_some_and(|current| high_watermark < current);
-        checkpoint::write_high_watermark(self.fs.as_ref(), &self.dir, high_watermark, lowering)?;
+        let sync_dir = current.is_none_or(|current| high_watermark < current);
+        checkpoint::write_high_watermark(self.fs.as_ref(), &self.dir, high_watermark, sync_dir)?;
         self.checkpoints.high_watermark = Some(high_watermark);
         Ok(())
     }
@@ -128,7 +129,7 @@ impl Log {
             Err(failure) => return Err(failure.error),
         }
         self.leader_epochs = cache;
-        tracing::info!(dir = %self.dir.display(), epoch, start_offset, "new leader epoch");
+        tracing::debug!(dir = %self.dir.display(), epoch, start_offset, "new leader epoch");
         Ok(())
     }
 
@@ -144,6 +145,27 @@ impl Log {
             return Err(self.poison(error));
         }
         self.leader_epochs = cache;
+        Ok(())
+    }
+
+    /// Part of `truncate_to(offset)`: a high-watermark checkpoint above `offset` drops to it,
+    /// with the directory fsync, since a crash must not bring back a high watermark above
+    /// records that may now be replaced by different ones. A failure poisons, as every failure
+    /// in a truncation does.
+    pub(super) fn lower_high_watermark_checkpoint(&mut self, offset: i64) -> Result<(), LogError> {
+        let Some(high_watermark) = self.checkpoints.high_watermark else {
+            return Ok(());
+        };
+        if high_watermark <= offset {
+            return Ok(());
+        }
+        if let Err(error) =
+            checkpoint::write_high_watermark(self.fs.as_ref(), &self.dir, offset, true)
+        {
+            return Err(self.poison(error));
+        }
+        tracing::warn!(dir = %self.dir.display(), high_watermark, offset, "truncation lowered the high-watermark checkpoint");
+        self.checkpoints.high_watermark = Some(offset);
         Ok(())
     }
 
@@ -166,22 +188,24 @@ impl Log {
     pub(super) fn load_leader_epochs(&mut self) -> Result<(), LogError> {
         let log_start_offset = self.log_start_offset();
         let log_is_empty = self.log_end_offset == log_start_offset;
-        let (mut cache, mut changed) =
-            match leader_epoch::read_checkpoint(self.fs.as_ref(), &self.dir) {
-                Ok(Some(cache)) => (cache, false),
-                Ok(None) if log_is_empty => (LeaderEpochCache::new(), false),
-                read => {
-                    if let Err(reason) = &read {
-                        tracing::warn!(dir = %self.dir.display(), %reason, "ignoring damaged leader-epoch checkpoint");
-                    }
-                    let mut cache = LeaderEpochCache::new();
-                    let bytes_read = self.for_each_batch_header(log_start_offset, |header| {
-                        cache.assign(header.partition_leader_epoch, header.base_offset);
-                    })?;
-                    tracing::info!(dir = %self.dir.display(), bytes_read, entries = cache.entries().len(), "leader-epoch cache rebuilt from batch headers");
-                    (cache, true)
+        let (mut cache, mut changed) = match leader_epoch::read_checkpoint(
+            self.fs.as_ref(),
+            &self.dir,
+        ) {
+            Ok(Some(cache)) => (cache, false),
+            Ok(None) if log_is_empty => (LeaderEpochCache::new(), false),
+            read => {
+                if let Err(reason) = &read {
+                    tracing::warn!(dir = %self.dir.display(), %reason, "ignoring damaged leader-epoch checkpoint");
                 }
-            };
+                let mut cache = LeaderEpochCache::new();
+                let bytes_read = self.for_each_batch_header(log_start_offset, |header| {
+                    cache.assign(header.partition_leader_epoch, header.base_offset);
+                })?;
+                tracing::info!(dir = %self.dir.display(), bytes_read, entries = cache.entries().len(), "leader-epoch cache rebuilt from batch headers");
+                (cache, true)
+            }
+        };
         // Entries at or past the end describe records a crash (or a truncation the file did not
         // see yet) took away; entries below the start, segments retention deleted.
         changed |= cache.truncate_from_end(self.log_end_offset);
@@ -200,7 +224,8 @@ impl Log {
         let Some(stored) = checkpoint::read_high_watermark(self.fs.as_ref(), &self.dir) else {
             return Ok(());
         };
-        let clamped = stored.clamp(self.log_start_offset(), self.log_end_offset);
+        // min then max rather than clamp, which panics if its bounds cross.
+        let clamped = stored.min(self.log_end_offset).max(self.log_start_offset());
         if clamped < stored {
             tracing::warn!(dir = %self.dir.display(), stored, log_end_offset = self.log_end_offset, "high-watermark checkpoint above the recovered log end; lowering it");
             checkpoint::write_high_watermark(self.fs.as_ref(), &self.dir, clamped, true)?;
