@@ -397,7 +397,8 @@ impl Broker {
                     });
                 }
             }
-            self.change_topic_configs(&config.name, &changes, false).await?;
+            self.change_topic_configs(&config.name, &changes, false)
+                .await?;
         }
         Ok(())
     }
@@ -555,7 +556,9 @@ impl Broker {
         if !validate_only {
             self.check_topic_admin()?;
         }
-        let altered = self.change_topic_configs(name, changes, validate_only).await?;
+        let altered = self
+            .change_topic_configs(name, changes, validate_only)
+            .await?;
         if let Some(cluster) = self.cluster() {
             cluster.topics_changed.notify_one();
         }

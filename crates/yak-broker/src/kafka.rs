@@ -8,8 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use yak_kafka::backend::{
-    Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, Reader,
-    TopicMeta,
+    Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, Reader, TopicMeta,
 };
 use yak_log::{batch, ValidBatch};
 
@@ -237,10 +236,7 @@ impl Backend for KafkaBackend {
             configs: parse_configs(&configs)?,
         };
         if validate_only {
-            let (partitions, _) = self
-                .broker
-                .check_new_topic(&request)
-                .map_err(admin_error)?;
+            let (partitions, _) = self.broker.check_new_topic(&request).map_err(admin_error)?;
             let node_id = self.broker.config.node_id;
             return Ok(TopicMeta {
                 name: name.to_string(),
@@ -453,10 +449,7 @@ impl Backend for KafkaBackend {
 
     async fn init_producer_id(&self) -> Result<(i64, i16), BackendError> {
         match self.broker.cluster() {
-            Some(cluster) => Ok((
-                cluster.next_producer_id().await.map_err(backend_error)?,
-                0,
-            )),
+            Some(cluster) => Ok((cluster.next_producer_id().await.map_err(backend_error)?, 0)),
             None => Ok((self.next_producer_id.fetch_add(1, Ordering::Relaxed), 0)),
         }
     }
@@ -492,7 +485,11 @@ fn offset_for_timestamp(
 impl KafkaBackend {
     /// A consumer reads only from the leader (or a standalone node); its epoch, when it gives
     /// one, must be the current one (KIP-320).
-    fn check_consumer(&self, partition: &Partition, current_leader_epoch: i32) -> Result<(), BackendError> {
+    fn check_consumer(
+        &self,
+        partition: &Partition,
+        current_leader_epoch: i32,
+    ) -> Result<(), BackendError> {
         match partition.role() {
             Role::Standalone => Ok(()),
             Role::Leader => {

@@ -311,7 +311,9 @@ impl Partition {
     ) -> Result<(), BrokerError> {
         match (role, durability) {
             (_, Durability::Background) => return Ok(()),
-            (Role::Leader, Durability::Committed) => self.wait_committed(leader_epoch, target).await?,
+            (Role::Leader, Durability::Committed) => {
+                self.wait_committed(leader_epoch, target).await?
+            }
             _ => {
                 if self.flush == FlushPolicy::Always {
                     self.wait_durable(target).await?;
@@ -603,7 +605,12 @@ impl Partition {
             replica.followers = isr
                 .iter()
                 .filter(|member| **member != node)
-                .map(|member| (*member, crate::cluster::decide::FollowerProgress::new(now_ms)))
+                .map(|member| {
+                    (
+                        *member,
+                        crate::cluster::decide::FollowerProgress::new(now_ms),
+                    )
+                })
                 .collect();
             replica.leader = node;
             replica.epoch = epoch;
@@ -647,8 +654,7 @@ impl Partition {
     /// that it may be below one an earlier leader published, so "latest" is not answered yet
     /// (Kafka's OFFSET_NOT_AVAILABLE, KIP-207) rather than answered lower than a client saw.
     pub fn high_watermark_ready(&self) -> bool {
-        self.role() != Role::Leader
-            || self.high_watermark() >= self.replica().epoch_start_offset
+        self.role() != Role::Leader || self.high_watermark() >= self.replica().epoch_start_offset
     }
 
     /// Every node that replicates the partition (the cluster's members).
@@ -748,7 +754,11 @@ impl Partition {
     /// Whole stored batches from the one holding `offset` up to the log end offset (not the
     /// high watermark: followers copy what is not committed yet), with the high watermark.
     /// Reads the log: call it on a blocking thread.
-    pub fn read_for_replica(&self, offset: i64, max_bytes: u32) -> Result<(Bytes, i64), BrokerError> {
+    pub fn read_for_replica(
+        &self,
+        offset: i64,
+        max_bytes: u32,
+    ) -> Result<(Bytes, i64), BrokerError> {
         let high_watermark = self.high_watermark();
         let log = self.read_log();
         let records = log.read(offset, max_bytes, log.log_end_offset())?;
@@ -828,7 +838,8 @@ impl Partition {
             *self.producers.lock().unwrap_or_else(|p| p.into_inner()) = rebuilt;
             cut
         };
-        self.durable_tx.send_modify(|state| state.offset = state.offset.min(cut));
+        self.durable_tx
+            .send_modify(|state| state.offset = state.offset.min(cut));
         let below_high_watermark = cut < high_watermark;
         if below_high_watermark {
             tracing::error!(topic = %self.topic, partition = self.index, cut, high_watermark, "SAFETY ALARM: truncated below the high watermark");
@@ -1400,5 +1411,150 @@ mod tests {
         offsets.sort();
         assert_eq!(offsets, (0..32).collect::<Vec<i64>>());
         assert_eq!(partition.high_watermark(), 32);
+    }
+
+    /// A leader of epoch 1 with node 2 in its ISR, its lease valid for a minute.
+    fn leader_with_follower(
+        dir: &std::path::Path,
+        min_insync_replicas: usize,
+        isr: Vec<i32>,
+    ) -> (Arc<Partition>, Arc<LeaseGate>) {
+        let partition = open(dir);
+        let gate = Arc::new(LeaseGate::new());
+        gate.extend_to(gate.now_ms() + 60_000);
+        partition.join_cluster(Arc::clone(&gate));
+        partition
+            .become_leader(
+                1,
+                1,
+                isr,
+                1,
+                vec![1, 2],
+                min_insync_replicas,
+                gate.now_ms(),
+                None,
+            )
+            .expect("leads");
+        (partition, gate)
+    }
+
+    async fn append_all(partition: &Arc<Partition>, value: &str) -> Result<Appended, BrokerError> {
+        let mut batch = one_record_batch(value);
+        partition
+            .append(
+                ValidBatch::new(&mut batch).expect("valid"),
+                Durability::Committed,
+            )
+            .await
+    }
+
+    /// acks=all answers only once the follower's fetch reports the record durable, and a
+    /// waiter fails (never succeeds) when the node stops leading before that.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acks_all_waits_for_the_isr_and_fails_when_leadership_moves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (partition, gate) = leader_with_follower(dir.path(), 2, vec![1, 2]);
+        let writer = Arc::clone(&partition);
+        let first = tokio::spawn(async move { append_all(&writer, "a").await });
+        // Fsynced on the leader, but the follower has not fetched it: no answer.
+        let mut log_end = partition.subscribe_log_end();
+        log_end.wait_for(|end| *end >= 1).await.expect("appended");
+        partition
+            .wait_durable(1)
+            .await
+            .expect("durable on the leader");
+        assert!(
+            !first.is_finished(),
+            "acknowledged before the follower had it"
+        );
+        assert_eq!(partition.high_watermark(), 0);
+        partition
+            .replica_fetched(2, 1, 1, gate.now_ms())
+            .expect("the follower's fetch");
+        let appended = first.await.expect("task").expect("acknowledged");
+        assert_eq!(appended.base_offset, 0);
+        assert_eq!(partition.high_watermark(), 1);
+
+        let writer = Arc::clone(&partition);
+        let second = tokio::spawn(async move { append_all(&writer, "b").await });
+        log_end.wait_for(|end| *end >= 2).await.expect("appended");
+        partition.become_follower(3, 2, vec![2, 3], vec![1, 2, 3]);
+        let outcome = second.await.expect("task");
+        assert!(
+            matches!(outcome, Err(BrokerError::NotLeader { .. })),
+            "{outcome:?}"
+        );
+    }
+
+    /// acks=all is refused before anything is written when the ISR is below
+    /// min.insync.replicas.
+    #[tokio::test]
+    async fn acks_all_is_refused_before_appending_below_min_insync() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (partition, _gate) = leader_with_follower(dir.path(), 2, vec![1]);
+        let outcome = append_all(&partition, "a").await;
+        assert!(
+            matches!(
+                outcome,
+                Err(BrokerError::NotEnoughReplicas { isr: 1, min: 2 })
+            ),
+            "{outcome:?}"
+        );
+        assert_eq!(partition.log_end_offset(), 0);
+    }
+
+    /// A leader whose lease lapsed (a zombie) takes no write and moves no high watermark,
+    /// even when a follower's fetch arrives.
+    #[tokio::test]
+    async fn a_leader_past_its_lease_acknowledges_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (partition, gate) = leader_with_follower(dir.path(), 1, vec![1, 2]);
+        let writer = Arc::clone(&partition);
+        let pending = tokio::spawn(async move { append_all(&writer, "a").await });
+        let mut log_end = partition.subscribe_log_end();
+        log_end.wait_for(|end| *end >= 1).await.expect("appended");
+        partition
+            .wait_durable(1)
+            .await
+            .expect("durable on the leader");
+        gate.close();
+        partition
+            .replica_fetched(2, 1, 1, gate.now_ms())
+            .expect("the fetch is recorded");
+        assert_eq!(partition.high_watermark(), 0, "moved without a lease");
+        assert!(matches!(
+            append_all(&partition, "b").await,
+            Err(BrokerError::NotLeader { .. })
+        ));
+        // The waiter is answered when leadership moves, and never with success.
+        partition.go_offline();
+        assert!(pending.await.expect("task").is_err());
+    }
+
+    /// A follower's fetch with an older epoch is fenced; a newer one is unknown to this leader;
+    /// a node outside the replicas cannot move the high watermark.
+    #[tokio::test]
+    async fn replica_fetches_are_fenced_by_epoch_and_membership() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (partition, gate) = leader_with_follower(dir.path(), 1, vec![1, 2]);
+        let now = gate.now_ms();
+        assert!(matches!(
+            partition.replica_fetched(2, 0, 0, now),
+            Err(BrokerError::FencedLeaderEpoch {
+                request: 0,
+                current: 1
+            })
+        ));
+        assert!(matches!(
+            partition.replica_fetched(2, 2, 0, now),
+            Err(BrokerError::UnknownLeaderEpoch {
+                request: 2,
+                current: 1
+            })
+        ));
+        assert!(matches!(
+            partition.replica_fetched(9, 1, 0, now),
+            Err(BrokerError::NotLeader { .. })
+        ));
     }
 }

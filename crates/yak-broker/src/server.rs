@@ -188,9 +188,12 @@ impl Running {
         }
         if let Some(controller) = self.controller {
             // It stops copying and releases the lease, so a follower takes over at once.
-            if tokio::time::timeout(Duration::from_millis(SHUTDOWN_CONTROLLER_MS_MAX), controller)
-                .await
-                .is_err()
+            if tokio::time::timeout(
+                Duration::from_millis(SHUTDOWN_CONTROLLER_MS_MAX),
+                controller,
+            )
+            .await
+            .is_err()
             {
                 tracing::warn!("the cluster controller did not stop in time");
             }

@@ -514,7 +514,11 @@ impl Backend for MemoryBackend {
         let end = self
             .high_watermark(topic, partition)
             .ok_or(BackendError::UnknownTopicOrPartition)?;
-        Ok(if leader_epoch >= 0 { (0, end) } else { (-1, -1) })
+        Ok(if leader_epoch >= 0 {
+            (0, end)
+        } else {
+            (-1, -1)
+        })
     }
 
     async fn init_producer_id(&self) -> Result<(i64, i16), BackendError> {

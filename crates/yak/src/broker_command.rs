@@ -192,16 +192,18 @@ impl BrokerArgs {
             advertise_http: self.advertise_http,
             advertise_kafka: self.advertise_kafka,
             cluster: self.cluster.unwrap_or_else(|| "yak".into()),
-            coordinator: self.coordinator.map(|url| yak_broker::cluster::ClusterConfig {
-                coordinator_url: url,
-                lease_ms: self
-                    .lease_ms
-                    .unwrap_or(yak_broker::cluster::ClusterConfig::LEASE_MS_DEFAULT),
-                replica_lag_ms: self
-                    .replica_lag_ms
-                    .unwrap_or(yak_broker::cluster::ClusterConfig::REPLICA_LAG_MS_DEFAULT),
-                unclean_election: self.unclean_election.unwrap_or(false),
-            }),
+            coordinator: self
+                .coordinator
+                .map(|url| yak_broker::cluster::ClusterConfig {
+                    coordinator_url: url,
+                    lease_ms: self
+                        .lease_ms
+                        .unwrap_or(yak_broker::cluster::ClusterConfig::LEASE_MS_DEFAULT),
+                    replica_lag_ms: self
+                        .replica_lag_ms
+                        .unwrap_or(yak_broker::cluster::ClusterConfig::REPLICA_LAG_MS_DEFAULT),
+                    unclean_election: self.unclean_election.unwrap_or(false),
+                }),
             default_partitions: self.default_partitions.unwrap_or(3),
             default_replication_factor: self.default_replication_factor.unwrap_or(1),
             min_insync_replicas: self.min_insync_replicas.unwrap_or(1),
@@ -337,7 +339,9 @@ mod tests {
             min_insync_replicas: Some(2),
             ..BrokerArgs::default()
         };
-        let config = clustered.into_config().expect("a clustered node takes them");
+        let config = clustered
+            .into_config()
+            .expect("a clustered node takes them");
         let cluster = config.coordinator.expect("a coordinator");
         assert_eq!((cluster.lease_ms, cluster.replica_lag_ms), (2000, 1000));
         let standalone = BrokerArgs {

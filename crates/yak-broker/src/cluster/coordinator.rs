@@ -319,9 +319,8 @@ impl Coordinator {
             .map(|id| self.key(&format!("node:{id}")))
             .collect();
         if !keys.is_empty() {
-            let registrations: Vec<Option<String>> = self
-                .run(|mut c| async move { c.mget(keys).await })
-                .await?;
+            let registrations: Vec<Option<String>> =
+                self.run(|mut c| async move { c.mget(keys).await }).await?;
             for json in registrations.into_iter().flatten() {
                 if let Ok(registration) = serde_json::from_str::<NodeRegistration>(&json) {
                     view.nodes.push(registration);
@@ -421,7 +420,12 @@ impl Coordinator {
     }
 
     /// Extends the lease; false when this node no longer holds it at `epoch`.
-    pub async fn renew(&self, node: i32, epoch: i32, lease_ms: u64) -> Result<bool, CoordinatorError> {
+    pub async fn renew(
+        &self,
+        node: i32,
+        epoch: i32,
+        lease_ms: u64,
+    ) -> Result<bool, CoordinatorError> {
         let script = Script::new(RENEW);
         let mut invocation = script.prepare_invoke();
         invocation
@@ -513,11 +517,21 @@ impl Coordinator {
         partition: i32,
         hwm: i64,
     ) -> Result<bool, CoordinatorError> {
-        self.write_as_holder(self.hwm_key(topic, partition), node, epoch, hwm.to_string(), true)
-            .await
+        self.write_as_holder(
+            self.hwm_key(topic, partition),
+            node,
+            epoch,
+            hwm.to_string(),
+            true,
+        )
+        .await
     }
 
-    pub async fn published_hwm(&self, topic: &str, partition: i32) -> Result<Option<i64>, CoordinatorError> {
+    pub async fn published_hwm(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<i64>, CoordinatorError> {
         let key = self.hwm_key(topic, partition);
         let value: Option<String> = self.run(|mut c| async move { c.get(key).await }).await?;
         Ok(value.and_then(|v| v.parse().ok()))
@@ -529,7 +543,8 @@ impl Coordinator {
         epoch: i32,
         topics: &PublishedTopics,
     ) -> Result<bool, CoordinatorError> {
-        let json = serde_json::to_string(topics).map_err(|e| CoordinatorError::Corrupt(e.to_string()))?;
+        let json =
+            serde_json::to_string(topics).map_err(|e| CoordinatorError::Corrupt(e.to_string()))?;
         self.write_as_holder(self.key("topics"), node, epoch, json, false)
             .await
     }
@@ -544,9 +559,13 @@ impl Coordinator {
     }
 
     /// Adds an entry to the cluster's history, keeping the newest `HISTORY_ENTRIES_MAX`.
-    pub async fn record_event(&self, event: &yak_api::ClusterEvent) -> Result<(), CoordinatorError> {
+    pub async fn record_event(
+        &self,
+        event: &yak_api::ClusterEvent,
+    ) -> Result<(), CoordinatorError> {
         let key = self.key("history");
-        let json = serde_json::to_string(event).map_err(|e| CoordinatorError::Corrupt(e.to_string()))?;
+        let json =
+            serde_json::to_string(event).map_err(|e| CoordinatorError::Corrupt(e.to_string()))?;
         self.run(|mut c| async move {
             redis::pipe()
                 .lpush(&key, json)
@@ -559,7 +578,10 @@ impl Coordinator {
         .await
     }
 
-    pub async fn history(&self, count: isize) -> Result<Vec<yak_api::ClusterEvent>, CoordinatorError> {
+    pub async fn history(
+        &self,
+        count: isize,
+    ) -> Result<Vec<yak_api::ClusterEvent>, CoordinatorError> {
         let key = self.key("history");
         let entries: Vec<String> = self
             .run(|mut c| async move { c.lrange(key, 0, count.max(1) - 1).await })

@@ -324,9 +324,8 @@ mod tests {
             };
             stored_epoch = stored_epoch.max(1);
             replicas.iter_mut().for_each(|r| r.epoch_seen = 1);
-            let mut followers: BTreeMap<i32, FollowerProgress> = (1..NODES)
-                .map(|n| (n, FollowerProgress::new(0)))
-                .collect();
+            let mut followers: BTreeMap<i32, FollowerProgress> =
+                (1..NODES).map(|n| (n, FollowerProgress::new(0))).collect();
             let mut acknowledged: Vec<(i64, u64)> = Vec::new();
             let mut pending: Vec<(i64, u64)> = Vec::new();
             let mut leader_hwm_seen = 0i64;
@@ -344,7 +343,10 @@ mod tests {
                 if trace {
                     eprintln!("step {step} action {action} record {record:?}");
                     for (n, r) in replicas.iter().enumerate() {
-                        eprintln!("  node {n}: alive {} durable {} hwm {} seen {} log {:?}", r.alive, r.durable, r.high_watermark, r.epoch_seen, r.log);
+                        eprintln!(
+                            "  node {n}: alive {} durable {} hwm {} seen {} log {:?}",
+                            r.alive, r.durable, r.high_watermark, r.epoch_seen, r.log
+                        );
                     }
                     eprintln!("  acked {acknowledged:?}");
                 }
@@ -368,7 +370,9 @@ mod tests {
                         }
                     }
                     // A follower fetch: it sends its durable end, gets records and the hwm.
-                    45..=74 if leader >= 0 && replicas[leader as usize].alive && !leader_crashed => {
+                    45..=74
+                        if leader >= 0 && replicas[leader as usize].alive && !leader_crashed =>
+                    {
                         let f = rng.random_range(0..NODES);
                         if f == leader || !replicas[f as usize].alive {
                             continue;
@@ -453,12 +457,16 @@ mod tests {
                         if from <= l.log.len() {
                             fr.log.extend_from_slice(&l.log[from..to]);
                         }
-                        fr.high_watermark = fr
-                            .high_watermark
-                            .max(l.high_watermark.min(fr.log.len() as i64).min(fr.durable as i64));
+                        fr.high_watermark = fr.high_watermark.max(
+                            l.high_watermark
+                                .min(fr.log.len() as i64)
+                                .min(fr.durable as i64),
+                        );
                     }
                     // The leader checks its ISR.
-                    75..=84 if leader >= 0 && replicas[leader as usize].alive && !leader_crashed => {
+                    75..=84
+                        if leader >= 0 && replicas[leader as usize].alive && !leader_crashed =>
+                    {
                         let l = &replicas[leader as usize];
                         let end = l.log.len() as i64;
                         let start = l
@@ -515,7 +523,8 @@ mod tests {
                         if !eligible(candidate, &map, false) {
                             continue;
                         }
-                        let epoch = next_epoch(stored_epoch, replicas[candidate as usize].epoch_seen);
+                        let epoch =
+                            next_epoch(stored_epoch, replicas[candidate as usize].epoch_seen);
                         assert!(epoch > record.epoch, "seed {seed}: epoch went back");
                         stored_epoch = epoch;
                         record = PartitionRecord {
@@ -554,6 +563,9 @@ mod tests {
         }
         eprintln!("{elections_total} elections, {acknowledged_total} acknowledged");
         assert!(elections_total > SEEDS, "only {elections_total} elections");
-        assert!(acknowledged_total > SEEDS as usize, "only {acknowledged_total} acknowledged");
+        assert!(
+            acknowledged_total > SEEDS as usize,
+            "only {acknowledged_total} acknowledged"
+        );
     }
 }

@@ -16,8 +16,8 @@ use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
 };
 use kafka_protocol::messages::{
-    ApiKey, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest,
-    OffsetForLeaderEpochResponse, TopicName,
+    ApiKey, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio_util::sync::CancellationToken;
@@ -148,7 +148,12 @@ async fn follow(
         }
         let request = fetch_request(cluster.node_id, epoch, &fetching);
         let response: FetchResponse = match client
-            .call(ApiKey::Fetch, FETCH_VERSION, &request, REPLICA_REQUEST_MS_MAX)
+            .call(
+                ApiKey::Fetch,
+                FETCH_VERSION,
+                &request,
+                REPLICA_REQUEST_MS_MAX,
+            )
             .await
         {
             Ok(response) => response,
@@ -174,7 +179,12 @@ async fn follow(
                         continue;
                     }
                     UNKNOWN_TOPIC_OR_PARTITION => continue,
-                    code => return Stop::Epoch(format!("fetch of {name}-{} answered error code {code}", data.partition_index)),
+                    code => {
+                        return Stop::Epoch(format!(
+                            "fetch of {name}-{} answered error code {code}",
+                            data.partition_index
+                        ))
+                    }
                 }
                 if let Some(records) = data.records.as_ref().filter(|r| !r.is_empty()) {
                     if let Err(error) = partition.append_replicated(records) {

@@ -97,7 +97,9 @@ impl KafkaClient {
             + body.compute_size(version).map_err(protocol)?;
         let mut frame = BytesMut::with_capacity(4 + frame_bytes);
         frame.put_u32(frame_bytes as u32);
-        header.encode(&mut frame, header_version).map_err(protocol)?;
+        header
+            .encode(&mut frame, header_version)
+            .map_err(protocol)?;
         body.encode(&mut frame, version).map_err(protocol)?;
         self.stream.write_all(&frame).await?;
 

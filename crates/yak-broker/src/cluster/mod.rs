@@ -50,10 +50,16 @@ impl ClusterConfig {
 
     pub fn validate(&self) -> Result<(), String> {
         if !(300..=60_000).contains(&self.lease_ms) {
-            return Err(format!("lease_ms must be 300..=60000, got {}", self.lease_ms));
+            return Err(format!(
+                "lease_ms must be 300..=60000, got {}",
+                self.lease_ms
+            ));
         }
         if self.replica_lag_ms < 100 {
-            return Err(format!("replica_lag_ms must be at least 100, got {}", self.replica_lag_ms));
+            return Err(format!(
+                "replica_lag_ms must be at least 100, got {}",
+                self.replica_lag_ms
+            ));
         }
         Ok(())
     }
@@ -201,7 +207,10 @@ impl Cluster {
     }
 
     pub fn history(&self) -> Vec<ClusterEvent> {
-        self.history.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn metrics_replicated(&self, bytes: usize) {
@@ -214,14 +223,10 @@ impl Cluster {
     pub async fn next_producer_id(&self) -> Result<i64, BrokerError> {
         let mut ids = self.producer_ids.lock().await;
         if ids.0 >= ids.1 {
-            let start = self
-                .coordinator
-                .producer_id_block()
-                .await
-                .map_err(|e| {
-                    tracing::warn!(error = %e, "cannot take a block of producer ids");
-                    BrokerError::LeaderNotAvailable
-                })?;
+            let start = self.coordinator.producer_id_block().await.map_err(|e| {
+                tracing::warn!(error = %e, "cannot take a block of producer ids");
+                BrokerError::LeaderNotAvailable
+            })?;
             *ids = (start, start + coordinator::PRODUCER_ID_BLOCK);
         }
         let id = ids.0;
@@ -268,7 +273,10 @@ impl Cluster {
             history.insert(0, event.clone());
             history.truncate(HISTORY_CACHE_MAX);
         }
-        let mut pending = self.pending_events.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pending = self
+            .pending_events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if pending.len() < HISTORY_CACHE_MAX {
             pending.push(event);
         }
@@ -374,7 +382,9 @@ impl Cluster {
             match self.coordinator.release(self.node_id, status.epoch).await {
                 Ok(true) => tracing::info!(epoch = status.epoch, "released the leader lease"),
                 Ok(false) => {}
-                Err(error) => tracing::warn!(%error, "cannot release the leader lease; it lapses by itself"),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot release the leader lease; it lapses by itself")
+                }
             }
         }
     }
@@ -385,7 +395,11 @@ impl Cluster {
 
     /// One look at the coordinator and what this node's role asks of it. Returns how long to
     /// wait before the next look.
-    async fn step(self: &Arc<Self>, broker: &Arc<Broker>, fetcher: &mut Option<Fetcher>) -> Duration {
+    async fn step(
+        self: &Arc<Self>,
+        broker: &Arc<Broker>,
+        fetcher: &mut Option<Fetcher>,
+    ) -> Duration {
         let lease_ms = self.config.lease_ms;
         if let Err(error) = self
             .coordinator
@@ -397,7 +411,11 @@ impl Cluster {
         let status = self.status();
         if status.role == Role::Leader {
             let sent_ms = self.gate.now_ms();
-            match self.coordinator.renew(self.node_id, status.epoch, lease_ms).await {
+            match self
+                .coordinator
+                .renew(self.node_id, status.epoch, lease_ms)
+                .await
+            {
                 Ok(true) => {
                     self.gate
                         .extend_to(decide::lease_deadline_ms(sent_ms, lease_ms));
@@ -411,8 +429,12 @@ impl Cluster {
                 }
                 Err(error) => {
                     if !self.gate.is_open() {
-                        self.step_down(broker, fetcher, &format!("cannot renew the lease: {error}"))
-                            .await;
+                        self.step_down(
+                            broker,
+                            fetcher,
+                            &format!("cannot renew the lease: {error}"),
+                        )
+                        .await;
                         return self.tick();
                     }
                     tracing::warn!(%error, remaining_ms = self.gate.remaining_ms(), "cannot renew the lease; retrying");
@@ -689,7 +711,10 @@ impl Cluster {
         if same {
             // Keep the ISR shown on this node current.
             for partition in all_partitions(broker) {
-                if let Some(record) = view.partitions.get(&field(&partition.topic, partition.index)) {
+                if let Some(record) = view
+                    .partitions
+                    .get(&field(&partition.topic, partition.index))
+                {
                     partition.apply_isr(record.isr.clone(), record.version);
                 }
             }
@@ -748,7 +773,10 @@ impl Cluster {
             "step_down",
             status.epoch,
             None,
-            format!("node {} stepped down at epoch {}: {reason}", self.node_id, status.epoch),
+            format!(
+                "node {} stepped down at epoch {}: {reason}",
+                self.node_id, status.epoch
+            ),
         );
     }
 
@@ -792,7 +820,11 @@ impl Cluster {
                 let before = partition.replica_state().isr;
                 match self
                     .coordinator
-                    .write_partitions(self.node_id, epoch, &[(key.clone(), Some(version), Some(record))])
+                    .write_partitions(
+                        self.node_id,
+                        epoch,
+                        &[(key.clone(), Some(version), Some(record))],
+                    )
                     .await
                 {
                     Ok(true) => {
@@ -829,7 +861,13 @@ impl Cluster {
             if published.is_none_or(|p| p < high_watermark) {
                 if let Ok(true) = self
                     .coordinator
-                    .publish_hwm(self.node_id, epoch, &partition.topic, partition.index, high_watermark)
+                    .publish_hwm(
+                        self.node_id,
+                        epoch,
+                        &partition.topic,
+                        partition.index,
+                        high_watermark,
+                    )
                     .await
                 {
                     self.published_hwm
@@ -856,8 +894,16 @@ impl Cluster {
             epoch,
             topics: broker.topics().iter().map(|t| t.config.clone()).collect(),
         };
-        if view.topics.as_ref().is_none_or(|published| published.topics != topics.topics) {
-            if let Err(error) = self.coordinator.publish_topics(self.node_id, epoch, &topics).await {
+        if view
+            .topics
+            .as_ref()
+            .is_none_or(|published| published.topics != topics.topics)
+        {
+            if let Err(error) = self
+                .coordinator
+                .publish_topics(self.node_id, epoch, &topics)
+                .await
+            {
                 tracing::debug!(%error, "cannot publish the topic list");
             }
         }
@@ -882,7 +928,9 @@ impl Cluster {
                         Err(error) => Err(error),
                     }
                 }
-                Some(local) if local.config != *config => broker.update_replica_topic(config.clone()).await,
+                Some(local) if local.config != *config => {
+                    broker.update_replica_topic(config.clone()).await
+                }
                 Some(_) => Ok(()),
             };
             if let Err(error) = outcome {
@@ -913,7 +961,10 @@ impl Cluster {
 
     async fn flush_history(&self) {
         let pending: Vec<ClusterEvent> = std::mem::take(
-            &mut *self.pending_events.lock().unwrap_or_else(|p| p.into_inner()),
+            &mut *self
+                .pending_events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
         );
         for event in pending {
             if let Err(error) = self.coordinator.record_event(&event).await {
@@ -939,24 +990,71 @@ impl Cluster {
         let mut out = String::with_capacity(2048);
         let status = self.status();
         let counters = [
-            ("kafka_server_replicamanager_isrshrinks_total", "ISR shrinks this node made as leader.", &self.isr_shrinks_total),
-            ("kafka_server_replicamanager_isrexpands_total", "ISR expansions this node made as leader.", &self.isr_expands_total),
-            ("kafka_controller_leader_elections_total", "Elections this node won.", &self.elections_total),
-            ("yak_cluster_truncations_total", "Log truncations this node made to follow a leader.", &self.truncations_total),
-            ("yak_cluster_truncations_below_high_watermark_total", "Truncations below the high watermark (safety alarms; should stay 0).", &self.truncations_below_high_watermark_total),
-            ("kafka_server_replicafetchermanager_bytes_total", "Record bytes this node copied from leaders.", &self.replicated_bytes_total),
+            (
+                "kafka_server_replicamanager_isrshrinks_total",
+                "ISR shrinks this node made as leader.",
+                &self.isr_shrinks_total,
+            ),
+            (
+                "kafka_server_replicamanager_isrexpands_total",
+                "ISR expansions this node made as leader.",
+                &self.isr_expands_total,
+            ),
+            (
+                "kafka_controller_leader_elections_total",
+                "Elections this node won.",
+                &self.elections_total,
+            ),
+            (
+                "yak_cluster_truncations_total",
+                "Log truncations this node made to follow a leader.",
+                &self.truncations_total,
+            ),
+            (
+                "yak_cluster_truncations_below_high_watermark_total",
+                "Truncations below the high watermark (safety alarms; should stay 0).",
+                &self.truncations_below_high_watermark_total,
+            ),
+            (
+                "kafka_server_replicafetchermanager_bytes_total",
+                "Record bytes this node copied from leaders.",
+                &self.replicated_bytes_total,
+            ),
         ];
         for (name, help, value) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", value.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Ordering::Relaxed)
+            );
         }
         let gauges = [
-            ("kafka_controller_kafkacontroller_activecontrollercount", "1 on the node that holds the leader lease.", u64::from(status.role == Role::Leader)),
-            ("yak_cluster_leader_epoch", "The epoch this node serves.", status.epoch.max(0) as u64),
-            ("yak_cluster_lease_renew_latency_ms", "How long the last lease renewal took.", self.lease_renew_ms_last.load(Ordering::Relaxed)),
-            ("yak_cluster_lease_remaining_ms", "Time left on this node's lease (0 unless it leads).", self.gate.remaining_ms()),
+            (
+                "kafka_controller_kafkacontroller_activecontrollercount",
+                "1 on the node that holds the leader lease.",
+                u64::from(status.role == Role::Leader),
+            ),
+            (
+                "yak_cluster_leader_epoch",
+                "The epoch this node serves.",
+                status.epoch.max(0) as u64,
+            ),
+            (
+                "yak_cluster_lease_renew_latency_ms",
+                "How long the last lease renewal took.",
+                self.lease_renew_ms_last.load(Ordering::Relaxed),
+            ),
+            (
+                "yak_cluster_lease_remaining_ms",
+                "Time left on this node's lease (0 unless it leads).",
+                self.gate.remaining_ms(),
+            ),
         ];
         for (name, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         }
         let mut under_replicated = 0;
         let mut lag_lines = String::new();
@@ -967,7 +1065,11 @@ impl Cluster {
             }
             let log_end_offset = partition.log_end_offset();
             for (node, progress) in &replica.followers {
-                let lag = if progress.fetch_offset < 0 { log_end_offset } else { (log_end_offset - progress.fetch_offset).max(0) };
+                let lag = if progress.fetch_offset < 0 {
+                    log_end_offset
+                } else {
+                    (log_end_offset - progress.fetch_offset).max(0)
+                };
                 let _ = writeln!(
                     lag_lines,
                     "yak_cluster_follower_lag_records{{topic=\"{}\",partition=\"{}\",follower=\"{node}\"}} {lag}",

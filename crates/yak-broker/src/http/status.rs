@@ -125,7 +125,10 @@ async fn clustered(broker: &crate::Broker) -> ClusterState {
         .map(|id| {
             let registration = view.nodes.iter().find(|n| n.node_id == *id);
             let (http, kafka) = if *id == node_id {
-                (broker.advertised_http.clone(), broker.advertised_kafka.clone())
+                (
+                    broker.advertised_http.clone(),
+                    broker.advertised_kafka.clone(),
+                )
             } else {
                 registration
                     .map(|r| (r.http.clone(), r.kafka.clone()))
