@@ -13,8 +13,10 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from conftest import BrokerProcess, screenshot
+from conftest import BrokerProcess, screenshot, yak_bin
 
+# Where a cluster-capable broker build is announced while replication is being built elsewhere;
+# without it (or YAK_CLUSTER_BIN) the brokers run YAK_BIN itself.
 CLUSTER_READY = pathlib.Path("/tmp/cluster.ready")
 CLUSTER_START_SECONDS_MAX = 60
 
@@ -108,16 +110,21 @@ def get_json(url):
         return json.loads(response.read())
 
 
+def cluster_broker_bin():
+    if os.environ.get("YAK_CLUSTER_BIN"):
+        return pathlib.Path(os.environ["YAK_CLUSTER_BIN"])
+    if CLUSTER_READY.exists():
+        return pathlib.Path(CLUSTER_READY.read_text().strip())
+    return yak_bin()
+
+
 @pytest.mark.skipif(shutil.which("redis-server") is None,
                     reason="redis-server is not installed (apt-get install redis-server): the 3-node cluster needs it")
-@pytest.mark.skipif(not CLUSTER_READY.exists(),
-                    reason=f"{CLUSTER_READY} does not exist: no cluster-capable broker binary yet")
 def test_cluster_page_follows_a_real_failover(browser, tmp_path):
     """Three nodes and a Redis started by `yak cluster up`: the page on the leader shows the lease
     and its followers' lag; when the leader is killed the page moves to a live node, which shows
     a new leader at a higher epoch and the election in the history."""
-    binary = pathlib.Path(CLUSTER_READY.read_text().strip())
-    base_http, base_kafka, redis_port = free_port(), free_port(), free_port()
+    redis_port = free_port()
     # Three consecutive free ports each: retry a few bases rather than trusting one guess.
     for _ in range(20):
         base_http, base_kafka = free_port(), free_port()
@@ -125,11 +132,17 @@ def test_cluster_page_follows_a_real_failover(browser, tmp_path):
         if len(set(ports)) == 6 and redis_port not in ports and all(port_free(p) for p in ports):
             break
     log = open(tmp_path / "up.log", "w")
-    up = subprocess.Popen([str(binary), "cluster", "up", "--nodes", "3", "--dir", str(tmp_path / "cluster"),
+    up = subprocess.Popen([str(yak_bin()), "cluster", "up", "--nodes", "3", "--dir", str(tmp_path / "cluster"),
                            "--redis-port", str(redis_port), "--base-http-port", str(base_http),
-                           "--base-kafka-port", str(base_kafka), "--lease-ms", "1500"],
+                           "--base-kafka-port", str(base_kafka), "--lease-ms", "1500",
+                           "--broker-bin", str(cluster_broker_bin())],
                           stdout=log, stderr=subprocess.STDOUT)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    if cluster_broker_bin().resolve() != yak_bin().resolve():
+        # The brokers are another build: serve this tree's console in their place.
+        web = pathlib.Path(__file__).resolve().parents[2] / "web"
+        context.route(re.compile(r"^http://127\.0\.0\.1:\d+/ui/"),
+                      lambda route: route.fulfill(path=str(web / route.request.url.split("/ui/", 1)[1].split("?")[0])))
     try:
         urls = [f"http://127.0.0.1:{base_http + i}" for i in range(3)]
         leader = wait_for(lambda: next((l for l in (leader_of(u) for u in urls) if l), None),

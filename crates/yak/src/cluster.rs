@@ -80,6 +80,9 @@ pub struct UpArgs {
     /// Lease length passed to every broker (the broker's default when absent).
     #[arg(long)]
     pub lease_ms: Option<u64>,
+    /// The executable the brokers run; this one when absent (for testing another build).
+    #[arg(long, hide = true)]
+    pub broker_bin: Option<PathBuf>,
 }
 
 pub async fn run(args: ClusterArgs) -> anyhow::Result<()> {
@@ -666,7 +669,10 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
         check_port_free(node.http_port, &format!("HTTP of node {}", node.node_id))?;
         check_port_free(node.kafka_port, &format!("Kafka of node {}", node.node_id))?;
     }
-    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let exe = match &args.broker_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe().context("cannot find this executable")?,
+    };
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
 
@@ -683,7 +689,8 @@ async fn run_up(args: UpArgs) -> anyhow::Result<()> {
         .zip(&brokers)
         .map(|(n, b)| (n.node_id, b.pid))
         .collect();
-    print_hints(&exe, &plans, &pids, first_leader(&plans).await);
+    let cli = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("yak"));
+    print_hints(&cli, &plans, &pids, first_leader(&plans).await);
 
     // Each broker is watched by a task, so an exit (the user killed the leader, as suggested)
     // is reported at once, with the command that starts the node again.
@@ -797,17 +804,24 @@ fn print_hints(exe: &Path, plans: &[NodePlan], pids: &[(u32, u32)], leader: Opti
         .collect::<Vec<_>>()
         .join(",");
     println!();
-    match leader.and_then(|id| {
+    let leader = leader.and_then(|id| {
         pids.iter()
             .find(|(node, _)| i64::from(*node) == i64::from(id))
-    }) {
-        Some((node, pid)) => println!("node {node} leads (pid {pid})."),
-        None => println!("no leader elected yet; `cluster status` shows when one is."),
-    }
+    });
+    let kill = match leader {
+        Some((node, pid)) => {
+            println!("node {node} leads (pid {pid}).");
+            format!("kill -9 {pid}        # node {node}, the leader")
+        }
+        None => {
+            println!("no leader elected yet; `cluster status` shows when one is.");
+            "kill -9 <pid of the leader>".to_string()
+        }
+    };
     println!("Try a failover:");
     println!("  {yak} cluster status --broker {brokers}");
     println!("  seq 1 100000 | {yak} produce --broker {brokers} --topic demo &");
-    println!("  kill <pid of the leader>        # or kill -9");
+    println!("  {kill}");
     println!("  watch -n 1 {yak} cluster status --broker {brokers}");
     println!("  {yak} consume --broker {brokers} --topic demo --max 5");
     println!(
@@ -829,6 +843,7 @@ mod tests {
             base_http_port: 5001,
             base_kafka_port: 9092,
             lease_ms: None,
+            broker_bin: None,
         }
     }
 
