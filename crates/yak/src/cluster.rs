@@ -122,14 +122,22 @@ async fn run_status(args: StatusArgs) -> anyhow::Result<()> {
     let mut failures = Vec::new();
     for url in &urls {
         match fetch_cluster(&http, url).await {
-            Ok((raw, state)) => {
+            Ok(answer) => {
+                for failure in &failures {
+                    eprintln!("no answer from {failure}");
+                }
+                // Only the leader knows its followers' lag: prefer its view when it answers.
+                let (url, (raw, state)) = match leader_url(&answer.1, url) {
+                    Some(leader) => match fetch_cluster(&http, &leader).await {
+                        Ok(from_leader) => (leader, from_leader),
+                        Err(_) => (url.clone(), answer),
+                    },
+                    None => (url.clone(), answer),
+                };
                 if args.json {
                     println!("{}", raw.trim_end());
                 } else {
-                    for failure in &failures {
-                        eprintln!("no answer from {failure}");
-                    }
-                    print!("{}", render_status(url, &state));
+                    print!("{}", render_status(&url, &state));
                 }
                 return Ok(());
             }
@@ -140,6 +148,16 @@ async fn run_status(args: StatusArgs) -> anyhow::Result<()> {
         "no node answered GET /cluster:\n  {}",
         failures.join("\n  ")
     )
+}
+
+/// The leader's HTTP address when the node that answered is another one of a cluster.
+fn leader_url(state: &ClusterState, asked: &str) -> Option<String> {
+    if state.lease.is_none() || state.leader_id < 0 || state.leader_id == state.node_id {
+        return None;
+    }
+    let leader = state.nodes.iter().find(|n| n.node_id == state.leader_id)?;
+    let http = leader.http.trim_end_matches('/');
+    (!http.is_empty() && http != asked).then(|| http.to_string())
 }
 
 async fn fetch_cluster(
@@ -878,6 +896,96 @@ mod tests {
         let mut args = up(3);
         args.base_http_port = 65534;
         assert!(plan(&args).unwrap_err().to_string().contains("65535"));
+    }
+
+    fn state(node_id: i32, leader_id: i32) -> ClusterState {
+        let node = |id: i32| yak_api::NodeState {
+            node_id: id,
+            http: format!("http://h{id}:5001"),
+            kafka: format!("h{id}:9092"),
+            role: if id == leader_id {
+                "leader"
+            } else {
+                "follower"
+            }
+            .into(),
+            alive: true,
+        };
+        ClusterState {
+            cluster: "c".into(),
+            node_id,
+            leader_id,
+            epoch: 4,
+            lease: Some(yak_api::LeaseState {
+                holder: leader_id,
+                epoch: 4,
+                expires_in_ms: 2500,
+                lease_ms: 3000,
+            }),
+            nodes: vec![node(1), node(2), node(3)],
+            partitions: vec![PartitionState {
+                topic: Some("t".into()),
+                partition: 0,
+                leader: leader_id,
+                leader_epoch: 4,
+                replicas: vec![1, 2, 3],
+                isr: vec![1, 2],
+                log_start_offset: 0,
+                log_end_offset: 10,
+                high_watermark: 8,
+                size_bytes: 0,
+                followers: vec![yak_api::FollowerState {
+                    node_id: 3,
+                    log_end_offset: 4,
+                    lag_records: 6,
+                    caught_up_ms_ago: -1,
+                    in_isr: false,
+                }],
+            }],
+            elections: vec![],
+            history: vec![],
+        }
+    }
+
+    /// A follower's answer sends `status` on to the leader, whose view holds the lag.
+    #[test]
+    fn status_asks_the_leader_after_a_follower_answered() {
+        assert_eq!(
+            leader_url(&state(1, 2), "http://h1:5001").as_deref(),
+            Some("http://h2:5001")
+        );
+        assert_eq!(leader_url(&state(2, 2), "http://h2:5001"), None);
+        assert_eq!(leader_url(&state(1, -1), "http://h1:5001"), None);
+        let mut standalone = state(0, 0);
+        standalone.lease = None;
+        assert_eq!(leader_url(&standalone, "http://h0:5001"), None);
+    }
+
+    /// The status shows the lease, the ISR and each follower's lag in its own row.
+    #[test]
+    fn status_shows_lease_isr_and_follower_lag() {
+        let text = render_status("http://h2:5001", &state(2, 2));
+        assert!(
+            text.contains("lease: held by node 2, epoch 4, expires in 2500 ms"),
+            "{text}"
+        );
+        let partition = text
+            .lines()
+            .find(|l| l.starts_with("t-0 "))
+            .expect("partition row");
+        assert_eq!(
+            partition.split_whitespace().collect::<Vec<_>>(),
+            ["t-0", "2", "4", "1,2,3", "1,2", "10", "8"]
+        );
+        let follower = text
+            .lines()
+            .filter(|l| l.starts_with("t-0 "))
+            .nth(1)
+            .expect("follower row");
+        assert_eq!(
+            follower.split_whitespace().collect::<Vec<_>>(),
+            ["t-0", "3", "no", "4", "6", "never"]
+        );
     }
 
     /// Shell words that need quoting are quoted so the printed restart command can be pasted.
