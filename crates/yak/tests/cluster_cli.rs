@@ -178,3 +178,165 @@ async fn cluster_up_without_redis_server_says_how_to_install_it() {
         "nothing is created before redis-server is found"
     );
 }
+
+/// Three ports in a row that nothing listens on now, none of them in `avoid`.
+fn free_port_run(avoid: &[u16]) -> u16 {
+    for _ in 0..100 {
+        let base = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind")
+            .port();
+        let run: Vec<u16> = (0..3).filter_map(|i| base.checked_add(i)).collect();
+        if run.len() == 3
+            && run.iter().all(|p| !avoid.contains(p))
+            && run
+                .iter()
+                .all(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        {
+            return base;
+        }
+    }
+    panic!("found no three free ports in a row");
+}
+
+/// The broker build `cluster up` runs: `YAK_CLUSTER_BIN`, the one `/tmp/cluster.ready` names
+/// while replication is built on another branch, or this one.
+fn cluster_broker_bin() -> String {
+    if let Ok(path) = std::env::var("YAK_CLUSTER_BIN") {
+        return path;
+    }
+    match std::fs::read_to_string("/tmp/cluster.ready") {
+        Ok(path) if !path.trim().is_empty() => path.trim().to_string(),
+        _ => env!("CARGO_BIN_EXE_yak").to_string(),
+    }
+}
+
+fn redis_server_installed() -> bool {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .any(|dir| dir.join("redis-server").is_file())
+}
+
+/// `cluster up` starts three nodes; `yak produce` against all three keeps going while the
+/// leader is killed with SIGKILL, reports no failed record, and every record is read back once.
+#[tokio::test]
+async fn cli_producer_loses_no_record_when_cluster_up_leader_is_killed() {
+    if !redis_server_installed() {
+        eprintln!("skipped: redis-server is not installed (apt-get install redis-server)");
+        return;
+    }
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let root = tempfile::tempdir().expect("temporary directory");
+    let http = free_port_run(&[]);
+    let kafka = free_port_run(&[http, http + 1, http + 2]);
+    let redis = free_port_run(&[http, http + 1, http + 2, kafka, kafka + 1, kafka + 2]);
+    let mut up = tokio::process::Command::new(env!("CARGO_BIN_EXE_yak"))
+        .args(["cluster", "up", "--nodes", "3", "--lease-ms", "1500"])
+        .arg("--dir")
+        .arg(root.path().join("cluster"))
+        .args(["--redis-port", &redis.to_string()])
+        .args(["--base-http-port", &http.to_string()])
+        .args(["--base-kafka-port", &kafka.to_string()])
+        .args(["--broker-bin", &cluster_broker_bin()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn yak cluster up");
+    let mut lines = BufReader::new(up.stdout.take().expect("stdout")).lines();
+    let mut printed = String::new();
+    let leader_pid = tokio::time::timeout(COMMAND_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await.expect("read cluster up") {
+            printed.push_str(&line);
+            printed.push('\n');
+            if let Some(rest) = line.split_once(" leads (pid ").map(|(_, r)| r) {
+                return rest.trim_end_matches(").").parse::<u32>().ok();
+            }
+            if line.starts_with("no leader elected yet") {
+                return None;
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("cluster up named no leader:\n{printed}"));
+    // Keep draining its output so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let brokers = (0..3)
+        .map(|i| format!("http://127.0.0.1:{}", http + i))
+        .collect::<Vec<_>>()
+        .join(",");
+    const RECORDS: u32 = 30_000;
+    let mut producer = tokio::process::Command::new(env!("CARGO_BIN_EXE_yak"))
+        .args(["produce", "--broker", &brokers, "--topic", "failover"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn yak produce");
+    let mut stdin = producer.stdin.take().expect("stdin");
+    // Half the records, then the kill, then the rest: the failover lands mid-stream whatever
+    // the machine's speed.
+    let input: Vec<String> = (1..=RECORDS).map(|n| format!("{n}\n")).collect();
+    let (first, second) = input.split_at(input.len() / 2);
+    stdin
+        .write_all(first.concat().as_bytes())
+        .await
+        .expect("write");
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &leader_pid.to_string()])
+        .status()
+        .expect("run kill(1)");
+    assert!(status.success());
+    stdin
+        .write_all(second.concat().as_bytes())
+        .await
+        .expect("write");
+    drop(stdin);
+    let output = tokio::time::timeout(COMMAND_TIMEOUT, producer.wait_with_output())
+        .await
+        .expect("the producer finished")
+        .expect("wait for yak produce");
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{RECORDS} records sent to failover (0 failed)")),
+        "{stderr}"
+    );
+
+    let output = yak_output(&["consume", "--broker", &brokers, "--topic", "failover"]).await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let mut payloads: Vec<u32> = text(&output.stdout)
+        .lines()
+        .map(|l| {
+            let record: Value = serde_json::from_str(l).expect("JSON record");
+            record["payload"].as_u64().expect("numeric payload") as u32
+        })
+        .collect();
+    payloads.sort_unstable();
+    // Every record once: a resend after the kill may store a copy, with the same msg_id.
+    let mut ids: Vec<String> = text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON")["msg_id"].to_string())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), RECORDS as usize, "records missing");
+    payloads.dedup();
+    assert_eq!(payloads, (1..=RECORDS).collect::<Vec<_>>());
+
+    let pid = up.id().expect("cluster up is running").to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill(1)");
+    let status = tokio::time::timeout(COMMAND_TIMEOUT, up.wait())
+        .await
+        .expect("cluster up stopped")
+        .expect("wait");
+    assert!(status.success(), "cluster up exited with {status}");
+}
