@@ -20,6 +20,11 @@ const BACKOFF_MS_MAX = 8000;
 const RECONNECT_ROUNDS_MAX = 6;
 /** How long a probe of another node's /health may take before the next node is tried. */
 const FAILOVER_PROBE_MS_MAX = 1500;
+/**
+ * How long the reconnection probe of the page's own node may take: a machine that vanished
+ * answers nothing at all, and the browser's own connect timeout is far longer than a failover.
+ */
+const RECONNECT_PROBE_MS_MAX = 3000;
 
 export class ApiError extends Error {
   constructor(code, message, status = 0) {
@@ -244,7 +249,7 @@ export function reconnect(signal) {
       for (let round = 0; round < RECONNECT_ROUNDS_MAX; round += 1) {
         await sleep(Math.min(BACKOFF_MS_MIN * 2 ** round, BACKOFF_MS_MAX));
         try {
-          const leader = await requestOnce('GET', '/metadata/leader');
+          const leader = await requestOnce('GET', '/metadata/leader', undefined, AbortSignal.timeout(RECONNECT_PROBE_MS_MAX));
           setState({ leaderId: leader.leader_id, leaderUrl: leader.leader_http, epoch: leader.epoch, status: 'connected', lostConnection: false });
           logClient('reconnected', `reconnected to leader ${leader.leader_id} at ${leader.leader_http || window.location.origin}`);
           return leader;
