@@ -102,6 +102,16 @@ export function mount(root) {
   // The lease as last read, and when: the countdown runs on between reads.
   let lease = null;
   let leaseReadAt = 0;
+  // What each table shows now: a table is rebuilt only when its content changed, so a link
+  // being clicked or text being selected is not replaced under the pointer every second.
+  const shown = new Map();
+
+  function renderIfChanged(box, data, render) {
+    const key = JSON.stringify(data);
+    if (shown.get(box) === key) return;
+    shown.set(box, key);
+    clear(box).append(render(data));
+  }
 
   function drawCountdown() {
     if (!lease) return;
@@ -150,16 +160,20 @@ export function mount(root) {
     leaseReadAt = performance.now();
     if (!lease) cards.lease.value.textContent = 'no lease (standalone)';
     drawCountdown();
-    clear(nodesBox).append(table([
+    renderIfChanged(nodesBox, nodes, () => table([
       { label: 'Node', num: true, render: (n) => n.node_id },
       { label: 'Role', render: (n) => h('span', { class: `badge ${n.role === 'leader' ? 'leader' : ''}` }, n.role) },
       { label: 'Alive', render: (n) => h('span', { class: `badge ${n.alive ? 'ok' : 'bad'}` }, n.alive ? 'alive' : 'down') },
       { label: 'Console', render: (n) => (n.http ? h('a', { href: `${n.http}/#/cluster` }, n.http) : '–') },
       { label: 'Kafka', render: (n) => h('span', { class: 'mono' }, n.kafka || '–') },
     ], nodes, { caption: 'Nodes', empty: 'No nodes reported.', rowAttrs: (n) => ({ dataset: { node: n.node_id } }) }));
-    clear(partitionsBox).append(partitionsTable(cluster.partitions || []));
+    // The time since a follower was caught up changes on every read but is not shown.
+    const partitions = (cluster.partitions || []).map((p) => ({
+      ...p, followers: (p.followers || []).map(({ caught_up_ms_ago: _, ...f }) => f),
+    }));
+    renderIfChanged(partitionsBox, partitions, partitionsTable);
     showLag(cluster);
-    clear(historyBox).append(historyTable(cluster));
+    renderIfChanged(historyBox, { history: cluster.history, elections: cluster.elections }, () => historyTable(cluster));
     updated.textContent = `live · updated ${formatClock(Date.now())}`;
   }
 
