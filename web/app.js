@@ -3,7 +3,10 @@
 // closes its streams and timers when the user leaves the page.
 
 import { h, errorBox, clear } from './lib/dom.js';
-import { watchConnection, refreshLeader } from './lib/api.js';
+import { watchConnection, refreshLeader, get, watchFailover } from './lib/api.js';
+
+/** How often the shell re-reads the cluster's nodes, the places the console can fail over to. */
+const NODES_REFRESH_MS = 15000;
 
 const routes = {
   dashboard: () => import('./pages/dashboard.js'),
@@ -87,8 +90,39 @@ function setupConnectionIndicator() {
   });
 }
 
+/** A banner over the page while the console moves to another node, and after it arrived. */
+function setupFailoverBanner() {
+  const banner = h('div', { class: 'failover-banner', id: 'failover-banner', role: 'status', 'aria-live': 'assertive', hidden: true });
+  document.querySelector('.topbar').after(banner);
+  function show(text, state) {
+    banner.textContent = text;
+    banner.dataset.state = state;
+    banner.hidden = false;
+  }
+  watchFailover(({ phase, from, to }) => {
+    const node = from == null ? 'This node' : `Node ${from}`;
+    if (phase === 'searching') show(`${node} stopped answering; looking for another node…`, 'searching');
+    else if (phase === 'moving') show(`${node} stopped answering; switching to node ${to.node_id} at ${to.http}…`, 'moving');
+    else show(`${node} stopped answering and no other node answers; still retrying.`, 'none');
+  });
+  const params = new URLSearchParams(window.location.search);
+  const from = params.get('failover_from');
+  if (from !== null) {
+    show(`Node ${from} stopped answering; this page moved to ${window.location.origin}.`, 'arrived');
+    // The note is shown once; a reload should not repeat it.
+    window.history.replaceState(null, '', `${window.location.pathname}${window.location.hash}`);
+  }
+}
+
+function learnNodes() {
+  get('/cluster', { retries: 0 }).catch(() => { /* The pages show their own errors. */ });
+}
+
 setupNavToggle();
 setupConnectionIndicator();
+setupFailoverBanner();
+learnNodes();
+setInterval(learnNodes, NODES_REFRESH_MS);
 window.addEventListener('hashchange', render);
 render();
 refreshLeader();

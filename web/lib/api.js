@@ -5,6 +5,12 @@
 // URLs are relative: the pages only ever talk to the origin that served them (brokers send no
 // cross-origin headers). A broker serves its own pages; `yak console` serves them and forwards
 // the API to the first of its --brokers that answers, so failing over between brokers is its job.
+//
+// The console fails over too: it remembers the cluster's nodes from every GET /cluster, and when
+// the node that served the page stops answering it asks the others' /health and moves the page
+// to the first that answers, on the same hash route (`?failover_from=N` tells the new page why).
+// A cross-origin fetch in `no-cors` mode cannot read the answer, but it resolves only when the
+// node answered at all, which is all the move needs to know.
 
 import { logClient } from './log.js';
 import { sleep } from './dom.js';
@@ -12,6 +18,13 @@ import { sleep } from './dom.js';
 const BACKOFF_MS_MIN = 500;
 const BACKOFF_MS_MAX = 8000;
 const RECONNECT_ROUNDS_MAX = 6;
+/** How long a probe of another node's /health may take before the next node is tried. */
+const FAILOVER_PROBE_MS_MAX = 1500;
+/**
+ * How long the reconnection probe of the page's own node may take: a machine that vanished
+ * answers nothing at all, and the browser's own connect timeout is far longer than a failover.
+ */
+const RECONNECT_PROBE_MS_MAX = 3000;
 
 export class ApiError extends Error {
   constructor(code, message, status = 0) {
@@ -44,6 +57,73 @@ function setState(patch) {
 }
 
 export function apiUrl(path) { return path; }
+
+// The cluster's other nodes, as the last GET /cluster listed them: [{node_id, http}].
+let knownNodes = [];
+let selfNodeId = null;
+const failoverWatchers = new Set();
+
+/** Remembers the nodes of a /cluster answer, for the console's own failover. */
+export function rememberNodes(cluster) {
+  if (!cluster || !Array.isArray(cluster.nodes)) return;
+  selfNodeId = cluster.node_id;
+  knownNodes = cluster.nodes
+    .filter((n) => n && typeof n.http === 'string' && /^https?:\/\//.test(n.http))
+    .map((n) => ({ node_id: n.node_id, http: n.http.replace(/\/+$/, '') }));
+}
+
+/** fn({phase: 'searching'|'moving'|'none', from, to}) is told what the failover does. */
+export function watchFailover(fn) {
+  failoverWatchers.add(fn);
+  return () => failoverWatchers.delete(fn);
+}
+
+function announceFailover(event) {
+  for (const fn of failoverWatchers) fn(event);
+}
+
+/** Whether a node answers its /health at all (the answer itself is opaque cross-origin). */
+async function answers(base) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), FAILOVER_PROBE_MS_MAX);
+  try {
+    await fetch(`${base}/health`, { mode: 'no-cors', cache: 'no-store', signal: abort.signal });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+let failingOver = null;
+
+/**
+ * The page's own node does not answer: moves the page to the first other node that does.
+ * Resolves false when no other node is known or none answers (the caller keeps retrying).
+ */
+export function failover() {
+  if (!failingOver) {
+    failingOver = (async () => {
+      const others = knownNodes.filter((n) => n.http !== window.location.origin);
+      if (!others.length) return false;
+      const from = selfNodeId;
+      announceFailover({ phase: 'searching', from });
+      for (const node of others) {
+        if (await answers(node.http)) {
+          announceFailover({ phase: 'moving', from, to: node });
+          logClient('failover', `node ${from ?? '?'} stopped answering; moving to node ${node.node_id} at ${node.http}`);
+          const query = from == null ? '' : `?failover_from=${encodeURIComponent(from)}`;
+          window.location.assign(`${node.http}/${query}${window.location.hash}`);
+          return true;
+        }
+      }
+      announceFailover({ phase: 'none', from });
+      return false;
+    })().finally(() => { failingOver = null; });
+  }
+  return failingOver;
+}
 
 async function errorFrom(response) {
   let text = '';
@@ -117,6 +197,7 @@ export async function api(method, path, body, { signal, retries } = {}) {
     try {
       const result = await requestOnce(method, path, body, signal);
       connected();
+      if (method === 'GET' && path === '/cluster') rememberNodes(result);
       return result;
     } catch (err) {
       if (err.name === 'AbortError') throw err;
@@ -168,11 +249,17 @@ export function reconnect(signal) {
       for (let round = 0; round < RECONNECT_ROUNDS_MAX; round += 1) {
         await sleep(Math.min(BACKOFF_MS_MIN * 2 ** round, BACKOFF_MS_MAX));
         try {
-          const leader = await requestOnce('GET', '/metadata/leader');
+          const leader = await requestOnce('GET', '/metadata/leader', undefined, AbortSignal.timeout(RECONNECT_PROBE_MS_MAX));
           setState({ leaderId: leader.leader_id, leaderUrl: leader.leader_http, epoch: leader.epoch, status: 'connected', lostConnection: false });
           logClient('reconnected', `reconnected to leader ${leader.leader_id} at ${leader.leader_http || window.location.origin}`);
           return leader;
-        } catch { /* Not back yet: try again after the next backoff. */ }
+        } catch (err) {
+          // Not back yet. A node that does not answer at all (rather than answering an error,
+          // such as no leader during an election) is left for another node's console.
+          if (err.code === 'network_error' && await failover()) {
+            await new Promise(() => {}); // The page is being replaced.
+          }
+        }
       }
       setState({ status: 'disconnected' });
       throw new ApiError('network_error', 'The broker does not answer; still retrying in the background.');

@@ -7,6 +7,8 @@ const HEIGHT = 180;
 const PAD_LEFT = 76;
 const PAD_BOTTOM = 18;
 const PAD_TOP = 8;
+// Series colours in style.css (`.series-N`, `.swatch-N`); more series reuse them in turn.
+const SERIES_STYLES = 5;
 
 function niceMax(value) {
   if (value <= 0) return 1;
@@ -23,7 +25,7 @@ function niceMax(value) {
  */
 export function lineChart({ title, series, points = 60, format = formatNumber }) {
   const values = series.map(() => []);
-  const paths = series.map((_, i) => s('path', { class: `series-${i}`, d: '' }));
+  const paths = series.map((_, i) => s('path', { class: `series-${i % SERIES_STYLES}`, d: '' }));
   // The drawing follows the element's real width, so text is never stretched on narrow screens.
   let width = 600;
   const gridLines = [0, 0.5, 1].map(() => s('line', { class: 'grid-line', x1: PAD_LEFT, x2: width }));
@@ -34,7 +36,7 @@ export function lineChart({ title, series, points = 60, format = formatNumber })
     description, gridLines, labels, paths, timeLabel);
   const current = series.map((name, i) => h('span', { class: 'current', dataset: { series: name } }, '–'));
   const legend = h('div', { class: 'legend' },
-    series.map((name, i) => h('span', {}, h('span', { class: `swatch swatch-${i}` }), `${name}: `, current[i])));
+    series.map((name, i) => h('span', {}, h('span', { class: `swatch swatch-${i % SERIES_STYLES}` }), `${name}: `, current[i])));
 
   function draw() {
     const max = niceMax(Math.max(0, ...values.flat()));

@@ -2,12 +2,28 @@
 //! benchmark.
 //!
 //! The client holds the list of brokers it was given and the one it currently talks to. When that
-//! node cannot be reached, or answers `not_leader` or `unavailable`, the client asks the others
-//! for the leader (`GET /metadata/leader`) and retries there, up to [`RETRIES_MAX`] times, so a
-//! failover is invisible to the caller.
+//! node cannot be reached, or answers an error that says nothing was written (`not_leader`,
+//! `leader_not_available`, `not_enough_replicas`, `unavailable`), the client asks the others for
+//! the leader (`GET /metadata/leader`) and retries there, so a failover is invisible to the
+//! caller. Retries are bounded twice: at most [`RETRIES_MAX`] attempts, and none started after
+//! [`RETRY_DURATION_MS_MAX`] from the first (Kafka's `retries` and `delivery.timeout.ms`).
+//!
+//! # Writes whose outcome is unknown
+//!
+//! A write can fail after the broker received it: the answer is `request_timed_out` (an
+//! `acks=all` write whose replication was not confirmed in time, or whose leader lost its lease),
+//! or the connection broke after the request was sent (the leader was killed). The record may or
+//! may not be committed. Kafka's idempotent producer resends such a batch with the same producer
+//! id and sequence number, and the leader drops the copy if the first one landed. YAK's HTTP API
+//! has no such sequence; the record's `msg_id` is its only identity. So the client resends a write
+//! whose outcome is unknown only when every record in it carries a `msg_id`: a copy that lands
+//! twice can then be told apart by a reader (same `msg_id`, two offsets), which is the same
+//! at-least-once contract Kafka gives a producer without idempotence. A record without a
+//! `msg_id` is not resent; its error ([`ClientError::Interrupted`] or `request_timed_out`)
+//! reaches the caller, who decides. Reads and `GET`s are always resent.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -18,8 +34,11 @@ use yak_api::{
     ProduceBatchResponse, ProduceOutcome, ProduceRecord, ProduceResult, TopicDetail, TopicList,
 };
 
-/// Attempts of one request across brokers before the error reaches the caller.
-pub const RETRIES_MAX: u32 = 8;
+/// Attempts of one request across brokers before the error reaches the caller. With the backoff
+/// below they span about 13 s of pauses, enough for an election after a leader's lease lapses.
+pub const RETRIES_MAX: u32 = 12;
+/// No attempt starts later than this after the first one; the last error is returned instead.
+pub const RETRY_DURATION_MS_MAX: u64 = 30_000;
 /// First pause between attempts; doubles up to [`RETRY_BACKOFF_MS_MAX`].
 pub const RETRY_BACKOFF_MS_MIN: u64 = 50;
 pub const RETRY_BACKOFF_MS_MAX: u64 = 2000;
@@ -32,9 +51,12 @@ pub enum ClientError {
     /// The broker answered with an error body.
     #[error("{status}: {error}")]
     Api { status: u16, error: ApiError },
-    /// No broker could be reached.
+    /// No broker could be reached: the request was never sent.
     #[error("cannot reach any broker ({brokers}): {message}")]
     Unreachable { brokers: String, message: String },
+    /// The connection failed after the request was sent: a write may or may not have landed.
+    #[error("the connection to {broker} broke before its answer: {message}")]
+    Interrupted { broker: String, message: String },
     /// The answer was not what the API promises.
     #[error("unexpected answer from {url}: {message}")]
     Decode { url: String, message: String },
@@ -51,18 +73,62 @@ impl ClientError {
         }
     }
 
-    fn retryable(&self) -> bool {
+    fn retryable(&self, resend: Resend) -> bool {
         match self {
             ClientError::Unreachable { .. } => true,
-            ClientError::Api { error, .. } => retryable_code(error.code),
+            ClientError::Interrupted { .. } => resend == Resend::Always,
+            ClientError::Api { error, .. } => retryable_code(error.code, resend),
             _ => false,
         }
     }
 }
 
+/// Whether a request may be sent again when its outcome is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// Reads, and writes whose every record carries a `msg_id`.
+    Always,
+    /// Other writes: only when the broker says nothing was written.
+    IfNotWritten,
+}
+
+impl Resend {
+    fn for_records<'a>(mut records: impl Iterator<Item = &'a ProduceRecord>) -> Resend {
+        if records.all(|r| r.msg_id.as_deref().is_some_and(|id| !id.is_empty())) {
+            Resend::Always
+        } else {
+            Resend::IfNotWritten
+        }
+    }
+}
+
 /// Errors another attempt (on the leader, or after a failover) may cure.
-fn retryable_code(code: ErrorCode) -> bool {
-    matches!(code, ErrorCode::NotLeader | ErrorCode::Unavailable)
+fn retryable_code(code: ErrorCode, resend: Resend) -> bool {
+    match code {
+        // Refused before anything was written.
+        ErrorCode::NotLeader
+        | ErrorCode::LeaderNotAvailable
+        | ErrorCode::NotEnoughReplicas
+        | ErrorCode::Unavailable => true,
+        // Written or not: see the crate docs.
+        ErrorCode::RequestTimedOut => resend == Resend::Always,
+        _ => false,
+    }
+}
+
+/// A failure of `reqwest` before the request left (connecting) or after (anything else).
+fn transport_error(base: &str, error: &reqwest::Error) -> ClientError {
+    if error.is_connect() {
+        ClientError::Unreachable {
+            brokers: base.to_string(),
+            message: error.to_string(),
+        }
+    } else {
+        ClientError::Interrupted {
+            broker: base.to_string(),
+            message: error.to_string(),
+        }
+    }
 }
 
 /// Where to start reading.
@@ -97,6 +163,13 @@ impl std::fmt::Display for Offset {
     }
 }
 
+fn decode<T: DeserializeOwned>(path_and_query: &str, bytes: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(bytes).map_err(|e| ClientError::Decode {
+        url: path_and_query.to_string(),
+        message: e.to_string(),
+    })
+}
+
 fn acks_param(acks: Acks) -> &'static str {
     match acks {
         Acks::None => "0",
@@ -105,11 +178,33 @@ fn acks_param(acks: Acks) -> &'static str {
     }
 }
 
+/// How far the client goes to get a request through; [`RetryLimits::default`] holds the
+/// constants above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryLimits {
+    pub retries_max: u32,
+    pub retry_duration_ms_max: u64,
+    pub retry_backoff_ms_min: u64,
+    pub retry_backoff_ms_max: u64,
+}
+
+impl Default for RetryLimits {
+    fn default() -> RetryLimits {
+        RetryLimits {
+            retries_max: RETRIES_MAX,
+            retry_duration_ms_max: RETRY_DURATION_MS_MAX,
+            retry_backoff_ms_min: RETRY_BACKOFF_MS_MIN,
+            retry_backoff_ms_max: RETRY_BACKOFF_MS_MAX,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Client {
     http: reqwest::Client,
     brokers: Vec<String>,
     current: Mutex<String>,
+    limits: RetryLimits,
 }
 
 /// A request body.
@@ -155,7 +250,19 @@ impl Client {
             http,
             brokers,
             current: Mutex::new(first),
+            limits: RetryLimits::default(),
         })
+    }
+
+    /// The same client with other retry limits (tests, impatient tools).
+    pub fn with_retry_limits(mut self, limits: RetryLimits) -> Client {
+        self.limits = limits;
+        self
+    }
+
+    /// The moment after which no retry starts.
+    fn retry_deadline(&self) -> Instant {
+        Instant::now() + Duration::from_millis(self.limits.retry_duration_ms_max)
     }
 
     /// The broker this client sends to now.
@@ -188,16 +295,16 @@ impl Client {
                 .header("content-type", "application/x-ndjson")
                 .body(bytes.to_vec()),
         };
-        let response = request.send().await.map_err(|e| ClientError::Unreachable {
-            brokers: base.to_string(),
-            message: e.to_string(),
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_error(base, &e))?;
         let status = response.status();
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| ClientError::Unreachable {
-                brokers: base.to_string(),
+            .map_err(|e| ClientError::Interrupted {
+                broker: base.to_string(),
                 message: e.to_string(),
             })?;
         if status.is_success() {
@@ -236,13 +343,37 @@ impl Client {
         path_and_query: &str,
         body: Body<'_>,
     ) -> Result<bytes::Bytes, ClientError> {
-        let mut backoff_ms = RETRY_BACKOFF_MS_MIN;
+        let resend = if method == Method::GET {
+            Resend::Always
+        } else {
+            Resend::IfNotWritten
+        };
+        let deadline = self.retry_deadline();
+        self.send_bounded(method, path_and_query, body, resend, deadline)
+            .await
+    }
+
+    /// Sends until an answer, an error no retry cures, [`RETRIES_MAX`] attempts, or the
+    /// deadline, whichever comes first.
+    async fn send_bounded(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Body<'_>,
+        resend: Resend,
+        deadline: Instant,
+    ) -> Result<bytes::Bytes, ClientError> {
+        let mut backoff_ms = self.limits.retry_backoff_ms_min;
         let mut attempt = 0;
         loop {
             let base = self.current();
             match self.send_once(&base, &method, path_and_query, &body).await {
                 Ok(bytes) => return Ok(bytes),
-                Err(error) if error.retryable() && attempt + 1 < RETRIES_MAX => {
+                Err(error)
+                    if error.retryable(resend)
+                        && attempt + 1 < self.limits.retries_max
+                        && Instant::now() + Duration::from_millis(backoff_ms) < deadline =>
+                {
                     attempt += 1;
                     tracing::debug!(%error, attempt, "retrying on another broker");
                     let next = match self.discover_leader().await {
@@ -258,7 +389,7 @@ impl Client {
                     };
                     self.set_current(next);
                     tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-                    backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
+                    backoff_ms = (backoff_ms * 2).min(self.limits.retry_backoff_ms_max);
                 }
                 Err(error) => return Err(error),
             }
@@ -272,10 +403,7 @@ impl Client {
         body: Body<'_>,
     ) -> Result<T, ClientError> {
         let bytes = self.send(method, path_and_query, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
-            url: path_and_query.to_string(),
-            message: e.to_string(),
-        })
+        decode(path_and_query, &bytes)
     }
 
     fn json(value: &impl Serialize) -> Body<'static> {
@@ -283,42 +411,57 @@ impl Client {
         Body::Json(serde_json::to_vec(value).unwrap_or_default())
     }
 
+    /// Produces one record. It is resent after a failover; when its outcome is unknown
+    /// (`request_timed_out`, a broken connection) only if it carries a `msg_id` (crate docs).
     pub async fn produce(
         &self,
         record: &ProduceRecord,
         acks: Acks,
     ) -> Result<ProduceResult, ClientError> {
-        self.call(
-            Method::POST,
-            &format!("/produce?acks={}", acks_param(acks)),
-            Self::json(record),
-        )
-        .await
+        let path = format!("/produce?acks={}", acks_param(acks));
+        let resend = Resend::for_records(std::iter::once(record));
+        let bytes = self
+            .send_bounded(
+                Method::POST,
+                &path,
+                Self::json(record),
+                resend,
+                self.retry_deadline(),
+            )
+            .await?;
+        decode(&path, &bytes)
     }
 
     /// Produces a batch; one outcome per record, in order.
     ///
-    /// A record that failed with an error a resend may cure (`not_leader`, `unavailable`) is
-    /// sent again, alone with the other such records, up to [`RETRIES_MAX`] times; records that
-    /// landed are never sent twice. If a resend itself fails, its error becomes the outcome of
-    /// the records it carried, so the caller still learns which records landed.
+    /// A record that failed with an error a resend may cure (`not_leader`,
+    /// `leader_not_available`, `not_enough_replicas`, `unavailable`; `request_timed_out` only
+    /// when it carries a `msg_id`) is sent again, alone with the other such records, within
+    /// [`RETRIES_MAX`] attempts and [`RETRY_DURATION_MS_MAX`]; records that landed are never
+    /// sent twice. If a resend itself fails, its error becomes the outcome of the records it
+    /// carried, so the caller still learns which records landed.
     pub async fn produce_batch(
         &self,
         batch: &ProduceBatch,
         acks: Acks,
     ) -> Result<Vec<ProduceOutcome>, ClientError> {
-        let mut outcomes = self.produce_batch_once(batch, acks).await?;
-        let mut backoff_ms = RETRY_BACKOFF_MS_MIN;
-        for attempt in 1..RETRIES_MAX {
+        let deadline = self.retry_deadline();
+        let mut outcomes = self.produce_batch_once(batch, acks, deadline).await?;
+        let mut backoff_ms = self.limits.retry_backoff_ms_min;
+        for attempt in 1..self.limits.retries_max {
             let failed: Vec<usize> = outcomes
                 .iter()
+                .zip(&batch.messages)
                 .enumerate()
-                .filter(|(_, outcome)| {
-                    matches!(outcome, ProduceOutcome::Err { error } if retryable_code(error.code))
+                .filter(|(_, (outcome, record))| match outcome {
+                    ProduceOutcome::Err { error } => {
+                        retryable_code(error.code, Resend::for_records(std::iter::once(*record)))
+                    }
+                    ProduceOutcome::Ok(_) => false,
                 })
                 .map(|(index, _)| index)
                 .collect();
-            if failed.is_empty() {
+            if failed.is_empty() || Instant::now() + Duration::from_millis(backoff_ms) >= deadline {
                 break;
             }
             tracing::debug!(
@@ -327,12 +470,12 @@ impl Client {
                 "resending the records that failed"
             );
             tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
-            backoff_ms = (backoff_ms * 2).min(RETRY_BACKOFF_MS_MAX);
+            backoff_ms = (backoff_ms * 2).min(self.limits.retry_backoff_ms_max);
             let resend = ProduceBatch {
                 topic: batch.topic.clone(),
                 messages: failed.iter().map(|&i| batch.messages[i].clone()).collect(),
             };
-            let answers = match self.produce_batch_once(&resend, acks).await {
+            let answers = match self.produce_batch_once(&resend, acks, deadline).await {
                 Ok(answers) if answers.len() == failed.len() => answers,
                 Ok(answers) => {
                     return Err(ClientError::Decode {
@@ -347,6 +490,9 @@ impl Client {
                 Err(error) => {
                     let error = match error {
                         ClientError::Api { error, .. } => error,
+                        other @ ClientError::Interrupted { .. } => {
+                            ApiError::new(ErrorCode::RequestTimedOut, other.to_string())
+                        }
                         other => ApiError::new(ErrorCode::Unavailable, other.to_string()),
                     };
                     for &i in &failed {
@@ -368,14 +514,14 @@ impl Client {
         &self,
         batch: &ProduceBatch,
         acks: Acks,
+        deadline: Instant,
     ) -> Result<Vec<ProduceOutcome>, ClientError> {
-        let response: ProduceBatchResponse = self
-            .call(
-                Method::POST,
-                &format!("/produce?acks={}", acks_param(acks)),
-                Self::json(batch),
-            )
+        let path = format!("/produce?acks={}", acks_param(acks));
+        let resend = Resend::for_records(batch.messages.iter());
+        let bytes = self
+            .send_bounded(Method::POST, &path, Self::json(batch), resend, deadline)
             .await?;
+        let response: ProduceBatchResponse = decode(&path, &bytes)?;
         if response.results.len() != batch.messages.len() {
             return Err(ClientError::Decode {
                 url: self.current(),
@@ -476,5 +622,235 @@ impl Client {
 
     pub async fn leader(&self) -> Result<LeaderInfo, ClientError> {
         self.call(Method::GET, "/metadata/leader", Body::None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The retry rules against a scripted broker: a TCP listener that answers each request with
+    //! the next scripted status and body, and counts what it was sent.
+
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    /// Limits that keep these tests fast; the retry rules are the same.
+    const FAST: RetryLimits = RetryLimits {
+        retries_max: 5,
+        retry_duration_ms_max: 10_000,
+        retry_backoff_ms_min: 1,
+        retry_backoff_ms_max: 5,
+    };
+
+    struct Scripted {
+        url: String,
+        produces: Arc<AtomicUsize>,
+    }
+
+    fn error_body(code: &str) -> String {
+        format!(r#"{{"error":{{"code":"{code}","message":"scripted"}}}}"#)
+    }
+
+    const PRODUCED: &str = r#"{"msg_id":"m","topic":"t","partition":0,"offset":7,"timestamp":1}"#;
+
+    /// A broker whose `POST /produce` answers come from `script` in order (the last one
+    /// repeats) and whose `/metadata/leader` names itself.
+    async fn scripted(script: Vec<(u16, String)>) -> Scripted {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let produces = Arc::new(AtomicUsize::new(0));
+        let (count, me) = (Arc::clone(&produces), url.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (count, me, script) = (Arc::clone(&count), me.clone(), script.clone());
+                tokio::spawn(async move {
+                    let mut stream = BufReader::new(stream);
+                    loop {
+                        let mut head = String::new();
+                        let mut length = 0usize;
+                        loop {
+                            let mut line = String::new();
+                            if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if let Some(v) =
+                                line.to_ascii_lowercase().strip_prefix("content-length:")
+                            {
+                                length = v.trim().parse().unwrap_or(0);
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                            head.push_str(&line);
+                        }
+                        let mut body = vec![0; length];
+                        if stream.read_exact(&mut body).await.is_err() {
+                            return;
+                        }
+                        let (status, answer) = if head.starts_with("GET /metadata/leader") {
+                            (
+                                200,
+                                format!(
+                                    r#"{{"leader_id":1,"leader_http":"{me}","leader_kafka":"x:1","epoch":1}}"#
+                                ),
+                            )
+                        } else {
+                            let n = count.fetch_add(1, Ordering::SeqCst);
+                            script[n.min(script.len() - 1)].clone()
+                        };
+                        let response = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                            answer.len()
+                        );
+                        if stream
+                            .get_mut()
+                            .write_all(response.as_bytes())
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Scripted { url, produces }
+    }
+
+    fn record(msg_id: Option<&str>) -> ProduceRecord {
+        ProduceRecord {
+            topic: Some("t".into()),
+            payload: serde_json::json!("x"),
+            msg_id: msg_id.map(str::to_string),
+            ..ProduceRecord::default()
+        }
+    }
+
+    /// During an election the broker answers `leader_not_available`; the client waits it out.
+    #[tokio::test]
+    async fn leader_not_available_is_retried_until_a_leader_answers() {
+        let broker = scripted(vec![
+            (503, error_body("leader_not_available")),
+            (503, error_body("leader_not_available")),
+            (200, PRODUCED.to_string()),
+        ])
+        .await;
+        let client = Client::new(&[&broker.url])
+            .expect("client")
+            .with_retry_limits(FAST);
+        let result = client
+            .produce(&record(None), Acks::All)
+            .await
+            .expect("produced");
+        assert_eq!(result.offset, 7);
+        assert_eq!(broker.produces.load(Ordering::SeqCst), 3);
+    }
+
+    /// A timed-out `acks=all` write may have landed: without a msg_id it is not sent again.
+    #[tokio::test]
+    async fn timed_out_write_without_msg_id_is_not_resent() {
+        let broker = scripted(vec![
+            (504, error_body("request_timed_out")),
+            (200, PRODUCED.to_string()),
+        ])
+        .await;
+        let client = Client::new(&[&broker.url])
+            .expect("client")
+            .with_retry_limits(FAST);
+        let error = client.produce(&record(None), Acks::All).await.unwrap_err();
+        assert_eq!(error.code(), Some(ErrorCode::RequestTimedOut));
+        assert_eq!(broker.produces.load(Ordering::SeqCst), 1);
+    }
+
+    /// With a msg_id a copy is recognisable, so the timed-out write is sent again.
+    #[tokio::test]
+    async fn timed_out_write_with_msg_id_is_resent() {
+        let broker = scripted(vec![
+            (504, error_body("request_timed_out")),
+            (200, PRODUCED.to_string()),
+        ])
+        .await;
+        let client = Client::new(&[&broker.url])
+            .expect("client")
+            .with_retry_limits(FAST);
+        let result = client
+            .produce(&record(Some("order-1")), Acks::All)
+            .await
+            .expect("produced on the second attempt");
+        assert_eq!(result.offset, 7);
+        assert_eq!(broker.produces.load(Ordering::SeqCst), 2);
+    }
+
+    /// In a batch, only the timed-out records that carry a msg_id are resent.
+    #[tokio::test]
+    async fn batch_resends_timed_out_records_only_when_they_carry_a_msg_id() {
+        let timed_out = format!(
+            r#"{{"results":[{},{}]}}"#,
+            error_body("request_timed_out"),
+            error_body("request_timed_out")
+        );
+        let broker = scripted(vec![
+            (200, timed_out),
+            (200, format!(r#"{{"results":[{PRODUCED}]}}"#)),
+        ])
+        .await;
+        let client = Client::new(&[&broker.url])
+            .expect("client")
+            .with_retry_limits(FAST);
+        let batch = ProduceBatch {
+            topic: Some("t".into()),
+            messages: vec![record(None), record(Some("order-2"))],
+        };
+        let outcomes = client
+            .produce_batch(&batch, Acks::All)
+            .await
+            .expect("answered");
+        assert!(
+            matches!(&outcomes[0], ProduceOutcome::Err { error } if error.code == ErrorCode::RequestTimedOut),
+            "{outcomes:?}"
+        );
+        assert!(
+            matches!(&outcomes[1], ProduceOutcome::Ok(r) if r.offset == 7),
+            "{outcomes:?}"
+        );
+        assert_eq!(broker.produces.load(Ordering::SeqCst), 2);
+    }
+
+    /// A broker that never recovers gets exactly `retries_max` attempts, then the caller the error.
+    #[tokio::test]
+    async fn retries_stop_at_retries_max() {
+        let broker = scripted(vec![(503, error_body("leader_not_available"))]).await;
+        let client = Client::new(&[&broker.url])
+            .expect("client")
+            .with_retry_limits(FAST);
+        let error = client.produce(&record(None), Acks::All).await.unwrap_err();
+        assert_eq!(error.code(), Some(ErrorCode::LeaderNotAvailable));
+        assert_eq!(
+            broker.produces.load(Ordering::SeqCst),
+            FAST.retries_max as usize
+        );
+    }
+
+    /// No retry starts after the retry duration, however many attempts are left.
+    #[tokio::test]
+    async fn retries_stop_at_the_retry_duration() {
+        let broker = scripted(vec![(503, error_body("leader_not_available"))]).await;
+        let limits = RetryLimits {
+            retries_max: 1000,
+            retry_duration_ms_max: 200,
+            retry_backoff_ms_min: 50,
+            retry_backoff_ms_max: 50,
+        };
+        let client = Client::new(&[&broker.url])
+            .expect("client")
+            .with_retry_limits(limits);
+        let error = client.produce(&record(None), Acks::All).await.unwrap_err();
+        assert_eq!(error.code(), Some(ErrorCode::LeaderNotAvailable));
+        // Pauses of 50 ms within 200 ms: at most five attempts, far fewer than retries_max.
+        let attempts = broker.produces.load(Ordering::SeqCst);
+        assert!((2..=5).contains(&attempts), "{attempts} attempts");
     }
 }

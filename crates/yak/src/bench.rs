@@ -21,6 +21,69 @@ pub const LATENCY_US_MAX: u64 = 60_000_000;
 pub const CONSUME_REQUEST_RECORDS_MAX: i64 = 10_000;
 /// How often the broker's RSS is sampled.
 pub const RSS_SAMPLE_MS: u64 = 1000;
+/// Pause of a produce worker whose request failed before the leader is looked up again, so a
+/// failover is waited out instead of being hammered.
+pub const LEADER_LOOKUP_PAUSE_MS: u64 = 100;
+
+/// `host:port` of an HTTP URL.
+fn socket_address(url: &str) -> anyhow::Result<String> {
+    let target = reqwest::Url::parse(url).with_context(|| format!("invalid broker URL {url:?}"))?;
+    Ok(format!(
+        "{}:{}",
+        target.host_str().unwrap_or("127.0.0.1"),
+        target.port_or_known_default().unwrap_or(80)
+    ))
+}
+
+/// Where the produce workers send: the leader, looked up again when a request fails, so the
+/// bench keeps going through a failover (failed requests count as errors).
+struct LeaderTarget {
+    client: Arc<Client>,
+    /// The lookup generation and the leader's `host:port`.
+    current: std::sync::Mutex<(u64, String)>,
+    /// One worker looks the leader up; the others wait for its answer.
+    lookup: tokio::sync::Mutex<()>,
+}
+
+impl LeaderTarget {
+    async fn new(client: Arc<Client>) -> anyhow::Result<LeaderTarget> {
+        let url = match client.leader().await {
+            Ok(leader) if !leader.leader_http.is_empty() => leader.leader_http,
+            _ => client.current(),
+        };
+        Ok(LeaderTarget {
+            current: std::sync::Mutex::new((0, socket_address(&url)?)),
+            client,
+            lookup: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn get(&self) -> (u64, String) {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A request to the leader of generation `seen` failed: look the leader up again, unless
+    /// another worker already did.
+    async fn failed(&self, seen: u64) {
+        let _lookup = self.lookup.lock().await;
+        if self.get().0 != seen {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(LEADER_LOOKUP_PAUSE_MS)).await;
+        let address = match self.client.leader().await {
+            Ok(leader) => socket_address(&leader.leader_http).ok(),
+            Err(_) => None,
+        };
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        current.0 += 1;
+        if let Some(address) = address {
+            current.1 = address;
+        }
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -297,7 +360,7 @@ async fn produce(bench: ProduceBench) -> anyhow::Result<()> {
     }
     let acks = crate::produce::parse_acks(bench.acks.as_deref().unwrap_or("all"))?;
     let common = &bench.common;
-    let client = Client::new(&[common.broker.as_str()])?;
+    let client = Arc::new(Client::new(&[common.broker.as_str()])?);
     if client.describe_topic(&common.topic).await.is_err() {
         client
             .create_topic(&CreateTopicRequest {
@@ -319,22 +382,15 @@ async fn produce(bench: ProduceBench) -> anyhow::Result<()> {
     } else {
         "application/json"
     };
-    let url = format!(
-        "{}/produce?acks={}",
-        client.current(),
+    let path_and_query = format!(
+        "/produce?acks={}",
         match acks {
             Acks::None => "0",
             Acks::Leader => "1",
             Acks::All => "all",
         }
     );
-    let target = reqwest::Url::parse(&url).context("invalid broker URL")?;
-    let address = format!(
-        "{}:{}",
-        target.host_str().unwrap_or("127.0.0.1"),
-        target.port_or_known_default().unwrap_or(80)
-    );
-    let path_and_query = format!("{}?{}", target.path(), target.query().unwrap_or_default());
+    let leader = Arc::new(LeaderTarget::new(Arc::clone(&client)).await?);
     let body = bytes::Bytes::from(Arc::unwrap_or_clone(body));
     let totals = Totals::new();
     let bar = progress(common.quiet, bench.count, "records");
@@ -347,8 +403,8 @@ async fn produce(bench: ProduceBench) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..common.concurrency.max(1) {
-        let (address, path_and_query, body, totals, bar, claimed) = (
-            address.clone(),
+        let (leader, path_and_query, body, totals, bar, claimed) = (
+            Arc::clone(&leader),
             path_and_query.clone(),
             body.clone(),
             Arc::clone(&totals),
@@ -358,6 +414,7 @@ async fn produce(bench: ProduceBench) -> anyhow::Result<()> {
         workers.push(tokio::spawn(async move {
             let mut latency = Histogram::<u64>::new_with_max(LATENCY_US_MAX, 3).ok()?;
             let mut connection = None;
+            let mut generation = 0;
             loop {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
@@ -367,6 +424,8 @@ async fn produce(bench: ProduceBench) -> anyhow::Result<()> {
                 }
                 let sent = Instant::now();
                 if connection.is_none() {
+                    let (seen, address) = leader.get();
+                    generation = seen;
                     connection = BenchConnection::open(&address).await.ok();
                 }
                 let ok = match connection.as_mut() {
@@ -374,7 +433,9 @@ async fn produce(bench: ProduceBench) -> anyhow::Result<()> {
                     None => false,
                 };
                 if !ok {
-                    connection = None; // Reconnect for the next request.
+                    // Reconnect for the next request, to the leader as it is known by then.
+                    connection = None;
+                    leader.failed(generation).await;
                 }
                 let _ = latency.record((sent.elapsed().as_micros() as u64).min(LATENCY_US_MAX));
                 totals.requests.fetch_add(1, Ordering::Relaxed);

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_kafka;
 mod broker_command;
+mod cluster;
 mod console;
 mod consume;
 mod produce;
@@ -43,8 +44,8 @@ enum Command {
     Topics(topics::TopicsArgs),
     /// Consumer groups and their lag.
     Groups(topics::GroupsArgs),
-    /// The cluster: nodes, leader, epoch, partitions.
-    Cluster(topics::ClusterArgs),
+    /// The cluster: its status, or a local cluster to try a failover (`cluster up`).
+    Cluster(cluster::ClusterArgs),
     /// Serve the web console as its own process, in front of one or more brokers.
     Console(console::ConsoleArgs),
     /// Load generator with a progress bar and a JSON summary.
@@ -81,7 +82,7 @@ fn main() -> ExitCode {
             Command::Consume(args) => consume::run(args).await,
             Command::Topics(args) => topics::run_topics(args).await,
             Command::Groups(args) => topics::run_groups(args).await,
-            Command::Cluster(args) => topics::run_cluster(args).await,
+            Command::Cluster(args) => cluster::run(args).await,
             Command::Console(args) => console::run(args).await,
             Command::Bench(args) => bench::run(args).await,
         }

@@ -54,6 +54,33 @@ fn payload(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
 }
 
+/// Names every record this run sends: `<run>-<n>`, the run unique by process id and start time.
+///
+/// A record with a `msg_id` may be resent when a failover leaves its outcome unknown (a broken
+/// connection, `request_timed_out`; see `yak_client`'s docs), and a copy that lands twice is then
+/// recognisable by its `msg_id`. Without one the client would have to give up on such records.
+struct MessageIds {
+    run: String,
+    next: u64,
+}
+
+impl MessageIds {
+    fn new() -> MessageIds {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        MessageIds {
+            run: format!("yak-{:x}-{:x}", std::process::id(), nanos),
+            next: 0,
+        }
+    }
+
+    fn next(&mut self) -> Option<String> {
+        self.next += 1;
+        Some(format!("{}-{}", self.run, self.next))
+    }
+}
+
 /// Counts of what was sent, printed at the end.
 #[derive(Default)]
 struct Summary {
@@ -107,8 +134,9 @@ impl Summary {
 pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let client = Client::new(&[args.broker.as_str()])?;
     let acks = parse_acks(&args.acks)?;
+    let mut ids = MessageIds::new();
     if let Some(path) = &args.csv {
-        return produce_csv(&client, &args, path, acks).await;
+        return produce_csv(&client, &args, path, acks, &mut ids).await;
     }
     if let Some(message) = &args.message {
         let record = ProduceRecord {
@@ -116,6 +144,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
             key: args.key.clone(),
             partition: args.partition,
             payload: payload(message),
+            msg_id: ids.next(),
             ..ProduceRecord::default()
         };
         let result = client.produce(&record, acks).await?;
@@ -136,6 +165,7 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
             key: args.key.clone(),
             partition: args.partition,
             payload: payload(&line),
+            msg_id: ids.next(),
             ..ProduceRecord::default()
         });
         if batch.len() == PRODUCE_BATCH_RECORDS_MAX {
@@ -174,6 +204,7 @@ async fn produce_csv(
     args: &ProduceArgs,
     path: &PathBuf,
     acks: Acks,
+    ids: &mut MessageIds,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let open =
@@ -215,6 +246,7 @@ async fn produce_csv(
                 .or_else(|| args.key.clone()),
             partition: args.partition,
             payload: serde_json::Value::Object(object),
+            msg_id: ids.next(),
             ..ProduceRecord::default()
         });
         if batch.len() == PRODUCE_BATCH_RECORDS_MAX {

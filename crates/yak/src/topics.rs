@@ -1,4 +1,4 @@
-//! `yak topics`, `yak groups`, `yak cluster`: admin over the HTTP API, printed as JSON.
+//! `yak topics` and `yak groups`: admin over the HTTP API, printed as JSON.
 
 use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
@@ -145,25 +145,4 @@ pub async fn run_groups(args: GroupsArgs) -> anyhow::Result<()> {
         "consumer groups are not available on {} yet; `yak consume --partition P --offset N` reads without one",
         args.target.broker
     )
-}
-
-#[derive(Debug, Args)]
-pub struct ClusterArgs {
-    #[command(flatten)]
-    pub target: BrokerUrl,
-    #[command(subcommand)]
-    pub command: ClusterCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ClusterCommand {
-    /// Nodes, leader, epoch and partitions.
-    Status,
-}
-
-pub async fn run_cluster(args: ClusterArgs) -> anyhow::Result<()> {
-    let client = Client::new(&[args.target.broker.as_str()])?;
-    match args.command {
-        ClusterCommand::Status => print(&client.cluster().await?),
-    }
 }
