@@ -64,7 +64,9 @@ def main():
         {
             "bootstrap.servers": bootstrap,
             "acks": "all",
-            "linger.ms": 0,
+            # One batch per millisecond at most: 10 records a batch at 10,000/s. (With linger 0
+            # every record is a request, and idempotence allows only 5 in flight.)
+            "linger.ms": 1,
             "enable.idempotence": True,
         }
     )

@@ -213,6 +213,18 @@ impl Backend for KafkaBackend {
     }
 
     async fn auto_create_topic(&self, name: &str) -> Result<TopicMeta, BackendError> {
+        if let Some(cluster) = self.broker.cluster() {
+            if cluster.status().role != Role::Leader {
+                // Only the leader creates topics: ask it, and have the client retry until the
+                // topic reached this node too (LEADER_NOT_AVAILABLE is retriable).
+                crate::topic::validate_topic_name(name).map_err(BackendError::InvalidTopic)?;
+                cluster
+                    .forward_create_topic(name)
+                    .await
+                    .map_err(backend_error)?;
+                return Err(BackendError::LeaderNotAvailable);
+            }
+        }
         let topic = self
             .broker
             .topic_or_create(name)
@@ -338,6 +350,7 @@ impl Backend for KafkaBackend {
         Metrics::add(&metrics.fetch_requests_total, 1);
         let partition = self.partition(topic, partition)?;
         if reader.is_replica() {
+            tracing::trace!(?reader, offset, "replica fetch");
             return self
                 .replica_fetch(&partition, offset, partition_max_bytes, reader)
                 .await;
@@ -494,6 +507,7 @@ impl KafkaBackend {
             Role::Standalone => Ok(()),
             Role::Leader => {
                 let epoch = partition.leader_epoch();
+                tracing::trace!(topic = %partition.topic, partition = partition.index, current_leader_epoch, epoch, "consumer read");
                 if current_leader_epoch >= 0 && current_leader_epoch < epoch {
                     return Err(BackendError::FencedLeaderEpoch);
                 }

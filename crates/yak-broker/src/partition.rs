@@ -801,6 +801,17 @@ impl Partition {
         Ok(log_end_offset)
     }
 
+    /// Waits until what this follower appended is durable under the flush policy (an fsync
+    /// under `--flush always`; nothing to wait for under the lazier policies, whose durable end
+    /// is the log end).
+    pub async fn wait_follower_durable(&self) -> Result<(), BrokerError> {
+        if self.flush != FlushPolicy::Always {
+            return Ok(());
+        }
+        let log_end_offset = self.log_end_offset();
+        self.wait_durable(log_end_offset).await
+    }
+
     /// What a follower reports as its fetch offset: its durable log end offset.
     pub fn follower_fetch_offset(&self) -> i64 {
         self.durable_end()
@@ -1556,5 +1567,35 @@ mod tests {
             partition.replica_fetched(9, 1, 0, now),
             Err(BrokerError::NotLeader { .. })
         ));
+    }
+
+    /// Regression: a follower under `--flush never` waited for an fsync that policy never
+    /// makes, so it never fetched again and acks=all writes never completed.
+    #[tokio::test]
+    async fn a_follower_under_a_lazy_flush_policy_does_not_wait_for_fsyncs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Log::open(
+            Arc::new(OsFileSystem),
+            dir.path(),
+            yak_log::LogConfig::default(),
+        )
+        .expect("open log");
+        let partition = Arc::new(Partition::new(
+            "t".into(),
+            0,
+            log,
+            FlushPolicy::Never,
+            Flusher::start().expect("the flusher thread starts"),
+        ));
+        partition.join_cluster(Arc::new(LeaseGate::new()));
+        partition.become_follower(2, 1, vec![1, 2], vec![1, 2]);
+        let mut batch = one_record_batch("copied");
+        yak_log::batch::set_partition_leader_epoch(&mut batch, 1);
+        partition.append_replicated(&batch).expect("appends");
+        tokio::time::timeout(Duration::from_secs(5), partition.wait_follower_durable())
+            .await
+            .expect("does not wait for an fsync the policy never makes")
+            .expect("durable");
+        assert_eq!(partition.follower_fetch_offset(), 1);
     }
 }

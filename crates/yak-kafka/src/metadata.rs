@@ -13,10 +13,6 @@ use uuid::Uuid;
 
 use crate::backend::{error_code, Backend, BackendError, TopicMeta};
 
-/// Leader epochs stay hidden (-1) until OffsetForLeaderEpoch is served: librdkafka validates
-/// positions with that API as soon as it knows an epoch, and sends it even unadvertised.
-pub const LEADER_EPOCH_EXPOSED: bool = false;
-
 pub async fn handle<B: Backend>(
     backend: &B,
     version: i16,
@@ -102,11 +98,12 @@ pub fn topic_entry(meta: &TopicMeta) -> MetadataResponseTopic {
             } else {
                 error_code::NONE
             };
-            let leader_epoch = if LEADER_EPOCH_EXPOSED {
-                partition.leader_epoch
-            } else {
-                -1
-            };
+            // Leader epochs are shown (OffsetForLeaderEpoch is served for the position checks
+            // librdkafka makes once it knows one). They must be: librdkafka 2.x sends
+            // `current_leader_epoch` 0 rather than -1 to a broker that speaks Metadata v9+, and a
+            // cluster past epoch 0 answers that FENCED_LEADER_EPOCH until the client learns the
+            // real epoch here.
+            let leader_epoch = partition.leader_epoch;
             MetadataResponsePartition::default()
                 .with_error_code(error)
                 .with_partition_index(partition.partition)
@@ -151,6 +148,28 @@ mod tests {
     use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
     use kafka_protocol::messages::ApiKey;
     use kafka_protocol::protocol::Encodable;
+
+    /// Regression: epochs were hidden (-1), and librdkafka 2.x, which then fetches with
+    /// `current_leader_epoch` 0, was fenced forever by a cluster past epoch 0.
+    #[test]
+    fn partitions_show_their_leader_epoch() {
+        let meta = TopicMeta {
+            name: "t".into(),
+            topic_id: [1; 16],
+            partitions: vec![crate::backend::PartitionMeta {
+                partition: 0,
+                leader_id: 2,
+                leader_epoch: 7,
+                replicas: vec![1, 2, 3],
+                isr: vec![2, 3],
+            }],
+            configs: Vec::new(),
+            configs_set: Vec::new(),
+        };
+        let entry = topic_entry(&meta);
+        assert_eq!(entry.partitions[0].leader_epoch, 7);
+        assert_eq!(entry.partitions[0].leader_id.0, 2);
+    }
 
     fn request(topics: Option<Vec<&str>>) -> MetadataRequest {
         MetadataRequest::default().with_topics(topics.map(|names| {

@@ -141,8 +141,7 @@ async fn follow(
         }
         // Report only what is durable: wait for the flusher to cover what was appended.
         for partition in &fetching {
-            let log_end_offset = partition.log_end_offset();
-            if let Err(error) = partition.wait_durable(log_end_offset).await {
+            if let Err(error) = partition.wait_follower_durable().await {
                 return Stop::Connection(format!("local fsync failed: {error}"));
             }
         }

@@ -238,6 +238,56 @@ impl Cluster {
         self.status_tx.send_replace(status);
     }
 
+    /// Asks the leader to create a topic with its defaults (a client's Metadata asked this
+    /// follower to auto-create it). The topic reaches this node with the leader's next topic
+    /// list; the caller answers "retry" meanwhile.
+    pub async fn forward_create_topic(&self, name: &str) -> Result<(), BrokerError> {
+        use kafka_protocol::messages::create_topics_request::CreatableTopic;
+        use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
+        use kafka_protocol::protocol::StrBytes;
+        /// How long a follower waits for the leader to create a topic for it.
+        const FORWARD_MS_MAX: u64 = 5_000;
+        let Some(leader) = self.status().leader else {
+            return Err(BrokerError::LeaderNotAvailable);
+        };
+        let unavailable = |error: kafka_client::ClientError| {
+            tracing::debug!(%error, "cannot forward a topic creation to the leader");
+            BrokerError::LeaderNotAvailable
+        };
+        let mut client = kafka_client::KafkaClient::connect(
+            &leader.kafka,
+            format!("yak-forward-{}", self.node_id),
+        )
+        .await
+        .map_err(unavailable)?;
+        let request = CreateTopicsRequest::default()
+            .with_timeout_ms(FORWARD_MS_MAX as i32)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name.to_string())))
+                .with_num_partitions(-1)
+                .with_replication_factor(-1)]);
+        let response: CreateTopicsResponse = client
+            .call(
+                kafka_protocol::messages::ApiKey::CreateTopics,
+                5,
+                &request,
+                FORWARD_MS_MAX,
+            )
+            .await
+            .map_err(unavailable)?;
+        // 0 = created, 36 = TOPIC_ALREADY_EXISTS: either way the leader has it.
+        match response.topics.first().map(|t| t.error_code) {
+            Some(0 | 36) => {
+                self.leader_gone.notify_one();
+                Ok(())
+            }
+            Some(code) => Err(BrokerError::InvalidTopicName(format!(
+                "the leader refused to create {name:?} (Kafka error code {code})"
+            ))),
+            None => Err(BrokerError::LeaderNotAvailable),
+        }
+    }
+
     /// Remembers an event in the node's history and queues it for the coordinator's.
     fn record(
         &self,
