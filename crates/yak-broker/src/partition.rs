@@ -83,6 +83,9 @@ pub struct Partition {
     gate: OnceLock<Arc<LeaseGate>>,
     /// The high watermark last written to the log's checkpoint.
     checkpointed_high_watermark: AtomicI64,
+    /// Serialises writers of the high-watermark checkpoint (the controller's ticks, and a
+    /// truncation lowering it).
+    checkpoint_writing: std::sync::Mutex<()>,
 }
 
 impl Partition {
@@ -120,6 +123,7 @@ impl Partition {
             role_changes_tx: watch::channel(0).0,
             gate: OnceLock::new(),
             checkpointed_high_watermark: AtomicI64::new(-1),
+            checkpoint_writing: std::sync::Mutex::new(()),
         }
     }
 
@@ -841,6 +845,10 @@ impl Partition {
     /// and whether that was below the high watermark (a safety alarm: records this node called
     /// committed are gone).
     pub fn truncate_as_follower(&self, offset: i64) -> Result<(i64, bool), BrokerError> {
+        let _writing = self
+            .checkpoint_writing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let high_watermark = self.high_watermark();
         let cut = {
             let mut log = self.write_log();
@@ -856,17 +864,42 @@ impl Partition {
             tracing::error!(topic = %self.topic, partition = self.index, cut, high_watermark, "SAFETY ALARM: truncated below the high watermark");
             self.high_watermark_tx.send_replace(cut);
         }
+        if self.checkpointed_high_watermark.load(Ordering::Acquire) > cut {
+            // Never leave a checkpoint above the log: the next start would trust it.
+            self.write_high_watermark_file(cut, true)?;
+        }
         self.log_end_tx.send_replace(cut);
         Ok((cut, below_high_watermark))
     }
 
-    /// Writes the high watermark checkpoint if it moved since the last one.
+    /// Writes the high watermark checkpoint if it moved since the last one. The file is
+    /// written without holding the log's lock: its fsync would otherwise stall every append
+    /// and read of the partition (and the async worker running them) once a second.
     pub fn checkpoint_high_watermark(&self) -> Result<(), BrokerError> {
+        let _writing = self
+            .checkpoint_writing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let high_watermark = self.high_watermark();
-        if self.checkpointed_high_watermark.load(Ordering::Acquire) == high_watermark {
+        let last = self.checkpointed_high_watermark.load(Ordering::Acquire);
+        if last == high_watermark {
             return Ok(());
         }
-        self.write_log().write_high_watermark(high_watermark)?;
+        self.write_high_watermark_file(high_watermark, last < 0 || high_watermark < last)
+    }
+
+    /// Replaces `high-watermark-checkpoint`; `sync_dir` when a crash must not bring back an
+    /// older file (the first write, and a lower value). Called with `checkpoint_writing` held.
+    fn write_high_watermark_file(
+        &self,
+        high_watermark: i64,
+        sync_dir: bool,
+    ) -> Result<(), BrokerError> {
+        let (fs, dir) = {
+            let log = self.read_log();
+            (log.fs(), log.dir().to_path_buf())
+        };
+        yak_log::checkpoint::write_high_watermark(fs.as_ref(), &dir, high_watermark, sync_dir)?;
         self.checkpointed_high_watermark
             .store(high_watermark, Ordering::Release);
         Ok(())

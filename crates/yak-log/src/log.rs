@@ -707,6 +707,12 @@ impl Log {
         self.config.flush
     }
 
+    /// The file system the log writes through (for files kept beside it, like the broker's
+    /// high-watermark checkpoint, written without holding the log).
+    pub fn fs(&self) -> Arc<dyn FileSystem> {
+        Arc::clone(&self.fs)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
