@@ -178,6 +178,9 @@ return 1
 pub struct Coordinator {
     client: redis::Client,
     prefix: String,
+    /// This node's name on its Redis connection (`CLIENT SETNAME`), so that other nodes can
+    /// tell from `CLIENT LIST` whether it is still connected.
+    client_name: String,
     connection: tokio::sync::Mutex<Option<MultiplexedConnection>>,
 }
 
@@ -194,10 +197,15 @@ fn call_timeout() -> Duration {
 }
 
 impl Coordinator {
-    pub fn new(url: &str, cluster: &str) -> Result<Coordinator, CoordinatorError> {
+    pub fn new(
+        url: &str,
+        cluster: &str,
+        client_name: String,
+    ) -> Result<Coordinator, CoordinatorError> {
         Ok(Coordinator {
             client: redis::Client::open(url)?,
             prefix: cluster.to_string(),
+            client_name,
             connection: tokio::sync::Mutex::new(None),
         })
     }
@@ -224,6 +232,16 @@ impl Coordinator {
             call_timeout(),
             self.client
                 .get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| CoordinatorError::Timeout)??;
+        let mut named = connection.clone();
+        tokio::time::timeout(
+            call_timeout(),
+            redis::cmd("CLIENT")
+                .arg("SETNAME")
+                .arg(&self.client_name)
+                .query_async::<()>(&mut named),
         )
         .await
         .map_err(|_| CoordinatorError::Timeout)??;
@@ -547,6 +565,31 @@ impl Coordinator {
             serde_json::to_string(topics).map_err(|e| CoordinatorError::Corrupt(e.to_string()))?;
         self.write_as_holder(self.key("topics"), node, epoch, json, false)
             .await
+    }
+
+    /// Whether a client named `name` is connected to Redis now (`CLIENT LIST`).
+    pub async fn client_connected(&self, name: &str) -> Result<bool, CoordinatorError> {
+        let list: String = self
+            .run(|mut c| async move { redis::cmd("CLIENT").arg("LIST").query_async(&mut c).await })
+            .await?;
+        let wanted = format!("name={name} ");
+        Ok(list.lines().any(|line| line.contains(&wanted)))
+    }
+
+    /// Ends the lease of `holder` at `epoch` before its time, once its death is proven (see
+    /// `Cluster::leader_refused`). Does nothing if the lease or epoch changed meanwhile.
+    pub async fn expire_lease(&self, holder: i32, epoch: i32) -> Result<bool, CoordinatorError> {
+        let script = Script::new(RELEASE);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.key("leader_lease"))
+            .key(self.key("epoch"))
+            .arg(holder)
+            .arg(epoch);
+        let outcome: i64 = self
+            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await?;
+        Ok(outcome == 1)
     }
 
     /// The first id of a fresh block of `PRODUCER_ID_BLOCK` producer ids, unique in the cluster.

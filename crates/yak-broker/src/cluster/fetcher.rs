@@ -112,7 +112,12 @@ async fn follow(
     let client_id = format!("yak-replica-{}", cluster.node_id);
     let mut client = match KafkaClient::connect(&leader.kafka, client_id).await {
         Ok(client) => client,
-        Err(error) => return Stop::Connection(error.to_string()),
+        Err(error) => {
+            if error.is_refused() {
+                cluster.report_leader_refused();
+            }
+            return Stop::Connection(error.to_string());
+        }
     };
     // Partitions truncated for this epoch, ready to fetch.
     let mut ready: HashSet<(String, i32)> = HashSet::new();

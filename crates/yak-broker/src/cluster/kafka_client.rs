@@ -32,6 +32,13 @@ pub enum ClientError {
     Timeout(u64),
 }
 
+impl ClientError {
+    /// Nothing listens at the address (the connection was refused, not lost or timed out).
+    pub fn is_refused(&self) -> bool {
+        matches!(self, ClientError::Connect { source, .. } if source.kind() == std::io::ErrorKind::ConnectionRefused)
+    }
+}
+
 fn protocol<E: std::fmt::Display>(error: E) -> ClientError {
     ClientError::Protocol(error.to_string())
 }

@@ -79,6 +79,7 @@ const HISTORY_CACHE_MAX: usize = 200;
 
 pub struct Cluster {
     pub node_id: i32,
+    cluster_name: String,
     pub config: ClusterConfig,
     coordinator: Coordinator,
     /// The lease as the partitions check it.
@@ -97,6 +98,9 @@ pub struct Cluster {
     pub leader_gone: Notify,
     /// The leader's topics changed: publish them now.
     pub topics_changed: Notify,
+    /// The follower found the leader's Kafka port refusing connections: the controller checks
+    /// whether the leader's process is gone (see `leader_is_dead`).
+    leader_refused: std::sync::atomic::AtomicBool,
     /// Milliseconds the last successful lease renewal took.
     pub lease_renew_ms_last: AtomicU64,
     pub elections_total: AtomicU64,
@@ -121,6 +125,21 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
+/// A node's name on its Redis connection: cluster, node and the incarnation it registered.
+fn redis_client_name(cluster: &str, node_id: i32, incarnation: &str) -> String {
+    let cluster: String = cluster
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("yak-{cluster}-node-{node_id}-{incarnation}")
+}
+
 fn field(topic: &str, partition: i32) -> String {
     format!("{topic}:{partition}")
 }
@@ -135,8 +154,13 @@ impl Cluster {
         kafka: String,
     ) -> Result<Cluster, BrokerError> {
         config.validate().map_err(BrokerError::InvalidField)?;
-        let coordinator = Coordinator::new(&config.coordinator_url, cluster_name)
-            .map_err(|e| BrokerError::InvalidField(format!("--coordinator: {e}")))?;
+        let incarnation = uuid::Uuid::new_v4().simple().to_string();
+        let coordinator = Coordinator::new(
+            &config.coordinator_url,
+            cluster_name,
+            redis_client_name(cluster_name, node_id, &incarnation),
+        )
+        .map_err(|e| BrokerError::InvalidField(format!("--coordinator: {e}")))?;
         let node_file = NodeFile::load(data_dir)
             .map_err(|e| BrokerError::Storage(format!("cannot read cluster.json: {e}")))?
             .unwrap_or(NodeFile {
@@ -153,6 +177,7 @@ impl Cluster {
         }
         Ok(Cluster {
             node_id,
+            cluster_name: cluster_name.to_string(),
             coordinator,
             gate: Arc::new(LeaseGate::new()),
             status_tx: watch::channel(Status {
@@ -167,7 +192,7 @@ impl Cluster {
                 node_id,
                 http,
                 kafka,
-                incarnation: uuid::Uuid::new_v4().to_string(),
+                incarnation,
                 started_ms: crate::now_ms(),
             },
             producer_ids: tokio::sync::Mutex::new((0, 0)),
@@ -175,6 +200,7 @@ impl Cluster {
             higher_epoch_seen: Notify::new(),
             leader_gone: Notify::new(),
             topics_changed: Notify::new(),
+            leader_refused: std::sync::atomic::AtomicBool::new(false),
             lease_renew_ms_last: AtomicU64::new(0),
             elections_total: AtomicU64::new(0),
             isr_shrinks_total: AtomicU64::new(0),
@@ -211,6 +237,33 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The fetcher found the leader's Kafka listener refusing connections.
+    pub fn report_leader_refused(&self) {
+        self.leader_refused.store(true, Ordering::Release);
+        self.leader_gone.notify_one();
+    }
+
+    /// Whether the leader this node follows is proven dead, so its lease may end before its
+    /// time: its Kafka listener refuses connections (nothing listens on its port) *and* its
+    /// Redis connection is gone. A leader that is only slow, paused or cut off keeps its
+    /// sockets open and fails at least one of these, and waits out its lease as usual; a dead
+    /// process acknowledges nothing, so ending its lease early costs no safety.
+    async fn leader_is_dead(&self, leader: &NodeRegistration) -> bool {
+        if !self.leader_refused.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        let name = redis_client_name(
+            &self.coordinator_prefix(),
+            leader.node_id,
+            &leader.incarnation,
+        );
+        matches!(self.coordinator.client_connected(&name).await, Ok(false))
+    }
+
+    fn coordinator_prefix(&self) -> String {
+        self.cluster_name.clone()
     }
 
     pub fn metrics_replicated(&self, bytes: usize) {
@@ -533,6 +586,27 @@ impl Cluster {
                 }
                 Some((holder, ttl_ms)) => {
                     let epoch = view.epoch.unwrap_or(0);
+                    if let Some(leader) = status.leader.as_ref().filter(|l| l.node_id == holder) {
+                        if status.role == Role::Follower
+                            && status.epoch == epoch
+                            && self.leader_is_dead(leader).await
+                        {
+                            match self.coordinator.expire_lease(holder, epoch).await {
+                                Ok(true) => {
+                                    tracing::info!(
+                                        leader = holder,
+                                        epoch,
+                                        "the leader's process is gone; ended its lease"
+                                    );
+                                    return Duration::ZERO;
+                                }
+                                Ok(false) => {}
+                                Err(error) => {
+                                    tracing::debug!(%error, "cannot end the dead leader's lease")
+                                }
+                            }
+                        }
+                    }
                     if epoch >= floor {
                         self.follow(broker, fetcher, &view, holder, epoch).await;
                     }
