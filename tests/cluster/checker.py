@@ -388,11 +388,15 @@ def check(events):
                                          "invoked_ms_into_window": (send["t_invoke"] - window["from"]) / 1e6})
 
     # Failover times: from the fault to the first acknowledgement of a write invoked after it,
-    # given by another node than the faulted one.
+    # given by another node than the faulted one. Only a killed node surely acknowledges
+    # nothing afterwards, so after other faults an acknowledgement counts only when its node
+    # is known (HTTP).
     for fault in (e for e in events if e.get("proc") == "nemesis" and e.get("failover")):
         first = None
         for send in acked:
             if send["t_invoke"] < fault["t"] or send.get("node") == fault.get("node"):
+                continue
+            if send.get("node") is None and fault["f"] != "kill":
                 continue
             if first is None or send["t_done"] < first["t_done"]:
                 first = send

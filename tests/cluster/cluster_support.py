@@ -5,6 +5,7 @@ cluster's own reports (`/health`, `/cluster`) with deadlines. Optionally every p
 its own network namespace on a bridge (`Network`), so links can be cut with iptables.
 
 Named apart from the other suites' helper modules so that `import` never picks up theirs."""
+import http.client
 import json
 import os
 import pathlib
@@ -87,7 +88,7 @@ def http_call(base, method, path, body=None, query=None, timeout=HTTP_TIMEOUT_SE
             from err
     except ConnectionRefusedError as err:
         raise Unreachable(f"{method} {url}: {err}", sent=False) from err
-    except (OSError, ValueError) as err:  # timeouts, resets, a body cut short
+    except (OSError, ValueError, http.client.HTTPException) as err:  # timeouts, resets, a body cut short
         raise Unreachable(f"{method} {url}: {err!r}", sent=True) from err
 
 
@@ -189,6 +190,7 @@ class Process:
         self.log_path = log_path
         self.process = None
         self.paused = False
+        self.stopped_by_test = False
 
     def spawn(self, argv, cwd):
         self.log_file = open(self.log_path, "a")
@@ -196,6 +198,7 @@ class Process:
         self.log_file.flush()
         self.process = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT, cwd=cwd)
         self.paused = False
+        self.stopped_by_test = False
 
     @property
     def running(self):
@@ -209,6 +212,7 @@ class Process:
         """kill -9, and reap it."""
         if self.process is None:
             return
+        self.stopped_by_test = True
         if self.running:
             self.process.kill()
         self.process.wait(timeout=PROCESS_STOP_SECONDS_MAX)
@@ -393,7 +397,17 @@ class Cluster:
 
     # --- What the cluster reports ----------------------------------------------------------
     def live(self):
+        self.check_exits()
         return [node for node in self.nodes.values() if node.running and not node.paused]
+
+    def check_exits(self):
+        """Fails at once when a process the test did not stop has exited: every wait would
+        otherwise run into its deadline and hide why."""
+        for process in [self.redis, *self.nodes.values()]:
+            if process.process is not None and not process.stopped_by_test and process.process.poll() is not None:
+                raise AssertionError(f"{process.name} exited by itself with status {process.process.returncode} "
+                                     f"(negative: killed by that signal); its log ends with:\n"
+                                     f"{log_tail(process.log_path, 20)}")
 
     def healths(self):
         return {node.node_id: node.health() for node in self.live()}

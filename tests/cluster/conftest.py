@@ -22,6 +22,20 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{report.when}", report)
 
 
+# Each judged scenario's summary, shown at the end of the run even without `pytest -s`.
+SUMMARIES = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if SUMMARIES:
+        terminalreporter.section("cluster checker")
+        for name, summary in SUMMARIES.items():
+            terminalreporter.write_line(f"[{name}]")
+            for line in summary.splitlines():
+                terminalreporter.write_line(line)
+        terminalreporter.write_line(f"report: {REPORT_PATH}")
+
+
 @pytest.fixture(scope="session")
 def cluster_report():
     """Every scenario's checker results, written once the session ends."""
@@ -30,7 +44,6 @@ def cluster_report():
     if results:
         REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
         REPORT_PATH.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-        print(f"\ncluster report: {REPORT_PATH}")
 
 
 def _failed(request):
@@ -89,6 +102,7 @@ def judge(request, cluster_report):
         report = workload.finish(sync_timeout_s=sync_timeout_s)
         name = name or request.node.name
         print(f"\n[{name}]\n{report.summary()}")
+        SUMMARIES[name] = report.summary()
         HISTORY_DIR.mkdir(parents=True, exist_ok=True)
         saved = HISTORY_DIR / f"{name}.jsonl"
         shutil.copyfile(workload.history.path, saved)

@@ -335,3 +335,15 @@ def test_an_acknowledgement_answered_after_the_window_is_not_forbidden():
     h.final(["a"])
     report = h.check()
     assert report.valid, report.summary()
+
+
+def test_after_a_pause_only_acknowledgements_of_known_nodes_end_the_failover():
+    h = Synth()
+    h.send("a", offset=0, node=1)
+    h.nemesis("pause", node=1, failover=True)
+    h.send("b", offset=1, node=None, via="kafka")   # may still be the paused node's, before its lease ran out
+    h.send("c", offset=2, node=2)
+    h.final(["a", "b", "c"])
+    [failover] = h.check().failovers
+    assert failover["new_leader"] == 2
+    assert failover["failover_ms"] == pytest.approx(4.0)
