@@ -9,10 +9,11 @@ log names exactly one send. Event shapes (`t` is the driver's monotonic clock in
             then one of `ok {"id","offset","key","node"?}` (acknowledged; `node` is the node that
             answered when the driver knows it), `fail {"id","err"}` (an error proving nothing was
             appended) or `info {"id","err"}` (indeterminate: a timeout, a lost connection).
-- poll      `ok {"f":"poll","node","topic","key","polled":[[offset,value],..],"hw"}`: what a
-            reader saw on one node during the run.
-- state     `ok {"f":"state","node","role","epoch","hws":{"topic/partition":hw}}`: one look at a
-            node's `/health` and `/cluster`.
+- poll      `ok {"f":"poll","node","topic","key","polled":[[offset,value],..],"hw","t_invoke"}`:
+            what a reader saw on one node during the run (`t` when answered, `t_invoke` asked).
+- state     `ok {"f":"state","node","role","epoch","hws":{"topic/partition":hw},"t_invoke",
+            "t_invoke_cluster"}`: one look at a node's `/health` (asked at `t_invoke`) and
+            `/cluster` (asked at `t_invoke_cluster`).
 - final     `ok {"f":"final-read","source","node"?,"topic","key","polled","hw"}`: every committed
             record of one partition as one node (`source` `node:N`) or a fresh Kafka consumer
             (`source` `kafka`) serves it after the faults healed.
@@ -327,27 +328,54 @@ def check(events):
     def process_of(node, t):
         return sum(1 for start in starts.get(node, ()) if start <= t)
 
-    last_hw = {}  # (node, tp) -> (process, hw, t)
-    last_epoch = {}  # node -> (process, epoch)
-    observations = []
+    t0 = events[0]["t"] if events else 0
+
+    def regressions(series):
+        """Pairs (earlier, later) of one node's observations where `later` was asked for after
+        `earlier` was answered and holds a lower value. An answer may be delayed (a request
+        stuck behind a lost coordinator), so observations are ordered by when they were asked
+        for, against everything answered before that."""
+        answered = sorted(series, key=lambda o: o["t"])
+        found, highest, i = [], None, 0
+        for later in sorted(series, key=lambda o: o["t_invoke"]):
+            while i < len(answered) and answered[i]["t"] < later["t_invoke"]:
+                if highest is None or answered[i]["value"] > highest["value"]:
+                    highest = answered[i]
+                i += 1
+            if highest is not None and later["value"] < highest["value"]:
+                found.append((highest, later))
+        return found
+
+    def observation(event, value, what):
+        return {"t": event["t"], "t_invoke": event.get("t_invoke", event["t"]), "value": value, "seen_by": what}
+
+    hw_series = defaultdict(list)  # (node, partition) -> observations
+    epoch_series = defaultdict(list)  # node -> observations
     for event in events:
         if event["type"] != "ok":
             continue
         if event.get("f") == "poll" and event.get("hw") is not None:
-            observations.append((event["t"], event["node"], _tp_name(_tp(event)), event["hw"], "poll"))
+            hw_series[(event["node"], _tp_name(_tp(event)))].append(observation(event, event["hw"], "poll"))
         elif event.get("f") == "state":
             for name, hw in (event.get("hws") or {}).items():
-                observations.append((event["t"], event["node"], name, hw, "state"))
-    for t, node, name, hw, what in sorted(observations, key=lambda o: o[0]):
-        process = process_of(node, t)
-        before = last_hw.get((node, name))
-        if before is not None and hw < before[1]:
-            case = {"node": node, "partition": name, "from": before[1], "to": hw, "seen_by": what}
-            if before[0] == process:
-                bad["hw-regression"].append(case)
-            else:
-                bad["hw-restart-lower"].append(case)
-        last_hw[(node, name)] = (process, hw, t)
+                hw_series[(event["node"], name)].append(
+                    dict(observation(event, hw, "state"), t_invoke=event.get("t_invoke_cluster", event["t"])))
+            if event.get("epoch") is not None:
+                epoch_series[event["node"]].append(observation(event, event["epoch"], "state"))
+    for (node, name), series in sorted(hw_series.items(), key=str):
+        for earlier, later in regressions(series):
+            case = {"node": node, "partition": name, "from": earlier["value"], "to": later["value"],
+                    "from_seen_by": earlier["seen_by"], "to_seen_by": later["seen_by"],
+                    "from_at_ms": round((earlier["t"] - t0) / 1e6), "to_asked_at_ms": round((later["t_invoke"] - t0) / 1e6)}
+            same = process_of(node, earlier["t"]) == process_of(node, later["t_invoke"])
+            bad["hw-regression" if same else "hw-restart-lower"].append(case)
+    for node, series in sorted(epoch_series.items()):
+        for earlier, later in regressions(series):
+            # The epoch floor is kept on disk, so not even a restart may lower it.
+            bad["epoch-regression"].append({
+                "node": node, "from": earlier["value"], "to": later["value"],
+                "same_process": process_of(node, earlier["t"]) == process_of(node, later["t_invoke"]),
+                "to_asked_at_ms": round((later["t_invoke"] - t0) / 1e6)})
 
     leaders_by_epoch = defaultdict(set)
     first_seen = []  # (t, epoch, leader) of each epoch some node led in, in order of first sight
@@ -355,12 +383,6 @@ def check(events):
         if event.get("f") != "state" or event["type"] != "ok" or event.get("epoch") is None:
             continue
         node, epoch = event["node"], event["epoch"]
-        process = process_of(node, event["t"])
-        before = last_epoch.get(node)
-        if before is not None and epoch < before[1]:
-            bad["epoch-regression"].append({"node": node, "from": before[1], "to": epoch,
-                                            "same_process": before[0] == process})
-        last_epoch[node] = (process, max(epoch, before[1]) if before else epoch)
         if event.get("role") == "leader":
             if epoch not in leaders_by_epoch:
                 first_seen.append((event["t"], epoch, node))

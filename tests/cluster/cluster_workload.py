@@ -184,16 +184,18 @@ class Monitor(Loop):
 
     def step(self):
         for node in self.cluster.live():
+            asked = time.monotonic_ns()
             health = node.health(timeout=0.5)
             if health is None:
                 continue
+            asked_cluster = time.monotonic_ns()
             state = node.cluster_state(timeout=0.5)
             hws = None
             if state is not None:
                 hws = {f"{p['topic']}/{p['partition']}": p["high_watermark"]
                        for p in state["partitions"] if p["topic"] == self.topic}
             self.history.log(type="ok", proc="monitor", f="state", node=node.node_id, role=health["role"],
-                             epoch=health["epoch"], hws=hws)
+                             epoch=health["epoch"], hws=hws, t_invoke=asked, t_invoke_cluster=asked_cluster)
 
 
 class Reader(Loop):
@@ -214,6 +216,7 @@ class Reader(Loop):
         partition = (self.turn // len(live)) % self.partitions
         self.turn += 1
         offset = self.positions.get((node.node_id, partition), 0)
+        asked = time.monotonic_ns()
         try:
             status, body = node.call("GET", "/consume", query={
                 "topic": self.topic, "partition": partition, "offset": offset, "max": CONSUME_RECORDS_MAX},
@@ -227,7 +230,8 @@ class Reader(Loop):
                 self.positions[(node.node_id, partition)] = 0
             return
         self.history.log(type="ok", proc="reader", f="poll", node=node.node_id, topic=self.topic, key=partition,
-                         polled=[[m["offset"], m["key"]] for m in body["messages"]], hw=body["high_watermark"])
+                         polled=[[m["offset"], m["key"]] for m in body["messages"]], hw=body["high_watermark"],
+                         t_invoke=asked)
         self.positions[(node.node_id, partition)] = body["next_offset"]
 
 
