@@ -193,6 +193,10 @@ class Process:
         self.stopped_by_test = False
 
     def spawn(self, argv, cwd):
+        # The child dies with the test process even when the test process itself is killed
+        # (no teardown runs then): util-linux's setpriv sets the parent-death signal and execs.
+        if shutil.which("setpriv"):
+            argv = ["setpriv", "--pdeathsig", "KILL", *argv]
         self.log_file = open(self.log_path, "a")
         self.log_file.write(f"===== {time.strftime('%H:%M:%S')} start: {' '.join(argv)}\n")
         self.log_file.flush()
