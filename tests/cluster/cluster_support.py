@@ -365,7 +365,12 @@ class Cluster:
             self._start_node(node)
         for node in self.nodes.values():
             wait_until(lambda: node.health() or self._exited(node), timeout_s, f"node {node.node_id} to answer /health")
-        return self.wait_leader()
+        leader = self.wait_leader()
+        # A topic may have as many replicas as nodes the leader knows of: wait until it knows
+        # every node.
+        wait_until(lambda: {n["node_id"] for n in (self.nodes[leader].cluster_state() or {}).get("nodes", ())
+                            if n["alive"]} == set(self.nodes), timeout_s, f"node {leader} to list every node alive")
+        return leader
 
     def _exited(self, node):
         if node.process is not None and node.process.poll() is not None:
