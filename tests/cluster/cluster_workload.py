@@ -317,9 +317,19 @@ class Workload:
         return [e for e in events
                 if e["type"] == "ok" and e.get("id") in invoked and (exclude_node is None or e.get("node") != exclude_node)]
 
+    def check_drivers(self):
+        """Fails at once when a driver thread died or a process exited by itself: a wait for
+        acknowledgements would otherwise run into its deadline and hide why."""
+        self.cluster.check_exits()
+        for thread in [*self.producers, *self.kafka, *self.observers]:
+            if thread.error is not None:
+                raise AssertionError(f"driver thread {thread.name} failed: {thread.error!r}") from thread.error
+
     def wait_acked_since(self, t, count=10, exclude_node=None, via=None, timeout_s=30, what="writes acknowledged"):
-        return wait_until(lambda: len(self.acked_since(t, exclude_node, via)) >= count, timeout_s,
-                          f"{count} {what} (via {via or 'any client'}) since t={t}")
+        def enough():
+            self.check_drivers()
+            return len(self.acked_since(t, exclude_node, via)) >= count
+        return wait_until(enough, timeout_s, f"{count} {what} (via {via or 'any client'}) since t={t}")
 
     def wait_flowing(self, t, count=10, timeout_s=30):
         """Every kind of producer of this workload has writes acknowledged since `t`."""
