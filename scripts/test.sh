@@ -14,6 +14,11 @@ SUDO=""
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# tests/cluster: Redis is the cluster's coordinator; iproute2 and iptables build and cut the
+# network namespaces of the partition tests.
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]}"
@@ -41,7 +46,7 @@ cargo test --workspace
 export YAK_BIN="$PWD/target/debug/yak"
 mkdir -p target/screenshots
 failed=0
-for suite in tests/kafka tests/api tests/browser; do
+for suite in tests/kafka tests/api tests/browser tests/cluster; do
   echo "== $suite"
   .venv/bin/python -m pytest "$suite" -q -p no:cacheprovider || failed=1
 done
