@@ -241,6 +241,22 @@ impl Broker {
         }
     }
 
+    /// Names the leader in a "not the leader" error, for clients that follow it.
+    pub fn with_leader_hint(&self, error: BrokerError) -> BrokerError {
+        match (error, self.cluster()) {
+            (BrokerError::NotLeader { leader: None }, Some(cluster)) => match cluster
+                .status()
+                .leader
+            {
+                Some(leader) if leader.node_id != self.config.node_id => BrokerError::NotLeader {
+                    leader: Some((leader.node_id, leader.http)),
+                },
+                Some(_) | None => BrokerError::LeaderNotAvailable,
+            },
+            (error, _) => error,
+        }
+    }
+
     /// `min.insync.replicas` of a topic: its own config, else the broker's.
     pub fn min_insync_replicas(&self, topic: &str) -> usize {
         let own = self

@@ -326,25 +326,24 @@ impl Partition {
         }
         if role == Role::Leader {
             if self.role() != Role::Leader || self.leader_epoch() != leader_epoch {
-                return Err(BrokerError::NotLeader { leader: None });
+                return Err(in_doubt("leadership moved"));
             }
             if !self.gate_open() {
-                return Err(BrokerError::RequestTimedOut(
-                    "the leader lease lapsed before the write was confirmed".into(),
-                ));
+                return Err(in_doubt("the leader lease lapsed"));
             }
         }
         Ok(())
     }
 
     /// Waits until the high watermark reaches `target`, failing as soon as this node stops
-    /// leading at `leader_epoch`.
+    /// leading at `leader_epoch`. The write is in the log by then, so a failure is "in doubt"
+    /// (it may yet be committed by the next leader), never "not written".
     async fn wait_committed(&self, leader_epoch: i32, target: i64) -> Result<(), BrokerError> {
         let mut high_watermark = self.high_watermark_tx.subscribe();
         let mut role_changes = self.role_changes_tx.subscribe();
         loop {
             if self.role() != Role::Leader || self.leader_epoch() != leader_epoch {
-                return Err(BrokerError::NotLeader { leader: None });
+                return Err(in_doubt("leadership moved"));
             }
             if *high_watermark.borrow_and_update() >= target {
                 return Ok(());
@@ -904,6 +903,14 @@ impl Partition {
             .store(high_watermark, Ordering::Release);
         Ok(())
     }
+}
+
+/// The error of a write that reached the log but was not confirmed: it may or may not survive,
+/// so the client must not be told it was not written (that invites a blind resend).
+fn in_doubt(reason: &str) -> BrokerError {
+    BrokerError::RequestTimedOut(format!(
+        "{reason} before the write was confirmed; it may or may not be committed (resend it with the same msg_id or an idempotent producer)"
+    ))
 }
 
 fn last_sequence(header: &BatchHeader) -> i32 {
@@ -1524,8 +1531,10 @@ mod tests {
         log_end.wait_for(|end| *end >= 2).await.expect("appended");
         partition.become_follower(3, 2, vec![2, 3], vec![1, 2, 3]);
         let outcome = second.await.expect("task");
+        // Regression: this was NotLeader (HTTP 421 "not written") for a write already in the
+        // log, which a client may resend blindly.
         assert!(
-            matches!(outcome, Err(BrokerError::NotLeader { .. })),
+            matches!(outcome, Err(BrokerError::RequestTimedOut(_))),
             "{outcome:?}"
         );
     }

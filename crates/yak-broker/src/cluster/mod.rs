@@ -114,6 +114,8 @@ pub struct Cluster {
     lease_expires_in_ms: AtomicI64,
     /// History entries not yet written to the coordinator (the controller writes them).
     pending_events: Mutex<Vec<ClusterEvent>>,
+    /// The coordinator's history at the controller's last look.
+    shared_history: Mutex<Vec<ClusterEvent>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -211,6 +213,7 @@ impl Cluster {
             published_hwm: Mutex::new(BTreeMap::new()),
             lease_expires_in_ms: AtomicI64::new(0),
             pending_events: Mutex::new(Vec::new()),
+            shared_history: Mutex::new(Vec::new()),
             config,
         })
     }
@@ -1093,16 +1096,29 @@ impl Cluster {
         for event in pending {
             if let Err(error) = self.coordinator.record_event(&event).await {
                 tracing::debug!(%error, "cannot write the cluster history");
-                break;
+                return;
             }
+        }
+        if let Ok(history) = self.coordinator.history(HISTORY_CACHE_MAX as isize).await {
+            *self
+                .shared_history
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = history;
         }
     }
 
-    /// The cluster's history from the coordinator, or this node's when Redis cannot be read.
-    pub async fn cluster_history(&self) -> Vec<ClusterEvent> {
-        match self.coordinator.history(HISTORY_CACHE_MAX as isize).await {
-            Ok(history) if !history.is_empty() => history,
-            _ => self.history(),
+    /// The cluster's history as the controller last read it from the coordinator, or this
+    /// node's own when it could not. Never waits on Redis: a node cut off from it still answers.
+    pub fn cluster_history(&self) -> Vec<ClusterEvent> {
+        let shared = self
+            .shared_history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if shared.is_empty() {
+            self.history()
+        } else {
+            shared
         }
     }
 }

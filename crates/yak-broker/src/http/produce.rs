@@ -455,6 +455,7 @@ async fn append_group(
                 results.extend((appended.base_offset..=appended.last_offset).map(Ok));
             }
             Err(error) => {
+                let error = state.broker.with_leader_hint(error);
                 if matches!(
                     error,
                     BrokerError::Internal(_)

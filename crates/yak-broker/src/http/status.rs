@@ -71,7 +71,7 @@ pub async fn leader(State(state): State<AppState>) -> Result<Json<LeaderInfo>, s
 pub async fn cluster(State(state): State<AppState>) -> Json<ClusterState> {
     let broker = &state.broker;
     if broker.cluster().is_some() {
-        return Json(clustered(broker).await);
+        return Json(clustered(broker));
     }
     let node_id = broker.config.node_id;
     let mut partitions = Vec::new();
@@ -108,7 +108,7 @@ pub async fn cluster(State(state): State<AppState>) -> Json<ClusterState> {
 
 /// `/cluster` on a node of a cluster: the coordinator's view at the controller's last look,
 /// this node's partitions, and (on the leader) each follower's progress.
-async fn clustered(broker: &crate::Broker) -> ClusterState {
+fn clustered(broker: &crate::Broker) -> ClusterState {
     let Some(cluster) = broker.cluster() else {
         unreachable!("called for a clustered node only");
     };
@@ -183,7 +183,7 @@ async fn clustered(broker: &crate::Broker) -> ClusterState {
             partitions.push(state);
         }
     }
-    let history = cluster.cluster_history().await;
+    let history = cluster.cluster_history();
     let elections = history
         .iter()
         .filter(|e| e.kind == "election")
