@@ -274,6 +274,15 @@ impl Coordinator {
         }
     }
 
+    /// Runs a script that answers an integer.
+    async fn invoke(
+        &self,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<i64, CoordinatorError> {
+        self.run(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await
+    }
+
     /// Reads the lease, the epoch, the partition records, the members, live registrations and
     /// the topic list.
     pub async fn view(&self) -> Result<ClusterView, CoordinatorError> {
@@ -404,9 +413,7 @@ impl Coordinator {
                 .arg(expected.unwrap_or(-1))
                 .arg(to_json(record)?);
         }
-        let outcome: i64 = self
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let outcome = self.invoke(invocation).await?;
         Ok(match outcome {
             1 => Elected::Won,
             0 => Elected::LeaseHeld,
@@ -431,9 +438,7 @@ impl Coordinator {
         for (field, record) in records {
             invocation.arg(field).arg(to_json(record)?);
         }
-        let _: i64 = self
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        self.invoke(invocation).await?;
         Ok(())
     }
 
@@ -452,9 +457,7 @@ impl Coordinator {
             .arg(node)
             .arg(epoch)
             .arg(lease_ms);
-        let outcome: i64 = self
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let outcome = self.invoke(invocation).await?;
         Ok(outcome == 1)
     }
 
@@ -466,9 +469,7 @@ impl Coordinator {
             .key(self.key("epoch"))
             .arg(node)
             .arg(epoch);
-        let outcome: i64 = self
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let outcome = self.invoke(invocation).await?;
         Ok(outcome == 1)
     }
 
@@ -496,9 +497,7 @@ impl Coordinator {
             };
             invocation.arg(field).arg(expected.unwrap_or(-1)).arg(json);
         }
-        let outcome: i64 = self
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let outcome = self.invoke(invocation).await?;
         Ok(outcome == 1)
     }
 
@@ -520,9 +519,7 @@ impl Coordinator {
             .arg(epoch)
             .arg(value)
             .arg(if only_up { "up" } else { "" });
-        let outcome: i64 = self
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
+        let outcome = self.invoke(invocation).await?;
         Ok(outcome == 1)
     }
 
@@ -577,19 +574,9 @@ impl Coordinator {
     }
 
     /// Ends the lease of `holder` at `epoch` before its time, once its death is proven (see
-    /// `Cluster::leader_refused`). Does nothing if the lease or epoch changed meanwhile.
+    /// `Cluster::leader_is_dead`): the same compare-and-delete as a holder's own release.
     pub async fn expire_lease(&self, holder: i32, epoch: i32) -> Result<bool, CoordinatorError> {
-        let script = Script::new(RELEASE);
-        let mut invocation = script.prepare_invoke();
-        invocation
-            .key(self.key("leader_lease"))
-            .key(self.key("epoch"))
-            .arg(holder)
-            .arg(epoch);
-        let outcome: i64 = self
-            .run(|mut c| async move { invocation.invoke_async(&mut c).await })
-            .await?;
-        Ok(outcome == 1)
+        self.release(holder, epoch).await
     }
 
     /// The first id of a fresh block of `PRODUCER_ID_BLOCK` producer ids, unique in the cluster.
