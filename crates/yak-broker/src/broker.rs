@@ -62,6 +62,8 @@ pub struct Broker {
     pub started_ms: i64,
     /// Set once at start-up when the node joins a cluster (`--coordinator`).
     cluster: OnceLock<Arc<Cluster>>,
+    /// The consumer-group coordinator, set once at start-up.
+    groups: OnceLock<Arc<crate::groups::GroupCoordinator>>,
 }
 
 impl Broker {
@@ -93,6 +95,7 @@ impl Broker {
             advertised_kafka,
             started_ms: crate::now_ms(),
             cluster: OnceLock::new(),
+            groups: OnceLock::new(),
         };
         for topic_config in file.topics {
             let topic = broker.open_topic(topic_config)?;
@@ -221,6 +224,14 @@ impl Broker {
 
     pub fn cluster(&self) -> Option<&Arc<Cluster>> {
         self.cluster.get()
+    }
+
+    pub fn attach_groups(&self, groups: Arc<crate::groups::GroupCoordinator>) {
+        let _ = self.groups.set(groups);
+    }
+
+    pub fn groups(&self) -> Option<&Arc<crate::groups::GroupCoordinator>> {
+        self.groups.get()
     }
 
     /// Refuses a change of the topic list on a node that does not lead the cluster: only the

@@ -460,6 +460,43 @@ impl Backend for KafkaBackend {
         Ok(partition.end_offset_for_epoch(leader_epoch))
     }
 
+    fn group_coordinator(&self) -> Option<NodeInfo> {
+        match self.broker.cluster() {
+            None => Some(node_info(
+                self.broker.config.node_id,
+                &self.broker.advertised_kafka,
+            )),
+            Some(cluster) => cluster
+                .status()
+                .leader
+                .map(|leader| node_info(leader.node_id, &leader.kafka)),
+        }
+    }
+
+    async fn group_request(
+        &self,
+        request: yak_kafka::groups::GroupRequest,
+        version: i16,
+        client: yak_kafka::groups::Client,
+    ) -> yak_kafka::groups::GroupResponse {
+        let coordinates = match self.broker.cluster() {
+            None => true,
+            Some(cluster) => cluster.status().role == Role::Leader,
+        };
+        match self.broker.groups() {
+            Some(groups) if coordinates => {
+                crate::kafka_groups::handle(groups, request, version, client).await
+            }
+            // Kafka's answer from a node that is not the group's coordinator: the client
+            // looks it up again (FindCoordinator) and retries there.
+            _ => yak_kafka::groups::unavailable(
+                &request,
+                version,
+                crate::groups::state::code::NOT_COORDINATOR,
+            ),
+        }
+    }
+
     async fn init_producer_id(&self) -> Result<(i64, i16), BackendError> {
         match self.broker.cluster() {
             Some(cluster) => Ok((cluster.next_producer_id().await.map_err(backend_error)?, 0)),

@@ -28,8 +28,10 @@ pub mod compression;
 pub mod config;
 pub mod error;
 pub mod flusher;
+pub mod groups;
 pub mod http;
 pub mod kafka;
+pub mod kafka_groups;
 pub mod metrics;
 pub mod partition;
 pub mod partitioner;
@@ -42,6 +44,14 @@ pub use broker::Broker;
 pub use config::{BrokerConfig, HttpLimits, KafkaLimits};
 pub use error::BrokerError;
 pub use server::{start, Running};
+
+/// Milliseconds on a monotonic clock that starts with the process (timeouts, sessions).
+pub fn monotonic_ms() -> u64 {
+    static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    BASE.get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+}
 
 /// Milliseconds since the Unix epoch, the unit of every record timestamp.
 pub fn now_ms() -> i64 {

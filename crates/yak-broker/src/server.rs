@@ -126,6 +126,17 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
         }));
     }
     background.push(broker.spawn_retention());
+    let groups = Arc::new(crate::groups::GroupCoordinator::new(
+        Arc::downgrade(&broker),
+        crate::groups::Limits::default(),
+    ));
+    broker.attach_groups(Arc::clone(&groups));
+    background.push(groups.spawn_ticker(&broker));
+    if config.coordinator.is_none() {
+        // A standalone node coordinates its groups from the start; a clustered one when it
+        // starts leading.
+        groups.load().await?;
+    }
     let controller = match &config.coordinator {
         Some(cluster_config) => {
             let cluster = Arc::new(crate::cluster::Cluster::new(

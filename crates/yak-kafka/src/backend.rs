@@ -323,6 +323,23 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(i32, i64), BackendError>> + Send;
     /// A cluster-unique producer id and its epoch, for idempotent producers.
     fn init_producer_id(&self) -> impl Future<Output = Result<(i64, i16), BackendError>> + Send;
+    /// Where group requests go (FindCoordinator), or None while no coordinator is available.
+    fn group_coordinator(&self) -> Option<NodeInfo> {
+        None
+    }
+    /// Answers a consumer-group request (JoinGroup ... OffsetDelete) at `version`. The default
+    /// answers COORDINATOR_NOT_AVAILABLE, for backends without groups. A JoinGroup or SyncGroup
+    /// may wait for the rest of its group; the front-end drops the future when the client goes.
+    fn group_request(
+        &self,
+        request: crate::groups::GroupRequest,
+        version: i16,
+        _client: crate::groups::Client,
+    ) -> impl Future<Output = crate::groups::GroupResponse> + Send {
+        let response =
+            crate::groups::unavailable(&request, version, error_code::COORDINATOR_NOT_AVAILABLE);
+        async move { response }
+    }
 }
 
 #[cfg(test)]

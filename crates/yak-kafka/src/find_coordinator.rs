@@ -1,11 +1,9 @@
 //! FindCoordinator (key 10, v0-4): where a group's (or a transactional id's) coordinator lives.
 //!
-//! YAK has no consumer groups or transactions yet, so every key is answered with
-//! COORDINATOR_NOT_AVAILABLE, the retriable error Kafka itself returns while its
-//! `__consumer_offsets` topic is not ready. The API is advertised anyway because librdkafka
-//! before 2.11.1 (Debian's kcat) and confluent-kafka up to at least 2.16 enable LZ4 only
-//! when FindCoordinator v0 is in the broker's range (see `docs/kafka.md`); without it their
-//! `lz4` batches arrive uncompressed.
+//! Groups: the backend's coordinator (this node standalone; the leader in a cluster), or the
+//! retriable COORDINATOR_NOT_AVAILABLE while there is none. Transactions do not exist yet:
+//! COORDINATOR_NOT_AVAILABLE. (The API is advertised from v0 also because librdkafka before
+//! 2.11.1 and confluent-kafka up to at least 2.16 enable LZ4 only when it is in range.)
 //!
 //! Shapes differ by version: v0-3 answer one key in top-level
 //! fields (`error_message` from v1); v4+ answer each of `coordinator_keys` in `coordinators`
@@ -15,7 +13,7 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::backend::error_code;
+use crate::backend::{error_code, NodeInfo};
 
 /// `key_type` 0: the key is a consumer group id.
 pub const KEY_TYPE_GROUP: i8 = 0;
@@ -24,8 +22,10 @@ pub const KEY_TYPE_TRANSACTION: i8 = 1;
 /// The first version that batches keys in `coordinator_keys` / `coordinators` (KIP-699).
 pub const BATCHED_VERSION_MIN: i16 = 4;
 
-/// Said with every COORDINATOR_NOT_AVAILABLE answer.
-const NOT_AVAILABLE_MESSAGE: &str = "consumer groups are not available on this broker yet";
+/// Said with COORDINATOR_NOT_AVAILABLE for a group while no coordinator is available.
+const NOT_AVAILABLE_MESSAGE: &str = "no group coordinator is available right now; retry";
+/// Said with COORDINATOR_NOT_AVAILABLE for a transactional id.
+const NO_TRANSACTIONS_MESSAGE: &str = "transactions are not available on this broker";
 /// Said when `key_type` is neither groups nor transactions (Kafka answers INVALID_REQUEST).
 const UNKNOWN_KEY_TYPE_MESSAGE: &str = "unknown coordinator key type";
 
@@ -33,41 +33,64 @@ const UNKNOWN_KEY_TYPE_MESSAGE: &str = "unknown coordinator key type";
 const NO_NODE_ID: i32 = -1;
 const NO_PORT: i32 = -1;
 
-/// The error code and message every key of this request gets.
-fn answer(key_type: i8) -> (i16, &'static str) {
-    match key_type {
-        KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION => {
-            (error_code::COORDINATOR_NOT_AVAILABLE, NOT_AVAILABLE_MESSAGE)
+/// The coordinator, or the error code and message, every key of this request gets.
+fn answer(key_type: i8, coordinator: Option<&NodeInfo>) -> Result<&NodeInfo, (i16, &'static str)> {
+    match (key_type, coordinator) {
+        (KEY_TYPE_GROUP, Some(node)) => Ok(node),
+        (KEY_TYPE_GROUP, None) => {
+            Err((error_code::COORDINATOR_NOT_AVAILABLE, NOT_AVAILABLE_MESSAGE))
         }
-        _ => (error_code::INVALID_REQUEST, UNKNOWN_KEY_TYPE_MESSAGE),
+        (KEY_TYPE_TRANSACTION, _) => Err((
+            error_code::COORDINATOR_NOT_AVAILABLE,
+            NO_TRANSACTIONS_MESSAGE,
+        )),
+        _ => Err((error_code::INVALID_REQUEST, UNKNOWN_KEY_TYPE_MESSAGE)),
     }
 }
 
-pub fn handle(version: i16, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    let (code, message) = answer(request.key_type);
+pub fn handle(
+    version: i16,
+    request: FindCoordinatorRequest,
+    coordinator: Option<NodeInfo>,
+) -> FindCoordinatorResponse {
+    let answer = answer(request.key_type, coordinator.as_ref());
     let response = FindCoordinatorResponse::default();
     if version >= BATCHED_VERSION_MIN {
         let coordinators = request
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                Coordinator::default()
-                    .with_key(key)
-                    .with_node_id(BrokerId(NO_NODE_ID))
-                    .with_host(StrBytes::default())
-                    .with_port(NO_PORT)
-                    .with_error_code(code)
-                    .with_error_message(Some(StrBytes::from_static_str(message)))
+                let entry = Coordinator::default().with_key(key);
+                match answer {
+                    Ok(node) => entry
+                        .with_node_id(BrokerId(node.node_id))
+                        .with_host(StrBytes::from_string(node.host.clone()))
+                        .with_port(node.port)
+                        .with_error_code(error_code::NONE),
+                    Err((code, message)) => entry
+                        .with_node_id(BrokerId(NO_NODE_ID))
+                        .with_host(StrBytes::default())
+                        .with_port(NO_PORT)
+                        .with_error_code(code)
+                        .with_error_message(Some(StrBytes::from_static_str(message))),
+                }
             })
             .collect();
         return response.with_coordinators(coordinators);
     }
-    response
-        .with_error_code(code)
-        .with_error_message(Some(StrBytes::from_static_str(message)))
-        .with_node_id(BrokerId(NO_NODE_ID))
-        .with_host(StrBytes::default())
-        .with_port(NO_PORT)
+    match answer {
+        Ok(node) => response
+            .with_error_code(error_code::NONE)
+            .with_node_id(BrokerId(node.node_id))
+            .with_host(StrBytes::from_string(node.host.clone()))
+            .with_port(node.port),
+        Err((code, message)) => response
+            .with_error_code(code)
+            .with_error_message(Some(StrBytes::from_static_str(message)))
+            .with_node_id(BrokerId(NO_NODE_ID))
+            .with_host(StrBytes::default())
+            .with_port(NO_PORT),
+    }
 }
 
 #[cfg(test)]
@@ -111,7 +134,7 @@ mod tests {
             };
             for &key_type in key_types {
                 let sent = request(version, key_type, &["group-a", "group-b"]);
-                let response = round_trip(&handle(version, sent), version);
+                let response = round_trip(&handle(version, sent, None), version);
                 if version >= BATCHED_VERSION_MIN {
                     assert_eq!(
                         response.error_code, 0,
@@ -128,10 +151,7 @@ mod tests {
                         assert_eq!(coordinator.node_id, BrokerId(-1));
                         assert_eq!(coordinator.host.as_str(), "");
                         assert_eq!(coordinator.port, -1);
-                        assert_eq!(
-                            coordinator.error_message.as_deref(),
-                            Some(NOT_AVAILABLE_MESSAGE)
-                        );
+                        assert!(coordinator.error_message.is_some());
                     }
                 } else {
                     assert_eq!(response.error_code, 15, "v{version}");
@@ -141,14 +161,40 @@ mod tests {
                     assert!(response.coordinators.is_empty());
                     // v0 has no error_message field on the wire; v1+ carries it.
                     if version >= 1 {
-                        assert_eq!(
-                            response.error_message.as_deref(),
-                            Some(NOT_AVAILABLE_MESSAGE),
-                            "v{version}"
-                        );
+                        assert!(response.error_message.is_some(), "v{version}");
                     }
                 }
             }
+        }
+    }
+
+    /// Proves a group key gets the backend's coordinator at every version, in its shape.
+    #[test]
+    fn groups_get_the_coordinator() {
+        let node = NodeInfo {
+            node_id: 3,
+            host: "10.0.0.3".into(),
+            port: 9093,
+        };
+        for version in versions::decoded_versions(ApiKey::FindCoordinator) {
+            let sent = request(version, KEY_TYPE_GROUP, &["g"]);
+            let response = round_trip(&handle(version, sent, Some(node.clone())), version);
+            let (code, id, host, port) = if version >= BATCHED_VERSION_MIN {
+                let c = &response.coordinators[0];
+                (c.error_code, c.node_id, c.host.to_string(), c.port)
+            } else {
+                (
+                    response.error_code,
+                    response.node_id,
+                    response.host.to_string(),
+                    response.port,
+                )
+            };
+            assert_eq!(
+                (code, id, host.as_str(), port),
+                (0, BrokerId(3), "10.0.0.3", 9093),
+                "v{version}"
+            );
         }
     }
 
@@ -156,13 +202,13 @@ mod tests {
     /// type gets INVALID_REQUEST as in Kafka.
     #[test]
     fn empty_batches_and_unknown_key_types() {
-        let empty = handle(4, FindCoordinatorRequest::default());
+        let empty = handle(4, FindCoordinatorRequest::default(), None);
         assert!(round_trip(&empty, 4).coordinators.is_empty());
         for version in 1..=3 {
-            let response = handle(version, request(version, 7, &["g"]));
+            let response = handle(version, request(version, 7, &["g"]), None);
             assert_eq!(round_trip(&response, version).error_code, 42);
         }
-        let response = handle(4, request(4, 7, &["g"]));
+        let response = handle(4, request(4, 7, &["g"]), None);
         assert_eq!(round_trip(&response, 4).coordinators[0].error_code, 42);
     }
 }

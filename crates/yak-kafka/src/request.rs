@@ -18,6 +18,7 @@ use kafka_protocol::protocol::{
 
 use crate::backend::Backend;
 use crate::fetch::FetchLimits;
+use crate::groups::{GroupRequest, GroupResponse};
 use crate::memory::{ResponseBudget, ResponseFrame, ResponsePermits};
 use crate::produce::ProduceReply;
 use crate::{
@@ -48,6 +49,7 @@ pub enum Body {
     DescribeCluster(DescribeClusterRequest),
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
+    Group(crate::groups::GroupRequest),
 }
 
 /// One decoded request.
@@ -175,6 +177,36 @@ pub fn decode(mut frame: Bytes) -> Result<Request, DecodeError> {
         ApiKey::OffsetForLeaderEpoch => {
             Body::OffsetForLeaderEpoch(decode_body(&mut frame, api_key, version)?)
         }
+        ApiKey::JoinGroup => Body::Group(GroupRequest::Join(decode_body(
+            &mut frame, api_key, version,
+        )?)),
+        ApiKey::SyncGroup => Body::Group(GroupRequest::Sync(decode_body(
+            &mut frame, api_key, version,
+        )?)),
+        ApiKey::Heartbeat => Body::Group(GroupRequest::Heartbeat(decode_body(
+            &mut frame, api_key, version,
+        )?)),
+        ApiKey::LeaveGroup => Body::Group(GroupRequest::Leave(decode_body(
+            &mut frame, api_key, version,
+        )?)),
+        ApiKey::OffsetCommit => Body::Group(GroupRequest::OffsetCommit(decode_body(
+            &mut frame, api_key, version,
+        )?)),
+        ApiKey::OffsetFetch => Body::Group(GroupRequest::OffsetFetch(decode_body(
+            &mut frame, api_key, version,
+        )?)),
+        ApiKey::ListGroups => Body::Group(GroupRequest::ListGroups(decode_body(
+            &mut frame, api_key, version,
+        )?)),
+        ApiKey::DescribeGroups => Body::Group(GroupRequest::DescribeGroups(decode_body(
+            &mut frame, api_key, version,
+        )?)),
+        ApiKey::DeleteGroups => Body::Group(GroupRequest::DeleteGroups(decode_body(
+            &mut frame, api_key, version,
+        )?)),
+        ApiKey::OffsetDelete => Body::Group(GroupRequest::OffsetDelete(decode_body(
+            &mut frame, api_key, version,
+        )?)),
         _ => return Err(DecodeError::UnknownApiKey(api_key_raw)),
     };
     Ok(Request {
@@ -235,6 +267,8 @@ pub const ENCODE_BUFFER_BYTES_INITIAL: usize = 16 * 1024;
 #[derive(Clone, Copy, Debug)]
 pub struct HandlerConfig {
     pub fetch: FetchLimits,
+    /// The client's address (DescribeGroups reports it per member, as `/IP`).
+    pub client_host: Option<std::net::IpAddr>,
 }
 
 /// What the connection does after a request.
@@ -260,9 +294,13 @@ pub async fn handle<B: Backend>(
         api_key,
         version,
         correlation_id,
+        client_id,
         body,
-        ..
     } = request;
+    let client_host = config
+        .client_host
+        .map(|ip| format!("/{ip}"))
+        .unwrap_or_default();
     let frame = match body {
         Body::ApiVersions(_) => {
             encode_response(api_key, version, correlation_id, &api_versions::response())?
@@ -296,7 +334,7 @@ pub async fn handle<B: Backend>(
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::FindCoordinator(request) => {
-            let response = find_coordinator::handle(version, request);
+            let response = find_coordinator::handle(version, request, backend.group_coordinator());
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::CreateTopics(request) => {
@@ -330,6 +368,38 @@ pub async fn handle<B: Backend>(
         Body::OffsetForLeaderEpoch(request) => {
             let response = offset_for_leader_epoch::handle(backend, request).await;
             encode_response(api_key, version, correlation_id, &response)?
+        }
+        Body::Group(request) => {
+            let client = crate::groups::Client {
+                client_id: client_id.unwrap_or_default(),
+                host: client_host,
+            };
+            match backend.group_request(request, version, client).await {
+                GroupResponse::Join(r) => encode_response(api_key, version, correlation_id, &r)?,
+                GroupResponse::Sync(r) => encode_response(api_key, version, correlation_id, &r)?,
+                GroupResponse::Heartbeat(r) => {
+                    encode_response(api_key, version, correlation_id, &r)?
+                }
+                GroupResponse::Leave(r) => encode_response(api_key, version, correlation_id, &r)?,
+                GroupResponse::OffsetCommit(r) => {
+                    encode_response(api_key, version, correlation_id, &r)?
+                }
+                GroupResponse::OffsetFetch(r) => {
+                    encode_response(api_key, version, correlation_id, &r)?
+                }
+                GroupResponse::ListGroups(r) => {
+                    encode_response(api_key, version, correlation_id, &r)?
+                }
+                GroupResponse::DescribeGroups(r) => {
+                    encode_response(api_key, version, correlation_id, &r)?
+                }
+                GroupResponse::DeleteGroups(r) => {
+                    encode_response(api_key, version, correlation_id, &r)?
+                }
+                GroupResponse::OffsetDelete(r) => {
+                    encode_response(api_key, version, correlation_id, &r)?
+                }
+            }
         }
     };
     Ok(Reply::Send(frame, ResponsePermits::default()))
@@ -455,6 +525,7 @@ mod tests {
                 wait_ms_max: 0,
                 fetch_bytes_max: 1 << 20,
             },
+            client_host: None,
         }
     }
 

@@ -305,6 +305,7 @@ async fn connection<B: Backend>(
 ) -> io::Result<()> {
     // Kafka clients pipeline small requests; do not let Nagle hold their responses.
     stream.set_nodelay(true)?;
+    let client_host = stream.peer_addr().ok().map(|addr| addr.ip());
     let (reader, mut writer) = stream.into_split();
     let connection_requests = Arc::new(Semaphore::new(config.frame_bytes_max));
     let connection_responses = Arc::new(Semaphore::new(config.fetch_bytes_max));
@@ -324,6 +325,7 @@ async fn connection<B: Backend>(
             wait_ms_max: config.fetch_wait_ms_max,
             fetch_bytes_max: config.fetch_bytes_max,
         },
+        client_host,
     };
     let mut last_fetch_turn: Option<oneshot::Receiver<()>> = None;
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();

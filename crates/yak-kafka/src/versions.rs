@@ -5,10 +5,12 @@
 //! request type's `VERSIONS`, so we never advertise what `XxxRequest::decode` would refuse.
 
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
-    IncrementalAlterConfigsRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetForLeaderEpochRequest, ProduceRequest,
+    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
+    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, SyncGroupRequest,
 };
 use kafka_protocol::protocol::{Message, VersionRange};
 
@@ -50,7 +52,7 @@ const fn same(api_key: ApiKey, min: i16, max: i16, crate_range: VersionRange) ->
 pub const PRODUCE_ADVERTISED_MIN: i16 = 0;
 
 /// The whole table, in API key order.
-pub const TABLE: [Support; 14] = [
+pub const TABLE: [Support; 24] = [
     Support {
         api_key: ApiKey::Produce,
         advertised: VersionRange {
@@ -110,6 +112,23 @@ pub const TABLE: [Support; 14] = [
         4,
         OffsetForLeaderEpochRequest::VERSIONS,
     ),
+    // The classic group protocol. OffsetCommit v9+ and OffsetFetch v9+ belong to KIP-848's
+    // consumer protocol, which is not served.
+    same(ApiKey::OffsetCommit, 2, 8, OffsetCommitRequest::VERSIONS),
+    same(ApiKey::OffsetFetch, 1, 8, OffsetFetchRequest::VERSIONS),
+    same(ApiKey::JoinGroup, 0, 9, JoinGroupRequest::VERSIONS),
+    same(ApiKey::Heartbeat, 0, 4, HeartbeatRequest::VERSIONS),
+    same(ApiKey::LeaveGroup, 0, 5, LeaveGroupRequest::VERSIONS),
+    same(ApiKey::SyncGroup, 0, 5, SyncGroupRequest::VERSIONS),
+    same(
+        ApiKey::DescribeGroups,
+        0,
+        5,
+        DescribeGroupsRequest::VERSIONS,
+    ),
+    same(ApiKey::ListGroups, 0, 5, ListGroupsRequest::VERSIONS),
+    same(ApiKey::DeleteGroups, 0, 2, DeleteGroupsRequest::VERSIONS),
+    same(ApiKey::OffsetDelete, 0, 0, OffsetDeleteRequest::VERSIONS),
 ];
 
 /// The row for `api_key`, or `None` when YAK does not serve that API.
@@ -153,6 +172,16 @@ mod tests {
             (ApiKey::IncrementalAlterConfigs, 0, 1),
             (ApiKey::DescribeCluster, 0, 1),
             (ApiKey::OffsetForLeaderEpoch, 2, 4),
+            (ApiKey::OffsetCommit, 2, 8),
+            (ApiKey::OffsetFetch, 1, 8),
+            (ApiKey::JoinGroup, 0, 9),
+            (ApiKey::Heartbeat, 0, 4),
+            (ApiKey::LeaveGroup, 0, 5),
+            (ApiKey::SyncGroup, 0, 5),
+            (ApiKey::DescribeGroups, 0, 5),
+            (ApiKey::ListGroups, 0, 5),
+            (ApiKey::DeleteGroups, 0, 2),
+            (ApiKey::OffsetDelete, 0, 0),
         ];
         for (api_key, min, max) in expect {
             let row = support(api_key).expect("row exists");
@@ -179,8 +208,7 @@ mod tests {
             ApiKey::AddPartitionsToTxn,
             ApiKey::EndTxn,
             ApiKey::TxnOffsetCommit,
-            ApiKey::JoinGroup,
-            ApiKey::OffsetCommit,
+            ApiKey::ConsumerGroupHeartbeat,
         ] {
             assert!(support(api_key).is_none());
         }

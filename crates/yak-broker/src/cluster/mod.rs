@@ -808,6 +808,12 @@ impl Cluster {
         });
         self.elections_total.fetch_add(1, Ordering::Relaxed);
         tracing::info!(epoch, "elected leader");
+        if let Some(groups) = broker.groups() {
+            // Members rejoin; committed offsets come from the replicated log.
+            if let Err(error) = groups.load().await {
+                tracing::error!(%error, "cannot load committed offsets");
+            }
+        }
         self.record(
             broker,
             "election",
