@@ -588,10 +588,10 @@ mod tests {
             decode(raw(999, 0)).map(|_| ()),
             Err(DecodeError::UnknownApiKey(999))
         );
-        // JoinGroup exists but is not served in this step.
+        // AddPartitionsToTxn (24) exists in Kafka but is not served: transactions do not.
         assert_eq!(
-            decode(raw(11, 0)).map(|_| ()),
-            Err(DecodeError::UnknownApiKey(11))
+            decode(raw(24, 0)).map(|_| ()),
+            Err(DecodeError::UnknownApiKey(24))
         );
         // FindCoordinator is served up to v4 only.
         assert!(matches!(

@@ -325,6 +325,34 @@ impl GroupCoordinator {
         state::code::NONE
     }
 
+    /// Sets a group's committed offsets (a reset to earliest, latest, an offset or a time, as
+    /// Kafka's `--reset-offsets`): refused with NON_EMPTY_GROUP while the group has members, as
+    /// Kafka refuses it. Creates the group (empty) if it did not exist.
+    pub async fn reset_offsets(
+        &self,
+        group_id: &str,
+        offsets: Vec<(String, i32, i64)>,
+    ) -> Result<(), i16> {
+        if self.describe(group_id).members.iter().next().is_some() {
+            return Err(state::code::NON_EMPTY_GROUP);
+        }
+        let commits = offsets
+            .into_iter()
+            .map(|(topic, partition, offset)| OffsetCommit {
+                topic,
+                partition,
+                offset,
+                leader_epoch: -1,
+                metadata: None,
+            })
+            .collect();
+        let codes = self.commit(group_id, -1, "", None, commits).await;
+        match codes.into_iter().find(|code| *code != state::code::NONE) {
+            Some(code) => Err(code),
+            None => Ok(()),
+        }
+    }
+
     /// OffsetDelete: removes committed offsets of partitions the group is not subscribed to.
     pub async fn delete_offsets(
         &self,
