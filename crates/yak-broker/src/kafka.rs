@@ -615,6 +615,12 @@ impl KafkaBackend {
                 "acks must be -1, 0 or 1, got {acks}"
             )));
         }
+        if topic == crate::groups::OFFSETS_TOPIC {
+            // Only the group coordinator writes committed offsets (Kafka refuses the same).
+            return Err(BackendError::InvalidTopic(format!(
+                "{topic} is internal: offsets are committed with OffsetCommit"
+            )));
+        }
         let records_count = batch.header().records_count;
         let partition = self.partition(topic, partition)?;
         let durability = match acks {

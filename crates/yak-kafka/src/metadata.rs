@@ -117,7 +117,8 @@ pub fn topic_entry(meta: &TopicMeta) -> MetadataResponseTopic {
         .with_error_code(error_code::NONE)
         .with_name(Some(topic_name(&meta.name)))
         .with_topic_id(Uuid::from_bytes(meta.topic_id))
-        .with_is_internal(false)
+        // Kafka's internal topic for committed offsets is shown as internal, as Kafka does.
+        .with_is_internal(meta.name == "__consumer_offsets")
         .with_partitions(partitions)
 }
 

@@ -1142,3 +1142,324 @@ fn rejoin_static(
     }
     Err(receiver)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SESSION_MS: i32 = 10_000;
+    const REBALANCE_MS: i32 = 30_000;
+
+    fn join_request(group: &str, member: &str, instance: Option<&str>) -> JoinRequest {
+        JoinRequest {
+            group_id: group.into(),
+            member_id: member.into(),
+            instance_id: instance.map(Into::into),
+            client_id: "client".into(),
+            client_host: "/127.0.0.1".into(),
+            session_timeout_ms: SESSION_MS,
+            rebalance_timeout_ms: REBALANCE_MS,
+            protocol_type: "consumer".into(),
+            protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
+            requires_known_member_id: true,
+        }
+    }
+
+    /// A first join with no member id gets MEMBER_ID_REQUIRED and an id; the join with that id
+    /// waits for the round and is answered as its leader.
+    fn join_new(
+        groups: &mut Groups,
+        group: &str,
+        now_ms: u64,
+    ) -> (String, oneshot::Receiver<JoinOutcome>) {
+        let first = groups
+            .join(join_request(group, "", None), now_ms)
+            .expect("answered at once");
+        assert_eq!(first.error_code, code::MEMBER_ID_REQUIRED);
+        let waiting = groups
+            .join(join_request(group, &first.member_id, None), now_ms)
+            .expect_err("waits for the round");
+        (first.member_id, waiting)
+    }
+
+    fn answered<T: std::fmt::Debug>(receiver: &mut oneshot::Receiver<T>) -> T {
+        receiver.try_recv().expect("answered")
+    }
+
+    fn sync_request(
+        group: &str,
+        generation: i32,
+        member: &str,
+        assignments: Vec<(String, Bytes)>,
+    ) -> SyncRequest {
+        SyncRequest {
+            group_id: group.into(),
+            generation_id: generation,
+            member_id: member.into(),
+            instance_id: None,
+            protocol_type: Some("consumer".into()),
+            protocol_name: Some("range".into()),
+            assignments,
+        }
+    }
+
+    #[test]
+    fn a_lone_member_forms_a_generation_and_leads_it() {
+        let mut groups = Groups::new(Limits::default());
+        let (member, mut waiting) = join_new(&mut groups, "g", 0);
+        let joined = answered(&mut waiting);
+        assert_eq!(joined.error_code, code::NONE);
+        assert_eq!(joined.generation_id, 1);
+        assert_eq!(joined.leader, member);
+        assert_eq!(joined.members.len(), 1, "the leader gets the member list");
+        let synced = groups
+            .sync(
+                sync_request(
+                    "g",
+                    1,
+                    &member,
+                    vec![(member.clone(), Bytes::from_static(b"a"))],
+                ),
+                0,
+            )
+            .expect_err("the leader's sync completes the round")
+            .try_recv()
+            .expect("answered");
+        assert_eq!(synced.assignment, Bytes::from_static(b"a"));
+        assert_eq!(groups.describe("g").state, GroupState::Stable);
+        assert_eq!(groups.heartbeat("g", 1, &member, None, 1), code::NONE);
+    }
+
+    #[test]
+    fn a_second_member_rebalances_and_stale_generations_are_fenced() {
+        let mut groups = Groups::new(Limits::default());
+        let (a, mut a_join) = join_new(&mut groups, "g", 0);
+        answered(&mut a_join);
+        let _ = groups.sync(sync_request("g", 1, &a, vec![]), 0);
+        // B joins: the group prepares a rebalance; A learns it from its heartbeat.
+        let (b, mut b_join) = join_new(&mut groups, "g", 10);
+        assert_eq!(
+            groups.heartbeat("g", 1, &a, None, 20),
+            code::REBALANCE_IN_PROGRESS
+        );
+        assert!(b_join.try_recv().is_err(), "held until A rejoins");
+        let mut a_rejoin = groups
+            .join(join_request("g", &a, None), 30)
+            .expect_err("waits");
+        let a_joined = answered(&mut a_rejoin);
+        let b_joined = answered(&mut b_join);
+        assert_eq!(a_joined.generation_id, 2);
+        assert_eq!(b_joined.generation_id, 2);
+        assert_eq!(a_joined.leader, a, "the leader stays while it is a member");
+        assert!(
+            b_joined.members.is_empty(),
+            "only the leader gets the member list"
+        );
+        // A member of generation 1 is fenced.
+        assert_eq!(
+            groups.heartbeat("g", 1, &b, None, 40),
+            code::ILLEGAL_GENERATION
+        );
+        assert_eq!(
+            groups.check_commit("g", 1, &a, None),
+            code::ILLEGAL_GENERATION
+        );
+        assert_eq!(
+            groups.heartbeat("g", 2, "nobody", None, 40),
+            code::UNKNOWN_MEMBER_ID
+        );
+        // Before the leader's assignment, commits wait for the round.
+        assert_eq!(
+            groups.check_commit("g", 2, &a, None),
+            code::REBALANCE_IN_PROGRESS
+        );
+    }
+
+    #[test]
+    fn a_member_that_does_not_rejoin_is_dropped_at_the_rebalance_timeout() {
+        let mut groups = Groups::new(Limits::default());
+        let (a, mut a_join) = join_new(&mut groups, "g", 0);
+        answered(&mut a_join);
+        let _ = groups.sync(sync_request("g", 1, &a, vec![]), 0);
+        let (b, mut b_join) = join_new(&mut groups, "g", 100);
+        groups.tick(100 + REBALANCE_MS as u64 - 1);
+        assert!(b_join.try_recv().is_err());
+        groups.tick(100 + REBALANCE_MS as u64);
+        let joined = answered(&mut b_join);
+        assert_eq!(joined.generation_id, 2);
+        assert_eq!(joined.leader, b, "A left, B leads");
+        assert_eq!(groups.describe("g").members.len(), 1);
+    }
+
+    #[test]
+    fn a_silent_member_is_evicted_after_its_session_and_the_rest_rebalance() {
+        let mut groups = Groups::new(Limits::default());
+        let (a, mut a_join) = join_new(&mut groups, "g", 0);
+        answered(&mut a_join);
+        let _ = groups.sync(sync_request("g", 1, &a, vec![]), 0);
+        let (b, mut b_join) = join_new(&mut groups, "g", 0);
+        let mut a_rejoin = groups
+            .join(join_request("g", &a, None), 0)
+            .expect_err("waits");
+        answered(&mut a_rejoin);
+        answered(&mut b_join);
+        let _ = groups.sync(sync_request("g", 2, &a, vec![]), 0);
+        // B heartbeats, A goes silent.
+        for now in (1_000..SESSION_MS as u64).step_by(1_000) {
+            assert_eq!(groups.heartbeat("g", 2, &b, None, now), code::NONE);
+            groups.tick(now);
+        }
+        groups.tick(SESSION_MS as u64 + 1);
+        assert_eq!(groups.describe("g").state, GroupState::PreparingRebalance);
+        assert_eq!(
+            groups.heartbeat("g", 2, &a, None, SESSION_MS as u64 + 2),
+            code::UNKNOWN_MEMBER_ID
+        );
+        assert_eq!(
+            groups.heartbeat("g", 2, &b, None, SESSION_MS as u64 + 2),
+            code::REBALANCE_IN_PROGRESS
+        );
+    }
+
+    #[test]
+    fn leaving_empties_the_group_and_a_simple_commit_is_then_allowed() {
+        let mut groups = Groups::new(Limits::default());
+        let (a, mut a_join) = join_new(&mut groups, "g", 0);
+        answered(&mut a_join);
+        assert_eq!(
+            groups.check_commit("g", -1, "", None),
+            code::UNKNOWN_MEMBER_ID
+        );
+        let (top, codes) = groups.leave("g", &[(a.clone(), None)], 1);
+        assert_eq!((top, codes), (code::NONE, vec![code::NONE]));
+        assert_eq!(groups.describe("g").state, GroupState::Empty);
+        assert_eq!(groups.check_commit("g", -1, "", None), code::NONE);
+        assert_eq!(
+            groups.leave("g", &[(a, None)], 2).0,
+            code::UNKNOWN_MEMBER_ID
+        );
+    }
+
+    #[test]
+    fn a_static_member_restarting_keeps_its_assignment_and_fences_its_old_self() {
+        let mut groups = Groups::new(Limits::default());
+        let mut leader_join = groups
+            .join(join_request("g", "", Some("leader-1")), 0)
+            .expect_err("a static member needs no MEMBER_ID_REQUIRED");
+        let leader = answered(&mut leader_join);
+        let mut s_join = groups
+            .join(join_request("g", "", Some("static-1")), 0)
+            .expect_err("waits");
+        let mut leader_rejoin = groups
+            .join(join_request("g", &leader.member_id, Some("leader-1")), 0)
+            .expect_err("waits");
+        let leader = answered(&mut leader_rejoin);
+        let joined = answered(&mut s_join);
+        let assignment = Bytes::from_static(b"p0");
+        let _ = groups.sync(
+            SyncRequest {
+                instance_id: Some("leader-1".into()),
+                ..sync_request(
+                    "g",
+                    leader.generation_id,
+                    &leader.member_id,
+                    vec![(joined.member_id.clone(), assignment.clone())],
+                )
+            },
+            0,
+        );
+        assert_eq!(groups.describe("g").state, GroupState::Stable);
+        // The static member restarts: a new member id, the same generation, no rebalance.
+        let again = groups
+            .join(join_request("g", "", Some("static-1")), 5)
+            .expect("answered at once");
+        assert_eq!(again.error_code, code::NONE);
+        assert_eq!(again.generation_id, leader.generation_id);
+        assert_ne!(again.member_id, joined.member_id);
+        assert_eq!(groups.describe("g").state, GroupState::Stable);
+        let synced = groups
+            .sync(
+                SyncRequest {
+                    instance_id: Some("static-1".into()),
+                    ..sync_request("g", again.generation_id, &again.member_id, vec![])
+                },
+                6,
+            )
+            .expect("a stable group answers at once");
+        assert_eq!(synced.assignment, assignment);
+        // The old incarnation is fenced.
+        assert_eq!(
+            groups.heartbeat(
+                "g",
+                again.generation_id,
+                &joined.member_id,
+                Some("static-1"),
+                7
+            ),
+            code::FENCED_INSTANCE_ID
+        );
+    }
+
+    #[test]
+    fn pending_member_ids_are_bounded_and_expire() {
+        let limits = Limits {
+            pending_members_max: 3,
+            ..Limits::default()
+        };
+        let mut groups = Groups::new(limits);
+        for _ in 0..3 {
+            let outcome = groups
+                .join(join_request("g", "", None), 0)
+                .expect("answered");
+            assert_eq!(outcome.error_code, code::MEMBER_ID_REQUIRED);
+        }
+        let refused = groups
+            .join(join_request("g", "", None), 0)
+            .expect("answered");
+        assert_eq!(refused.error_code, code::GROUP_MAX_SIZE_REACHED);
+        // Unused ids expire after the session timeout, and room comes back.
+        groups.tick(SESSION_MS as u64 + 1);
+        let outcome = groups
+            .join(join_request("g", "", None), SESSION_MS as u64 + 1)
+            .expect("answered");
+        assert_eq!(outcome.error_code, code::MEMBER_ID_REQUIRED);
+    }
+
+    #[test]
+    fn bad_joins_get_kafkas_errors() {
+        let mut groups = Groups::new(Limits::default());
+        let mut request = join_request("", "", None);
+        assert_eq!(
+            groups
+                .join(request.clone(), 0)
+                .expect("answered")
+                .error_code,
+            code::INVALID_GROUP_ID
+        );
+        request.group_id = "g".into();
+        request.session_timeout_ms = 10;
+        assert_eq!(
+            groups
+                .join(request.clone(), 0)
+                .expect("answered")
+                .error_code,
+            code::INVALID_SESSION_TIMEOUT
+        );
+        request.session_timeout_ms = SESSION_MS;
+        request.protocols = vec![("range".into(), Bytes::from(vec![0u8; 2 * 1024 * 1024]))];
+        assert_eq!(
+            groups
+                .join(request.clone(), 0)
+                .expect("answered")
+                .error_code,
+            code::INVALID_REQUEST
+        );
+        assert_eq!(
+            groups
+                .join(join_request("g", "made-up", None), 0)
+                .expect("answered")
+                .error_code,
+            code::UNKNOWN_MEMBER_ID
+        );
+    }
+}

@@ -346,6 +346,13 @@ async fn append_records<'a>(
     for record in records {
         let name = record.topic.as_deref().unwrap_or_default();
         if !topics.contains_key(name) {
+            if name == crate::groups::OFFSETS_TOPIC {
+                // Only the group coordinator writes committed offsets.
+                return Err(HttpError::new(
+                    ErrorCode::InvalidTopicName,
+                    format!("{name} is internal: offsets are committed through consumer groups"),
+                ));
+            }
             let topic = broker.topic_or_create(name).await?;
             topics.insert(name, (topic, KeylessSpread::default()));
         }
