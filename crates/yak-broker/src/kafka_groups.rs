@@ -67,6 +67,7 @@ pub async fn handle(
                         .map(|p| (text(&p.name), p.metadata.clone()))
                         .collect(),
                     requires_known_member_id: version >= 4,
+                    supports_skip_assignment: version >= 9,
                 })
                 .await;
             let protocol_name = match outcome.protocol_name {
@@ -86,6 +87,7 @@ pub async fn handle(
                     })
                     .with_protocol_name(protocol_name)
                     .with_leader(str_bytes(&outcome.leader))
+                    .with_skip_assignment(version >= 9 && outcome.skip_assignment)
                     .with_member_id(str_bytes(&outcome.member_id))
                     .with_members(
                         outcome

@@ -105,6 +105,9 @@ pub struct JoinRequest {
     pub protocols: Vec<(String, Bytes)>,
     /// v4+ clients are told MEMBER_ID_REQUIRED on their first join (KIP-394).
     pub requires_known_member_id: bool,
+    /// v9+ clients understand `skip_assignment` (KIP-814): a static leader that rejoins a
+    /// stable group gets the member list without a new round.
+    pub supports_skip_assignment: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -117,6 +120,8 @@ pub struct JoinOutcome {
     pub member_id: String,
     /// Only for the leader: every member's id, instance id and metadata for the chosen protocol.
     pub members: Vec<(String, Option<String>, Bytes)>,
+    /// The leader must not compute a new assignment: the group keeps the one it has (KIP-814).
+    pub skip_assignment: bool,
 }
 
 impl JoinOutcome {
@@ -363,6 +368,7 @@ impl Group {
                     } else {
                         Vec::new()
                     },
+                    skip_assignment: false,
                 });
             }
         }
@@ -593,6 +599,7 @@ impl Groups {
                             leader: group.leader.clone().unwrap_or_default(),
                             member_id: member_id.clone(),
                             members: Vec::new(),
+                            skip_assignment: false,
                         });
                     }
                     _ => {}
@@ -1120,8 +1127,22 @@ fn rejoin_static(
             .static_members
             .insert(instance.clone(), new_id.clone());
     }
-    if group.state == GroupState::Stable && !changed && !was_leader {
+    if group.state == GroupState::Stable
+        && !changed
+        && (!was_leader || request.supports_skip_assignment)
+    {
         group.members.insert(new_id.clone(), member);
+        // A returning leader gets the member list, told to keep the current assignment.
+        let members = if was_leader {
+            let protocol = group.protocol_name.clone().unwrap_or_default();
+            group
+                .members
+                .iter()
+                .map(|(id, m)| (id.clone(), m.instance_id.clone(), m.metadata_for(&protocol)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         return Ok(JoinOutcome {
             error_code: code::NONE,
             generation_id: group.generation,
@@ -1129,7 +1150,8 @@ fn rejoin_static(
             protocol_name: group.protocol_name.clone(),
             leader: group.leader.clone().unwrap_or_default(),
             member_id: new_id,
-            members: Vec::new(),
+            members,
+            skip_assignment: was_leader,
         });
     }
     // Otherwise a new round, which this member joins like the others.
@@ -1162,6 +1184,7 @@ mod tests {
             protocol_type: "consumer".into(),
             protocols: vec![("range".into(), Bytes::from_static(b"meta"))],
             requires_known_member_id: true,
+            supports_skip_assignment: true,
         }
     }
 
@@ -1398,6 +1421,39 @@ mod tests {
             ),
             code::FENCED_INSTANCE_ID
         );
+    }
+
+    /// Regression: a static leader that restarted made the whole group rebalance; with
+    /// JoinGroup v9 it gets the member list and `skip_assignment` instead (KIP-814).
+    #[test]
+    fn a_static_leader_restarting_keeps_the_group_stable() {
+        let mut groups = Groups::new(Limits::default());
+        let mut join = groups
+            .join(join_request("g", "", Some("leader-1")), 0)
+            .expect_err("waits");
+        let leader = answered(&mut join);
+        let _ = groups.sync(
+            SyncRequest {
+                instance_id: Some("leader-1".into()),
+                ..sync_request(
+                    "g",
+                    leader.generation_id,
+                    &leader.member_id,
+                    vec![(leader.member_id.clone(), Bytes::from_static(b"all"))],
+                )
+            },
+            0,
+        );
+        assert_eq!(groups.describe("g").state, GroupState::Stable);
+        let again = groups
+            .join(join_request("g", "", Some("leader-1")), 5)
+            .expect("answered at once");
+        assert_eq!(again.error_code, code::NONE);
+        assert!(again.skip_assignment);
+        assert_eq!(again.leader, again.member_id);
+        assert_eq!(again.members.len(), 1);
+        assert_eq!(again.generation_id, leader.generation_id);
+        assert_eq!(groups.describe("g").state, GroupState::Stable);
     }
 
     #[test]
