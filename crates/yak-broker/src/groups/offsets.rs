@@ -62,15 +62,17 @@ pub fn encode(records: &[(OffsetKey, Option<OffsetValue>)], now_ms: i64) -> Vec<
     batch
 }
 
-/// Every committed offset in the partition, read from its start to its high watermark. A record
-/// that does not parse is skipped with a warning (it cannot have come from this coordinator).
-/// Reads the log: call it on a blocking thread.
+/// Every committed offset in the partition, read from its start to its log end offset (not its
+/// high watermark: a node that was just elected holds acknowledged commits above its own high
+/// watermark, which catches up as soon as its followers do; Kafka loads to the log end too). A
+/// record that does not parse is skipped with a warning (it cannot have come from this
+/// coordinator). Reads the log: call it on a blocking thread.
 pub fn replay(partition: &Partition) -> Result<BTreeMap<OffsetKey, OffsetValue>, BrokerError> {
     let mut offsets = BTreeMap::new();
     let mut next = partition.log_start_offset();
-    let high_watermark = partition.high_watermark();
-    while next < high_watermark {
-        let batches = partition.read(next, REPLAY_READ_BYTES)?;
+    let log_end_offset = partition.log_end_offset();
+    while next < log_end_offset {
+        let (batches, _) = partition.read_for_replica(next, REPLAY_READ_BYTES)?;
         if batches.is_empty() {
             break;
         }

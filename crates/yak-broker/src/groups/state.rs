@@ -1111,7 +1111,12 @@ fn rejoin_static(
     if let Some(waiter) = member.awaiting_sync.take() {
         let _ = waiter.send(SyncOutcome::error(code::FENCED_INSTANCE_ID));
     }
-    let changed = member.protocols != request.protocols;
+    // As in Kafka, what matters is whether the group's protocol stays supported; the metadata
+    // bytes change on every restart (owned partitions, generation) and must not force a round.
+    let changed = !request
+        .protocols
+        .iter()
+        .any(|(name, _)| Some(name) == group.protocol_name.as_ref());
     member.protocols = request.protocols.clone();
     member.session_timeout_ms = request.session_timeout_ms as u64;
     member.rebalance_timeout_ms = request.rebalance_timeout_ms.max(0) as u64;
@@ -1445,9 +1450,10 @@ mod tests {
             0,
         );
         assert_eq!(groups.describe("g").state, GroupState::Stable);
-        let again = groups
-            .join(join_request("g", "", Some("leader-1")), 5)
-            .expect("answered at once");
+        // Restarted: its subscription metadata differs (no owned partitions any more).
+        let mut restarted = join_request("g", "", Some("leader-1"));
+        restarted.protocols = vec![("range".into(), Bytes::from_static(b"other"))];
+        let again = groups.join(restarted, 5).expect("answered at once");
         assert_eq!(again.error_code, code::NONE);
         assert!(again.skip_assignment);
         assert_eq!(again.leader, again.member_id);
