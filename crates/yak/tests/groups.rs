@@ -250,3 +250,79 @@ async fn commit_reset_and_delete_an_empty_group() {
     let again = delete(&http, &broker.url("/groups/web")).await;
     assert_error("delete a deleted group", &again, 404, "unknown_group");
 }
+
+/// Runs `yak ARGS` to the end; its exit status, stdout and stderr.
+async fn yak(args: &[&str]) -> (bool, String, String) {
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_yak"))
+            .args(args)
+            .env_remove("YAK_BROKER")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("yak finished in time")
+    .expect("run yak");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `yak consume --group` reads from and commits the group's offsets; `yak groups list`,
+/// `describe`, `reset-offsets` (a plan without --execute, a commit with it) and `delete`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_groups_consume_describe_reset_delete() {
+    let broker = Broker::start();
+    let http = client();
+    create_topic(&http, &broker, "jobs", 1).await;
+    produce_n(&http, &broker, "jobs", 0, 5).await;
+    let url = broker.url("");
+    let url = url.trim_end_matches('/');
+    let base = ["--broker", url];
+
+    let (ok, out, err) = yak(&[&["consume", "--topic", "jobs", "--group", "cli", "--max", "3"][..], &base].concat()).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    let (ok, out, err) = yak(&[&["consume", "--topic", "jobs", "--group", "cli"][..], &base].concat()).await;
+    assert!(ok, "{err}");
+    let offsets: Vec<i64> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(offsets, vec![3, 4], "the second run resumes at the commit");
+
+    let (ok, out, err) = yak(&[&["groups", "list"][..], &base].concat()).await;
+    assert!(ok, "{err}");
+    let list: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list["groups"][0]["group_id"], "cli");
+    let (ok, out, err) = yak(&[&["groups", "describe", "cli"][..], &base].concat()).await;
+    assert!(ok, "{err}");
+    let detail: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(offsets_of(&detail), vec![("jobs".into(), 0, 5, 5, 0)]);
+
+    let reset = ["groups", "reset-offsets", "cli", "--topic", "jobs", "--to-offset", "1"];
+    let (ok, out, err) = yak(&[&reset[..], &base].concat()).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("NEW-OFFSET") && out.lines().nth(1).is_some_and(|l| l.trim_end().ends_with(" 1")), "{out}");
+    assert!(err.contains("--execute"), "{err}");
+    let (_, detail) = get(&http, &broker.url("/groups/cli")).await;
+    assert_eq!(detail["offsets"][0]["committed"], 5, "a plan commits nothing");
+    let (ok, _, err) = yak(&[&reset[..], &["--execute"], &base].concat()).await;
+    assert!(ok, "{err}");
+    let (_, detail) = get(&http, &broker.url("/groups/cli")).await;
+    assert_eq!(detail["offsets"][0]["committed"], 1);
+    let (ok, _, err) = yak(&[&["groups", "reset-offsets", "cli", "--topic", "jobs", "--to-datetime", "2000-01-01T00:00:00Z", "--execute"][..], &base].concat()).await;
+    assert!(ok, "{err}");
+    let (_, detail) = get(&http, &broker.url("/groups/cli")).await;
+    assert_eq!(detail["offsets"][0]["committed"], 0);
+    let (ok, _, err) = yak(&[&["groups", "reset-offsets", "cli", "--topic", "jobs"][..], &base].concat()).await;
+    assert!(!ok && err.contains("--to-earliest"), "no target: {err}");
+
+    let (ok, _, err) = yak(&[&["groups", "delete", "cli"][..], &base].concat()).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = yak(&[&["groups", "describe", "cli"][..], &base].concat()).await;
+    assert!(!ok && err.contains("unknown_group"), "{err}");
+}
