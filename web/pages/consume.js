@@ -139,7 +139,7 @@ export function mount(root, { query }) {
           record: (record) => {
             sub.next = record.offset + 1;
             sub.received += 1;
-            position.textContent = `next offset ${formatNumber(sub.next)}`;
+            position.textContent = `${sub.group ? `group ${sub.group} · ` : ''}next offset ${formatNumber(sub.next)}`;
             addRecord({ ...record, topic: record.topic ?? sub.topic, partition: record.partition ?? sub.partition });
           },
         },
