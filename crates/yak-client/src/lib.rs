@@ -29,11 +29,11 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use yak_api::{
-    CommitOffsetRequest, DeleteGroupResponse, GroupDetail, GroupList, GroupOffset,
-    ResetOffsetsRequest, ResetOffsetsResponse,
-    Acks, AlterTopicConfigsRequest, ApiError, ClusterState, ConsumeResponse, CreateTopicRequest,
-    DeleteTopicResponse, ErrorBody, ErrorCode, Health, LeaderInfo, ProduceBatch,
-    ProduceBatchResponse, ProduceOutcome, ProduceRecord, ProduceResult, TopicDetail, TopicList,
+    Acks, AlterTopicConfigsRequest, ApiError, ClusterState, CommitOffsetRequest, ConsumeResponse,
+    CreateTopicRequest, DeleteGroupResponse, DeleteTopicResponse, ErrorBody, ErrorCode,
+    GroupDetail, GroupList, GroupOffset, Health, LeaderInfo, ProduceBatch, ProduceBatchResponse,
+    ProduceOutcome, ProduceRecord, ProduceResult, ResetOffsetsRequest, ResetOffsetsResponse,
+    TopicDetail, TopicList,
 };
 
 /// Attempts of one request across brokers before the error reaches the caller. With the backoff
@@ -648,8 +648,12 @@ impl Client {
     }
 
     pub async fn describe_group(&self, group: &str) -> Result<GroupDetail, ClientError> {
-        self.call(Method::GET, &format!("/groups/{}", encode(group)), Body::None)
-            .await
+        self.call(
+            Method::GET,
+            &format!("/groups/{}", encode(group)),
+            Body::None,
+        )
+        .await
     }
 
     /// Resets a group's committed offsets (refused with `group_not_empty` while it has

@@ -67,8 +67,10 @@ fn target(args: &ResetArgs) -> anyhow::Result<ResetTo> {
         return Ok(ResetTo::Offset(ResetToOffset { offset }));
     }
     if let Some(text) = &args.to_datetime {
-        let time = humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
-            .with_context(|| format!("--to-datetime {text:?}: expected RFC 3339, e.g. 2026-11-30T12:00:00Z"))?;
+        let time =
+            humantime::parse_rfc3339_weak(text.trim_end_matches('Z')).with_context(|| {
+                format!("--to-datetime {text:?}: expected RFC 3339, e.g. 2026-11-30T12:00:00Z")
+            })?;
         let since_epoch = time
             .duration_since(std::time::UNIX_EPOCH)
             .with_context(|| format!("--to-datetime {text:?} is before 1970"))?;

@@ -91,7 +91,9 @@ async fn group_consume_commits_and_resumes() {
         .await
         .unwrap();
     assert!(
-        text.contains("kafka_consumergroup_lag{group=\"billing\",topic=\"orders\",partition=\"0\"} 2"),
+        text.contains(
+            "kafka_consumergroup_lag{group=\"billing\",topic=\"orders\",partition=\"0\"} 2"
+        ),
         "{text}"
     );
     assert!(
@@ -283,14 +285,24 @@ async fn cli_groups_consume_describe_reset_delete() {
     let url = url.trim_end_matches('/');
     let base = ["--broker", url];
 
-    let (ok, out, err) = yak(&[&["consume", "--topic", "jobs", "--group", "cli", "--max", "3"][..], &base].concat()).await;
+    let (ok, out, err) = yak(&[
+        &["consume", "--topic", "jobs", "--group", "cli", "--max", "3"][..],
+        &base,
+    ]
+    .concat())
+    .await;
     assert!(ok, "{err}");
     assert_eq!(out.lines().count(), 3, "{out}");
-    let (ok, out, err) = yak(&[&["consume", "--topic", "jobs", "--group", "cli"][..], &base].concat()).await;
+    let (ok, out, err) =
+        yak(&[&["consume", "--topic", "jobs", "--group", "cli"][..], &base].concat()).await;
     assert!(ok, "{err}");
     let offsets: Vec<i64> = out
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["offset"].as_i64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["offset"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(offsets, vec![3, 4], "the second run resumes at the commit");
 
@@ -303,22 +315,59 @@ async fn cli_groups_consume_describe_reset_delete() {
     let detail: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(offsets_of(&detail), vec![("jobs".into(), 0, 5, 5, 0)]);
 
-    let reset = ["groups", "reset-offsets", "cli", "--topic", "jobs", "--to-offset", "1"];
+    let reset = [
+        "groups",
+        "reset-offsets",
+        "cli",
+        "--topic",
+        "jobs",
+        "--to-offset",
+        "1",
+    ];
     let (ok, out, err) = yak(&[&reset[..], &base].concat()).await;
     assert!(ok, "{err}");
-    assert!(out.contains("NEW-OFFSET") && out.lines().nth(1).is_some_and(|l| l.trim_end().ends_with(" 1")), "{out}");
+    assert!(
+        out.contains("NEW-OFFSET")
+            && out
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.trim_end().ends_with(" 1")),
+        "{out}"
+    );
     assert!(err.contains("--execute"), "{err}");
     let (_, detail) = get(&http, &broker.url("/groups/cli")).await;
-    assert_eq!(detail["offsets"][0]["committed"], 5, "a plan commits nothing");
+    assert_eq!(
+        detail["offsets"][0]["committed"], 5,
+        "a plan commits nothing"
+    );
     let (ok, _, err) = yak(&[&reset[..], &["--execute"], &base].concat()).await;
     assert!(ok, "{err}");
     let (_, detail) = get(&http, &broker.url("/groups/cli")).await;
     assert_eq!(detail["offsets"][0]["committed"], 1);
-    let (ok, _, err) = yak(&[&["groups", "reset-offsets", "cli", "--topic", "jobs", "--to-datetime", "2000-01-01T00:00:00Z", "--execute"][..], &base].concat()).await;
+    let (ok, _, err) = yak(&[
+        &[
+            "groups",
+            "reset-offsets",
+            "cli",
+            "--topic",
+            "jobs",
+            "--to-datetime",
+            "2000-01-01T00:00:00Z",
+            "--execute",
+        ][..],
+        &base,
+    ]
+    .concat())
+    .await;
     assert!(ok, "{err}");
     let (_, detail) = get(&http, &broker.url("/groups/cli")).await;
     assert_eq!(detail["offsets"][0]["committed"], 0);
-    let (ok, _, err) = yak(&[&["groups", "reset-offsets", "cli", "--topic", "jobs"][..], &base].concat()).await;
+    let (ok, _, err) = yak(&[
+        &["groups", "reset-offsets", "cli", "--topic", "jobs"][..],
+        &base,
+    ]
+    .concat())
+    .await;
     assert!(!ok && err.contains("--to-earliest"), "no target: {err}");
 
     let (ok, _, err) = yak(&[&["groups", "delete", "cli"][..], &base].concat()).await;

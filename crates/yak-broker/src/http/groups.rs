@@ -60,10 +60,9 @@ fn group_error(broker: &Broker, group: &str, error: i16) -> HttpError {
         code::GROUP_ID_NOT_FOUND => {
             HttpError::new(ErrorCode::UnknownGroup, format!("unknown group {group:?}"))
         }
-        code::UNKNOWN_TOPIC_OR_PARTITION => HttpError::new(
-            ErrorCode::UnknownPartition,
-            "unknown topic or partition",
-        ),
+        code::UNKNOWN_TOPIC_OR_PARTITION => {
+            HttpError::new(ErrorCode::UnknownPartition, "unknown topic or partition")
+        }
         code::NOT_COORDINATOR => broker
             .with_leader_hint(BrokerError::NotLeader { leader: None })
             .into(),
@@ -288,7 +287,9 @@ pub fn check_no_members(coordinator: &GroupCoordinator, group: &str) -> Result<(
     if members > 0 {
         return Err(HttpError::new(
             ErrorCode::GroupNotEmpty,
-            format!("group {group:?} has {members} member(s); they own its offsets until they leave"),
+            format!(
+                "group {group:?} has {members} member(s); they own its offsets until they leave"
+            ),
         ));
     }
     Ok(())
