@@ -196,13 +196,18 @@ async fn commit_reset_and_delete_an_empty_group() {
     let (_, detail) = get(&http, &broker.url("/groups/web")).await;
     assert_eq!(detail["lag"], 0, "a dry run commits nothing: {detail}");
 
-    let (status, _) = post(
+    let (status, one) = post(
         &http,
         &reset,
-        &json!({"topic": "clicks", "to": "earliest", "partitions": [1]}),
+        &json!({"topic": "clicks", "to": "earliest", "partitions": [1, 1, 1]}),
     )
     .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(
+        one["offsets"].as_array().map(Vec::len),
+        Some(1),
+        "a repeated partition is reset once: {one}"
+    );
     let (_, detail) = get(&http, &broker.url("/groups/web")).await;
     assert_eq!(
         offsets_of(&detail),

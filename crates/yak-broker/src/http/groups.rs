@@ -328,8 +328,10 @@ pub async fn reset_offsets(
             format!("unknown topic {:?}", request.topic),
         )
     })?;
-    let partitions: Vec<i32> = match &request.partitions {
-        Some(partitions) => partitions.clone(),
+    // Each partition once: a body that repeats one cannot make the commit batch larger than
+    // the topic.
+    let partitions: std::collections::BTreeSet<i32> = match &request.partitions {
+        Some(partitions) => partitions.iter().copied().collect(),
         None => topic.partitions.iter().map(|p| p.index).collect(),
     };
     let mut targets = Vec::with_capacity(partitions.len());
