@@ -1,5 +1,6 @@
 // Consume: live tails of several topic-partitions at once over server-sent events, each from the
-// earliest, latest or a chosen offset; pause, jump, unsubscribe, filter and export as JSON lines.
+// earliest, latest or a chosen offset, or as a consumer group (from its committed offsets, which the
+// broker commits as it streams); pause, jump, unsubscribe, filter and export as JSON lines.
 
 import { h, errorBox, clear, formatNumber, formatTimestamp } from '../lib/dom.js';
 import { get, stream, ApiError } from '../lib/api.js';
@@ -40,6 +41,12 @@ export function mount(root, { query }) {
     h('option', { value: 'earliest' }, 'earliest'), h('option', { value: 'latest' }, 'latest'), h('option', { value: 'offset' }, 'offset…'));
   const offset = h('input', { type: 'number', min: '0', step: '1', id: 'consume-offset', disabled: true, placeholder: '0' });
   from.addEventListener('change', () => { offset.disabled = from.value !== 'offset'; if (!offset.disabled) offset.focus(); });
+  const group = h('input', { type: 'text', id: 'consume-group', autocomplete: 'off', placeholder: 'optional', value: query.group || '', 'aria-describedby': 'consume-group-hint' });
+  group.addEventListener('input', () => {
+    const grouped = group.value.trim() !== '';
+    from.disabled = grouped;
+    offset.disabled = grouped || from.value !== 'offset';
+  });
   const formErrors = h('div', { 'aria-live': 'polite' });
 
   async function subscribe(event) {
@@ -69,7 +76,8 @@ export function mount(root, { query }) {
         return;
       }
     }
-    for (const p of partitions) addSubscription(name, p, start);
+    const groupId = group.value.trim();
+    for (const p of partitions) addSubscription(name, p, groupId ? 'committed' : start, groupId || null);
   }
 
   const form = h('form', { onsubmit: subscribe, 'aria-label': 'Subscribe' },
@@ -78,20 +86,23 @@ export function mount(root, { query }) {
       field('Partitions', partition),
       field('Start from', from),
       field('Offset', offset),
+      field('Group', group),
       h('div', { class: 'field' }, h('button', { type: 'submit', class: 'primary' }, 'Subscribe'))),
     h('small', { class: 'muted', id: 'consume-partition-hint' }, 'Partitions: "all", one number, or a list such as 0,2.'),
+    ' ',
+    h('small', { class: 'muted', id: 'consume-group-hint' }, 'Group: read from the group\'s committed offsets and commit as records arrive (refused while Kafka consumers are in the group).'),
     formErrors);
 
   // Subscriptions.
   const subList = h('ul', { class: 'subs', 'aria-label': 'Subscriptions' });
   const subEmpty = h('p', { class: 'muted' }, 'No subscription yet.');
 
-  function addSubscription(topicName, partitionNumber, start) {
+  function addSubscription(topicName, partitionNumber, start, groupId = null) {
     const id = `${topicName}/${partitionNumber}`;
-    if (subscriptions.has(id)) { subscriptions.get(id).jump(start); return; }
-    const sub = { id, topic: topicName, partition: partitionNumber, start, next: null, paused: false, handle: null, received: 0 };
+    if (subscriptions.has(id)) { subscriptions.get(id).jump(start, groupId); return; }
+    const sub = { id, topic: topicName, partition: partitionNumber, start, group: groupId, next: null, paused: false, handle: null, received: 0 };
     const status = h('span', { class: 'badge', 'data-testid': 'sub-status' }, 'connecting');
-    const position = h('span', { class: 'muted mono' }, `from ${start}`);
+    const position = h('span', { class: 'muted mono' }, groupId ? `group ${groupId}` : `from ${start}`);
     const error = h('div', {});
     const pauseButton = h('button', { type: 'button', class: 'small' }, 'Pause');
     const jumpInput = h('input', { type: 'number', min: '0', step: '1', 'aria-label': `Jump ${id} to offset`, placeholder: 'offset' });
@@ -110,6 +121,8 @@ export function mount(root, { query }) {
       clear(error);
       setStatus('connecting', 'warn');
       sub.handle = stream(() => {
+        // A group resumes where the broker committed for it: no offset.
+        if (sub.group) return `/consume/stream?topic=${encodeURIComponent(sub.topic)}&partition=${sub.partition}&group=${encodeURIComponent(sub.group)}`;
         const at = sub.next != null ? sub.next : sub.start;
         return `/consume/stream?topic=${encodeURIComponent(sub.topic)}&partition=${sub.partition}&offset=${encodeURIComponent(at)}`;
       }, {
@@ -126,7 +139,7 @@ export function mount(root, { query }) {
           record: (record) => {
             sub.next = record.offset + 1;
             sub.received += 1;
-            position.textContent = `next offset ${formatNumber(sub.next)}`;
+            position.textContent = `${sub.group ? `group ${sub.group} · ` : ''}next offset ${formatNumber(sub.next)}`;
             addRecord({ ...record, topic: record.topic ?? sub.topic, partition: record.partition ?? sub.partition });
           },
         },
@@ -139,14 +152,15 @@ export function mount(root, { query }) {
       if (sub.paused) { close(); setStatus('paused', ''); pauseButton.textContent = 'Resume'; logClient('info', `paused ${id}`); }
       else { open(); pauseButton.textContent = 'Pause'; logClient('info', `resumed ${id}`); }
     });
-    sub.jump = (to) => {
+    sub.jump = (to, groupId = null) => {
       close();
       sub.start = to;
+      sub.group = groupId;
       sub.next = null;
       // Records of this partition are drawn again from the new position.
       records = records.filter((r) => !(r.topic === sub.topic && r.partition === sub.partition));
       redraw();
-      position.textContent = `from ${to}`;
+      position.textContent = sub.group ? `group ${sub.group}` : `from ${to}`;
       sub.paused = false;
       pauseButton.textContent = 'Pause';
       logClient('info', `${id} jumps to offset ${to}`);
@@ -167,7 +181,7 @@ export function mount(root, { query }) {
     subscriptions.set(id, sub);
     subEmpty.remove();
     subList.append(item);
-    logClient('info', `subscribed to ${id} from ${start}`);
+    logClient('info', groupId ? `subscribed to ${id} as group ${groupId}` : `subscribed to ${id} from ${start}`);
     open();
   }
 

@@ -245,10 +245,150 @@ pub struct ClusterState {
     pub history: Vec<ClusterEvent>,
 }
 
+/// A line of `GET /groups`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GroupSummary {
+    pub group_id: String,
+    /// Kafka's state names: `Empty`, `PreparingRebalance`, `CompletingRebalance`, `Stable`,
+    /// `Dead`.
+    pub state: String,
+    /// `consumer` for Kafka consumers; empty for a group known only by its committed offsets.
+    pub protocol_type: String,
+    /// The assignor the members agreed on (`range`, `cooperative-sticky`, …); empty when none.
+    pub protocol: String,
+    pub members: i32,
+    /// Records between each committed offset and its partition's high watermark, summed.
+    pub lag: i64,
+}
+
 /// `GET /groups`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct GroupList {
-    /// False until consumer groups exist on this broker.
+    /// Always true on this broker (kept for readers of the placeholder).
     pub available: bool,
-    pub groups: Vec<serde_json::Value>,
+    pub groups: Vec<GroupSummary>,
+}
+
+/// Partitions of one topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TopicPartitions {
+    pub topic: String,
+    pub partitions: Vec<i32>,
+}
+
+/// A member of a group, as `GET /groups/{group}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GroupMember {
+    pub member_id: String,
+    /// `group.instance.id` of a static member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    /// The partitions the group's leader assigned to this member (empty while a rebalance is
+    /// under way, or when the assignment is not Kafka's consumer protocol).
+    pub assignment: Vec<TopicPartitions>,
+}
+
+/// A group's committed offset of one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GroupOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub committed: i64,
+    /// The partition's high watermark; -1 when the partition no longer exists.
+    pub high_watermark: i64,
+    /// `high_watermark - committed`, never below 0.
+    pub lag: i64,
+    /// The member the partition is assigned to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
+}
+
+/// `GET /groups/{group}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GroupDetail {
+    pub group_id: String,
+    pub state: String,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<GroupMember>,
+    pub offsets: Vec<GroupOffset>,
+    /// Sum of `offsets[].lag`.
+    pub lag: i64,
+}
+
+/// Where a reset moves a group's offsets, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetPosition {
+    /// Each partition's log start offset.
+    Earliest,
+    /// Each partition's high watermark (nothing left to read).
+    Latest,
+}
+
+/// A reset to one offset, the same for every partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetToOffset {
+    pub offset: i64,
+}
+
+/// A reset to the first record at or after a time; the high watermark when there is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetToTimestamp {
+    /// Milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+}
+
+/// `to` of `POST /groups/{group}/offsets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum ResetTo {
+    Position(ResetPosition),
+    Offset(ResetToOffset),
+    Timestamp(ResetToTimestamp),
+}
+
+/// `POST /groups/{group}/offsets`: Kafka's `--reset-offsets` over HTTP. Refused while the group
+/// has members, as Kafka refuses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ResetOffsetsRequest {
+    pub topic: String,
+    pub to: ResetTo,
+    /// Partitions to reset; every partition of the topic when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<Vec<i32>>,
+    /// Computes and returns the new offsets without committing them (the plan Kafka's tool
+    /// prints without `--execute`).
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The answer of `POST /groups/{group}/offsets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ResetOffsetsResponse {
+    pub group_id: String,
+    /// False for a dry run.
+    pub executed: bool,
+    /// The new committed offsets (for a dry run, the ones a reset would commit).
+    pub offsets: Vec<GroupOffset>,
+}
+
+/// `POST /groups/{group}/commit`: commits one offset outside any Kafka member (refused while
+/// the group has members).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CommitOffsetRequest {
+    pub topic: String,
+    pub partition: i32,
+    /// The next offset to read, as Kafka commits it.
+    pub offset: i64,
+}
+
+/// `DELETE /groups/{group}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeleteGroupResponse {
+    pub deleted: String,
 }

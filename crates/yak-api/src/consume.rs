@@ -26,6 +26,11 @@ pub struct ConsumeParams {
     /// How long to wait for a first record when none is there, in milliseconds (default 0).
     #[param(minimum = 0)]
     pub wait_ms: Option<i64>,
+    /// Reads for a consumer group: without `offset`, starts at the group's committed offset
+    /// (earliest when none), and commits `next_offset` after each answer (each event, on a
+    /// stream). Refused with `group_not_empty` while Kafka members own the group.
+    #[param(min_length = 1)]
+    pub group: Option<String>,
 }
 
 /// One record as consumers see it.

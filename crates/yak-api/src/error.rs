@@ -38,6 +38,11 @@ pub enum ErrorCode {
     InvalidRecordBatch,
     /// The broker could not write to its disk (disk full, failed fsync).
     StorageError,
+    /// The consumer group does not exist (no members and no committed offsets).
+    UnknownGroup,
+    /// The consumer group has live Kafka members: its offsets cannot be reset, committed from
+    /// outside, or the group deleted until they leave (Kafka's NON_EMPTY_GROUP).
+    GroupNotEmpty,
     /// This node is not the leader; the body names the leader.
     NotLeader,
     /// The cluster has no leader right now (an election is under way, or no in-sync replica is
@@ -71,8 +76,11 @@ impl ErrorCode {
             | ErrorCode::OffsetOutOfRange
             | ErrorCode::TooManyRecords
             | ErrorCode::InvalidRecordBatch => 400,
-            ErrorCode::UnknownTopic | ErrorCode::UnknownPartition | ErrorCode::NotFound => 404,
-            ErrorCode::TopicAlreadyExists => 409,
+            ErrorCode::UnknownTopic
+            | ErrorCode::UnknownPartition
+            | ErrorCode::UnknownGroup
+            | ErrorCode::NotFound => 404,
+            ErrorCode::TopicAlreadyExists | ErrorCode::GroupNotEmpty => 409,
             ErrorCode::BodyTooLarge | ErrorCode::RecordTooLarge => 413,
             ErrorCode::NotLeader => 421,
             ErrorCode::LeaderNotAvailable | ErrorCode::NotEnoughReplicas => 503,
@@ -100,6 +108,8 @@ impl ErrorCode {
             ErrorCode::TooManyRecords => "too_many_records",
             ErrorCode::InvalidRecordBatch => "invalid_record_batch",
             ErrorCode::StorageError => "storage_error",
+            ErrorCode::UnknownGroup => "unknown_group",
+            ErrorCode::GroupNotEmpty => "group_not_empty",
             ErrorCode::NotLeader => "not_leader",
             ErrorCode::LeaderNotAvailable => "leader_not_available",
             ErrorCode::NotEnoughReplicas => "not_enough_replicas",

@@ -29,9 +29,11 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use yak_api::{
-    Acks, AlterTopicConfigsRequest, ApiError, ClusterState, ConsumeResponse, CreateTopicRequest,
-    DeleteTopicResponse, ErrorBody, ErrorCode, Health, LeaderInfo, ProduceBatch,
-    ProduceBatchResponse, ProduceOutcome, ProduceRecord, ProduceResult, TopicDetail, TopicList,
+    Acks, AlterTopicConfigsRequest, ApiError, ClusterState, CommitOffsetRequest, ConsumeResponse,
+    CreateTopicRequest, DeleteGroupResponse, DeleteTopicResponse, ErrorBody, ErrorCode,
+    GroupDetail, GroupList, GroupOffset, Health, LeaderInfo, ProduceBatch, ProduceBatchResponse,
+    ProduceOutcome, ProduceRecord, ProduceResult, ResetOffsetsRequest, ResetOffsetsResponse,
+    TopicDetail, TopicList,
 };
 
 /// Attempts of one request across brokers before the error reaches the caller. With the backoff
@@ -623,6 +625,78 @@ impl Client {
     pub async fn leader(&self) -> Result<LeaderInfo, ClientError> {
         self.call(Method::GET, "/metadata/leader", Body::None).await
     }
+
+    /// Reads as consumer group `group`: from its committed offset (earliest when none), and
+    /// the broker commits `next_offset` before it answers.
+    pub async fn consume_group(
+        &self,
+        topic: &str,
+        partition: i32,
+        group: &str,
+        max: i64,
+        wait_ms: i64,
+    ) -> Result<ConsumeResponse, ClientError> {
+        let path = format!(
+            "/consume?topic={topic}&partition={partition}&group={}&max={max}&wait_ms={wait_ms}",
+            encode(group)
+        );
+        self.call(Method::GET, &path, Body::None).await
+    }
+
+    pub async fn groups(&self) -> Result<GroupList, ClientError> {
+        self.call(Method::GET, "/groups", Body::None).await
+    }
+
+    pub async fn describe_group(&self, group: &str) -> Result<GroupDetail, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/groups/{}", encode(group)),
+            Body::None,
+        )
+        .await
+    }
+
+    /// Resets a group's committed offsets (refused with `group_not_empty` while it has
+    /// members); with `dry_run`, only computes them.
+    pub async fn reset_offsets(
+        &self,
+        group: &str,
+        request: &ResetOffsetsRequest,
+    ) -> Result<ResetOffsetsResponse, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/groups/{}/offsets", encode(group)),
+            Self::json(request),
+        )
+        .await
+    }
+
+    pub async fn commit_offset(
+        &self,
+        group: &str,
+        request: &CommitOffsetRequest,
+    ) -> Result<GroupOffset, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/groups/{}/commit", encode(group)),
+            Self::json(request),
+        )
+        .await
+    }
+
+    pub async fn delete_group(&self, group: &str) -> Result<DeleteGroupResponse, ClientError> {
+        self.call(
+            Method::DELETE,
+            &format!("/groups/{}", encode(group)),
+            Body::None,
+        )
+        .await
+    }
+}
+
+/// A group id as one path segment or query value: Kafka allows any characters in it.
+fn encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 #[cfg(test)]

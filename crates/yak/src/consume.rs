@@ -21,7 +21,8 @@ pub struct ConsumeArgs {
     /// A number, earliest or latest.
     #[arg(long, default_value = "earliest")]
     pub offset: Offset,
-    /// Consumer group (committed offsets).
+    /// Read as this consumer group: from its committed offsets (earliest where it has none),
+    /// committing as it reads. Refused while Kafka consumers are members of the group.
     #[arg(long)]
     pub group: Option<String>,
     /// Keep waiting for new records.
@@ -33,8 +34,8 @@ pub struct ConsumeArgs {
 }
 
 pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
-    if let Some(group) = &args.group {
-        bail!("--group {group}: consumer groups are not available on this broker yet; read by partition and offset instead");
+    if args.group.is_some() && args.offset != Offset::Earliest {
+        bail!("--group reads from the group's committed offsets: leave out --offset");
     }
     let client = Client::new(&[args.broker.as_str()])?;
     let partitions: Vec<i32> = match args.partition {
@@ -64,9 +65,18 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             } else {
                 0
             };
-            let response = client
-                .consume(&args.topic, partition, offsets[i], want, wait_ms)
-                .await?;
+            let response = match &args.group {
+                Some(group) => {
+                    client
+                        .consume_group(&args.topic, partition, group, want, wait_ms)
+                        .await?
+                }
+                None => {
+                    client
+                        .consume(&args.topic, partition, offsets[i], want, wait_ms)
+                        .await?
+                }
+            };
             for mut record in response.messages {
                 record.topic = Some(response.topic.clone());
                 record.partition = Some(response.partition);

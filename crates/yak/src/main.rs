@@ -7,6 +7,7 @@ mod broker_command;
 mod cluster;
 mod console;
 mod consume;
+mod groups;
 mod produce;
 mod topics;
 
@@ -42,8 +43,8 @@ enum Command {
     Consume(consume::ConsumeArgs),
     /// List, create, describe and delete topics.
     Topics(topics::TopicsArgs),
-    /// Consumer groups and their lag.
-    Groups(topics::GroupsArgs),
+    /// Consumer groups: list, describe with lag, reset offsets, delete.
+    Groups(groups::GroupsArgs),
     /// The cluster: its status, or a local cluster to try a failover (`cluster up`).
     Cluster(cluster::ClusterArgs),
     /// Serve the web console as its own process, in front of one or more brokers.
@@ -81,7 +82,7 @@ fn main() -> ExitCode {
             Command::Produce(args) => produce::run(args).await,
             Command::Consume(args) => consume::run(args).await,
             Command::Topics(args) => topics::run_topics(args).await,
-            Command::Groups(args) => topics::run_groups(args).await,
+            Command::Groups(args) => groups::run(args).await,
             Command::Cluster(args) => cluster::run(args).await,
             Command::Console(args) => console::run(args).await,
             Command::Bench(args) => bench::run(args).await,

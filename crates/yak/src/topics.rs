@@ -1,4 +1,4 @@
-//! `yak topics` and `yak groups`: admin over the HTTP API, printed as JSON.
+//! `yak topics`: admin over the HTTP API, printed as JSON.
 
 use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
@@ -73,7 +73,7 @@ fn parse_configs(pairs: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
         .collect()
 }
 
-fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
@@ -123,26 +123,4 @@ pub async fn run_topics(args: TopicsArgs) -> anyhow::Result<()> {
         TopicsCommand::Describe { name } => print(&client.describe_topic(&name).await?),
         TopicsCommand::Delete { name } => print(&client.delete_topic(&name).await?),
     }
-}
-
-#[derive(Debug, Args)]
-pub struct GroupsArgs {
-    #[command(flatten)]
-    pub target: BrokerUrl,
-    #[command(subcommand)]
-    pub command: GroupsCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum GroupsCommand {
-    List,
-    Describe { group: String },
-}
-
-pub async fn run_groups(args: GroupsArgs) -> anyhow::Result<()> {
-    let _ = args.command;
-    anyhow::bail!(
-        "consumer groups are not available on {} yet; `yak consume --partition P --offset N` reads without one",
-        args.target.broker
-    )
 }

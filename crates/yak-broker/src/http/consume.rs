@@ -23,6 +23,7 @@ use yak_api::{ConsumeStreamEvent, ErrorCode};
 use super::records::RecordOut;
 use super::{AppState, HttpError};
 use crate::compression::{for_each_record, DecodeError};
+use crate::groups::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::partition::Partition;
 
@@ -46,6 +47,35 @@ struct Request {
     offset: i64,
     max: i64,
     wait_ms: i64,
+    /// The group that reads, and commits what it read.
+    group: Option<GroupReader>,
+}
+
+/// A consume for a group: its id and the coordinator that keeps its offsets.
+struct GroupReader {
+    id: String,
+    coordinator: Arc<GroupCoordinator>,
+}
+
+impl GroupReader {
+    /// Commits `next_offset` for the group (outside any Kafka member).
+    async fn commit(
+        &self,
+        state: &AppState,
+        topic: &str,
+        partition: i32,
+        next_offset: i64,
+    ) -> Result<(), HttpError> {
+        super::groups::commit_outside_member(
+            &state.broker,
+            Arc::clone(&self.coordinator),
+            &self.id,
+            topic,
+            partition,
+            next_offset,
+        )
+        .await
+    }
 }
 
 fn parse_number(query: &HashMap<String, String>, name: &str) -> Result<Option<i64>, HttpError> {
@@ -82,7 +112,39 @@ fn parse_request(state: &AppState, query: &HashMap<String, String>) -> Result<Re
         ));
     }
     let partition = state.broker.partition(&topic, partition_index)?;
+    let group = match query.get("group") {
+        None => None,
+        Some(id) if id.is_empty() => {
+            return Err(HttpError::new(
+                ErrorCode::InvalidField,
+                "group must not be empty",
+            ))
+        }
+        Some(id) => {
+            let coordinator = super::groups::coordinator(&state.broker)?;
+            super::groups::check_no_members(&coordinator, id)?;
+            Some(GroupReader {
+                id: id.clone(),
+                coordinator,
+            })
+        }
+    };
     let offset = match query.get("offset").map(String::as_str) {
+        // A group resumes at its committed offset, moved into the log if the log moved past
+        // it (Kafka's `auto.offset.reset=earliest`); earliest when it never committed.
+        None if group.is_some() => {
+            let (start, end) = (partition.log_start_offset(), partition.high_watermark());
+            group
+                .as_ref()
+                .and_then(|g| {
+                    g.coordinator
+                        .fetch(&g.id, Some(&[(topic.clone(), partition_index)]))
+                        .into_iter()
+                        .next()
+                })
+                .and_then(|(_, _, value)| value)
+                .map_or(start, |value| value.offset.clamp(start, end))
+        }
         None | Some("earliest") => partition.log_start_offset(),
         Some("latest") => partition.high_watermark(),
         Some(text) => {
@@ -129,6 +191,7 @@ fn parse_request(state: &AppState, query: &HashMap<String, String>) -> Result<Re
         offset,
         max,
         wait_ms,
+        group,
     })
 }
 
@@ -200,6 +263,8 @@ fn read_records(
         (status = 200, description = "Records in offset order, never past the high watermark", body = yak_api::ConsumeResponse),
         (status = 400, description = "A bad parameter or an offset out of range", body = yak_api::ErrorBody),
         (status = 404, description = "Unknown topic or partition", body = yak_api::ErrorBody),
+        (status = 409, description = "With `group`: the group has Kafka members (`group_not_empty`)", body = yak_api::ErrorBody),
+        (status = 421, description = "With `group`: this node does not coordinate groups, the leader does", body = yak_api::ErrorBody),
     )
 )]
 pub async fn consume(
@@ -218,7 +283,13 @@ async fn consume_inner(
     state: &AppState,
     query: &HashMap<String, String>,
 ) -> Result<Response, HttpError> {
-    let request = parse_request(state, query)?;
+    let mut request = parse_request(state, query)?;
+    let group = request.group.take();
+    let (topic, partition_index, start) = (
+        request.topic.clone(),
+        request.partition.index,
+        request.offset,
+    );
     let partition = &request.partition;
     if request.wait_ms > 0 && request.offset >= partition.high_watermark() {
         tokio::select! {
@@ -229,15 +300,29 @@ async fn consume_inner(
     // Reading the log and turning records into JSON runs on a blocking thread: log reads must
     // not block the runtime's worker threads.
     let state = state.clone();
-    let out = tokio::task::spawn_blocking(move || consume_body(&state, &request))
-        .await
-        .map_err(|e| HttpError::new(ErrorCode::Internal, format!("consume task failed: {e}")))??;
+    let (out, next_offset) = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || consume_body(&state, &request))
+            .await
+            .map_err(|e| {
+                HttpError::new(ErrorCode::Internal, format!("consume task failed: {e}"))
+            })??
+    };
+    // The group's offset is committed before the records are answered: a commit that fails
+    // answers an error and the records come again on the next read (at least once).
+    if let Some(group) = group {
+        if next_offset > start {
+            group
+                .commit(&state, &topic, partition_index, next_offset)
+                .await?;
+        }
+    }
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
 
 /// The JSON answer of `GET /consume`, written by hand around the records so each payload goes
 /// out as its stored text. Reads the log: call it on a blocking thread.
-fn consume_body(state: &AppState, request: &Request) -> Result<Vec<u8>, HttpError> {
+fn consume_body(state: &AppState, request: &Request) -> Result<(Vec<u8>, i64), HttpError> {
     let partition = &request.partition;
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(b"{\"topic\":");
@@ -268,7 +353,7 @@ fn consume_body(state: &AppState, request: &Request) -> Result<Vec<u8>, HttpErro
         )
         .as_bytes(),
     );
-    Ok(out)
+    Ok((out, next_offset))
 }
 
 /// One step of a stream: up to `STREAM_STEP_RECORDS_MAX` records from `offset` as events, and
@@ -326,6 +411,8 @@ fn error_event(error: &HttpError) -> Event {
         (status = 200, description = "Server-sent events, each shown here as `{event, data}`: `event: record` with one record (with its topic and partition, the offset on the `id:` line); `event: error` once on failure, then the stream ends", content_type = "text/event-stream", body = yak_api::ConsumeStreamEvent),
         (status = 400, description = "A bad parameter or an offset out of range", body = yak_api::ErrorBody),
         (status = 404, description = "Unknown topic or partition", body = yak_api::ErrorBody),
+        (status = 409, description = "With `group`: the group has Kafka members (`group_not_empty`)", body = yak_api::ErrorBody),
+        (status = 421, description = "With `group`: this node does not coordinate groups, the leader does", body = yak_api::ErrorBody),
         (status = 503, description = "Too many streams are open", body = yak_api::ErrorBody),
     )
 )]
@@ -342,6 +429,7 @@ pub async fn consume_stream(
             topic,
             partition,
             mut offset,
+            group,
             ..
         } = request;
         let mut high_watermark = partition.subscribe();
@@ -373,6 +461,13 @@ pub async fn consume_stream(
             for event in events {
                 if sender.send(Ok(event)).await.is_err() {
                     return; // The client went away.
+                }
+            }
+            // A group commits each step once its events are handed to the connection.
+            if let (Some(group), false) = (&group, caught_up) {
+                if let Err(error) = group.commit(&state, &topic, partition.index, offset).await {
+                    let _ = sender.send(Ok(error_event(&error))).await;
+                    return;
                 }
             }
             if caught_up {

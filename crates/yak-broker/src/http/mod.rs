@@ -3,7 +3,8 @@
 //! - [`produce`]: `POST /produce` (one record, a `messages` array, an NDJSON stream).
 //! - [`consume`]: `GET /consume` (long-poll) and `GET /consume/stream` (server-sent events).
 //! - [`topics`]: `GET/POST /topics`, `GET/DELETE /topics/{name}`.
-//! - [`status`]: `/health`, `/cluster`, `/metadata/leader`, `/metrics`, `/groups`.
+//! - [`status`]: `/health`, `/cluster`, `/metadata/leader`, `/metrics`.
+//! - [`groups`]: `/groups`, `/groups/{group}` (describe, delete, reset offsets, commit).
 //! - [`events`]: the console's live feed, `GET /events` and `GET /activity`.
 //! - [`console`]: the embedded web console at `/`, `/leader` and `/ui/…`.
 //! - [`records`]: between JSON records and Kafka record batches.
@@ -12,6 +13,7 @@
 pub mod console;
 pub mod consume;
 pub mod events;
+pub mod groups;
 pub mod openapi;
 pub mod produce;
 pub mod records;
@@ -113,6 +115,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .merge(consume::router())
         .merge(topics::router())
         .merge(status::router())
+        .merge(groups::router())
         .merge(events::router())
         .merge(openapi)
         .merge(console::router())

@@ -1,4 +1,4 @@
-//! `/health`, `/cluster`, `/metadata/leader`, `/metrics`, `/groups`.
+//! `/health`, `/cluster`, `/metadata/leader`, `/metrics`.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
@@ -6,8 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use yak_api::{
-    ClusterState, Election, ErrorCode, FollowerState, GroupList, Health, LeaderInfo, LeaseState,
-    NodeState,
+    ClusterState, Election, ErrorCode, FollowerState, Health, LeaderInfo, LeaseState, NodeState,
 };
 
 use super::AppState;
@@ -19,7 +18,6 @@ pub fn router() -> Router<AppState> {
         .route("/cluster", get(cluster))
         .route("/metadata/leader", get(leader))
         .route("/metrics", get(metrics))
-        .route("/groups", get(groups))
 }
 
 #[utoipa::path(get, path = "/health", tag = "cluster",
@@ -212,7 +210,7 @@ fn clustered(broker: &crate::Broker) -> ClusterState {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "cluster",
-    responses((status = 200, description = "Prometheus text format; JSON (`counters` by name, and per partition its offsets and size) when the request accepts application/json", content(
+    responses((status = 200, description = "Prometheus text format; JSON (`counters` by name, per partition its offsets and size, and per consumer group its members and lag) when the request accepts application/json", content(
         (String = "text/plain"),
         (serde_json::Value = "application/json"),
     ))))]
@@ -232,6 +230,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             });
         }
     }
+    let groups = super::groups::all_groups(broker);
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -253,8 +252,12 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
                 })
             })
             .collect();
-        return Json(serde_json::json!({ "counters": counters, "partitions": partitions }))
-            .into_response();
+        return Json(serde_json::json!({
+            "counters": counters,
+            "partitions": partitions,
+            "groups": super::groups::metrics_json(&groups),
+        }))
+        .into_response();
     }
     (
         [(
@@ -263,6 +266,7 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         )],
         {
             let mut text = prometheus_text(&broker.metrics, &gauges);
+            text.push_str(&super::groups::prometheus_text(&groups));
             if let Some(cluster) = broker.cluster() {
                 text.push_str(&cluster.prometheus_text(broker));
             }
@@ -270,13 +274,4 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
         },
     )
         .into_response()
-}
-
-#[utoipa::path(get, path = "/groups", tag = "groups",
-    responses((status = 200, description = "Consumer groups and their lag (`available` is false until groups exist)", body = GroupList)))]
-pub async fn groups() -> Json<GroupList> {
-    Json(GroupList {
-        available: false,
-        groups: Vec::new(),
-    })
 }
