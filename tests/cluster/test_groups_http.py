@@ -4,7 +4,6 @@ in the replicated `__consumer_offsets`, so after the leader is killed the new le
 the group where it committed."""
 import uuid
 
-import pytest
 
 from cluster_support import error_code, wait_until
 
@@ -43,10 +42,6 @@ def test_followers_answer_group_requests_with_not_leader(make_cluster):
     assert status == 200 and detail["offsets"][0]["committed"] == 4, detail
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the coordinator replays __consumer_offsets when the node is elected, up to that partition's "
-    "high watermark, which on a just-elected leader can still be below the replicated commits "
-    "(`committed offsets loaded offsets=0` in the new leader's log)"))
 def test_group_offsets_committed_over_http_survive_a_leader_failover(make_cluster):
     cluster = make_cluster(size=3)
     topic, group, old = group_with_commit(cluster)

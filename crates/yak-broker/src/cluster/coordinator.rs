@@ -175,6 +175,16 @@ redis.call('SET', KEYS[1], ARGV[3])
 return 1
 "#;
 
+/// One `view` round trip: lease holder, its TTL, epoch, partition records, members, topics.
+type ViewReply = (
+    Option<String>,
+    i64,
+    Option<String>,
+    BTreeMap<String, String>,
+    Vec<i32>,
+    Option<String>,
+);
+
 pub struct Coordinator {
     client: redis::Client,
     prefix: String,
@@ -291,14 +301,7 @@ impl Coordinator {
         let partitions_key = self.key("partitions");
         let nodes_key = self.key("nodes");
         let topics_key = self.key("topics");
-        let (holder, ttl_ms, epoch, partitions, members, topics): (
-            Option<String>,
-            i64,
-            Option<String>,
-            BTreeMap<String, String>,
-            Vec<i32>,
-            Option<String>,
-        ) = self
+        let (holder, ttl_ms, epoch, partitions, members, topics): ViewReply = self
             .run(|mut c| async move {
                 redis::pipe()
                     .get(&lease_key)

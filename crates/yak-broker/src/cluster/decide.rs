@@ -127,6 +127,7 @@ pub fn high_watermark(
     Some(hwm)
 }
 
+#[allow(clippy::too_many_arguments)]
 /// The ISR change the leader should ask the coordinator for, if any: followers that lagged for
 /// longer than `replica_lag_ms` leave, followers that reached the high watermark (and the start
 /// of this epoch, so they hold the leader's history) join. The leader always stays.

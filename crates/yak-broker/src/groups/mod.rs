@@ -333,7 +333,7 @@ impl GroupCoordinator {
         group_id: &str,
         offsets: Vec<(String, i32, i64)>,
     ) -> Result<(), i16> {
-        if self.describe(group_id).members.iter().next().is_some() {
+        if !self.describe(group_id).members.is_empty() {
             return Err(state::code::NON_EMPTY_GROUP);
         }
         let commits = offsets

@@ -399,15 +399,14 @@ impl Group {
         match self.state {
             GroupState::Stable | GroupState::CompletingRebalance => {
                 if self.members.is_empty() {
-                    self.to_empty(now_ms);
+                    self.become_empty(now_ms);
                 } else {
                     self.prepare_rebalance(now_ms);
                 }
             }
             GroupState::PreparingRebalance => {
-                if self.members.is_empty() {
-                    self.complete_join(now_ms);
-                } else if self.all_joined() {
+                // Nobody left to wait for, or everyone left has rejoined.
+                if self.members.is_empty() || self.all_joined() {
                     self.complete_join(now_ms);
                 }
             }
@@ -415,7 +414,7 @@ impl Group {
         }
     }
 
-    fn to_empty(&mut self, now_ms: u64) {
+    fn become_empty(&mut self, now_ms: u64) {
         self.state = GroupState::Empty;
         self.generation += 1;
         self.protocol_name = None;
@@ -816,30 +815,25 @@ impl Groups {
         let mut expired_groups = Vec::new();
         for (group_id, group) in self.groups.iter_mut() {
             group.pending.retain(|_, expires| *expires > now_ms);
+            let deadline_passed = group.deadline_ms.is_some_and(|d| now_ms >= d);
             match group.state {
-                GroupState::PreparingRebalance => {
-                    if group.deadline_ms.is_some_and(|d| now_ms >= d) {
-                        group.complete_join(now_ms);
+                GroupState::PreparingRebalance if deadline_passed => group.complete_join(now_ms),
+                GroupState::CompletingRebalance if deadline_passed => {
+                    // The leader never sent the assignment: members that did not sync
+                    // leave, the rest rebalance.
+                    let silent: Vec<String> = group
+                        .members
+                        .iter()
+                        .filter(|(_, m)| m.awaiting_sync.is_none())
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    for id in silent {
+                        group.remove_member(&id);
                     }
-                }
-                GroupState::CompletingRebalance => {
-                    if group.deadline_ms.is_some_and(|d| now_ms >= d) {
-                        // The leader never sent the assignment: members that did not sync
-                        // leave, the rest rebalance.
-                        let silent: Vec<String> = group
-                            .members
-                            .iter()
-                            .filter(|(_, m)| m.awaiting_sync.is_none())
-                            .map(|(id, _)| id.clone())
-                            .collect();
-                        for id in silent {
-                            group.remove_member(&id);
-                        }
-                        if group.members.is_empty() {
-                            group.to_empty(now_ms);
-                        } else {
-                            group.prepare_rebalance(now_ms);
-                        }
+                    if group.members.is_empty() {
+                        group.become_empty(now_ms);
+                    } else {
+                        group.prepare_rebalance(now_ms);
                     }
                 }
                 _ => {}
@@ -1085,7 +1079,7 @@ pub fn subscribed_topics(metadata: &Bytes) -> Vec<String> {
         return Vec::new();
     }
     let version = i16::from_be_bytes([buf[0], buf[1]]);
-    let _ = bytes::Buf::advance(&mut buf, 2);
+    bytes::Buf::advance(&mut buf, 2);
     ConsumerProtocolSubscription::decode(&mut buf, version.clamp(0, 3))
         .map(|s| s.topics.iter().map(|t| t.to_string()).collect())
         .unwrap_or_default()
