@@ -45,6 +45,9 @@ impl Default for HttpLimits {
     }
 }
 
+/// Kafka's default offset retention: 7 days.
+pub const OFFSETS_RETENTION_MS_DEFAULT: u64 = 7 * 24 * 3_600_000;
+
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub node_id: i32,
@@ -67,6 +70,9 @@ pub struct BrokerConfig {
     pub segment_ms_max: u64,
     /// How often retention looks for segments to delete.
     pub retention_check_interval_ms: u64,
+    /// How long committed offsets of a group without members are kept (Kafka's
+    /// `offsets.retention.minutes`).
+    pub offsets_retention_ms: u64,
     pub http_limits: HttpLimits,
     /// Limits of the Kafka listener (frame, fetch and queued bytes, connections).
     pub kafka_limits: KafkaLimits,
@@ -92,6 +98,7 @@ impl BrokerConfig {
             segment_bytes_max: 16 * 1024 * 1024,
             segment_ms_max: 3_600_000,
             retention_check_interval_ms: 30_000,
+            offsets_retention_ms: OFFSETS_RETENTION_MS_DEFAULT,
             http_limits: HttpLimits::default(),
             kafka_limits: KafkaLimits::default(),
         }
@@ -128,6 +135,9 @@ impl BrokerConfig {
         }
         if self.segment_bytes_max < 1024 * 1024 || self.segment_bytes_max > u32::MAX as u64 {
             return Err("segment_bytes_max must be between 1 MiB and 4 GiB".into());
+        }
+        if self.offsets_retention_ms < 1 {
+            return Err("offsets_retention_ms must be at least 1".into());
         }
         if self.retention_check_interval_ms < 1 {
             return Err("retention_check_interval_ms must be at least 1".into());

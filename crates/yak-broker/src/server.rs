@@ -128,7 +128,10 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
     background.push(broker.spawn_retention());
     let groups = Arc::new(crate::groups::GroupCoordinator::new(
         Arc::downgrade(&broker),
-        crate::groups::Limits::default(),
+        crate::groups::Limits {
+            offsets_retention_ms: config.offsets_retention_ms,
+            ..crate::groups::Limits::default()
+        },
     ));
     broker.attach_groups(Arc::clone(&groups));
     background.push(groups.spawn_ticker(&broker));

@@ -76,6 +76,10 @@ pub struct BrokerArgs {
     /// retention.bytes).
     #[arg(long, env = "YAK_RETENTION_CHECK_INTERVAL_MS")]
     pub retention_check_interval_ms: Option<u64>,
+    /// How long committed offsets of a consumer group without members are kept (default 7
+    /// days, Kafka's offsets.retention.minutes).
+    #[arg(long, env = "YAK_OFFSETS_RETENTION_MS")]
+    pub offsets_retention_ms: Option<u64>,
     /// Most record bytes in one Kafka Fetch response, whatever the client asks (Kafka's
     /// fetch.max.bytes; default 55 MiB).
     #[arg(long, env = "YAK_FETCH_BYTES_MAX")]
@@ -127,6 +131,7 @@ impl BrokerArgs {
             segment_bytes_max,
             segment_ms_max,
             retention_check_interval_ms,
+            offsets_retention_ms,
             fetch_bytes_max,
             queued_request_bytes_max,
             queued_response_bytes_max
@@ -211,6 +216,9 @@ impl BrokerArgs {
             segment_bytes_max: self.segment_bytes_max.unwrap_or(defaults.segment_bytes_max),
             segment_ms_max: self.segment_ms_max.unwrap_or(defaults.segment_ms_max),
             retention_check_interval_ms: self.retention_check_interval_ms.unwrap_or(30_000),
+            offsets_retention_ms: self
+                .offsets_retention_ms
+                .unwrap_or(yak_broker::config::OFFSETS_RETENTION_MS_DEFAULT),
             http_limits: HttpLimits::default(),
             kafka_limits,
         })
@@ -260,14 +268,10 @@ mod tests {
         assert_eq!(parsed.default_partitions, Some(3));
         assert_eq!(parsed.flush.as_deref(), Some("always"));
         assert!(parsed.data_dir.is_some() && parsed.http.is_some() && parsed.kafka.is_some());
-        // The cluster settings are refused until replication exists (see the test below).
-        let config = BrokerArgs {
-            coordinator: None,
-            lease_ms: None,
-            ..parsed
-        }
-        .into_config()
-        .expect("valid config");
+        // Every setting of the sample together is a valid clustered node.
+        assert!(parsed.coordinator.is_some() && parsed.replica_lag_ms.is_some());
+        assert!(parsed.offsets_retention_ms.is_some());
+        let config = parsed.into_config().expect("valid config");
         assert!(config.validate().is_ok());
     }
 

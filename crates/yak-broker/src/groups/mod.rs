@@ -90,7 +90,15 @@ impl GroupCoordinator {
                     _ = ticker.tick() => {}
                     _ = shutdown.cancelled() => return,
                 }
-                coordinator.groups().tick(crate::monotonic_ms());
+                let expired = coordinator
+                    .groups()
+                    .tick(crate::monotonic_ms(), crate::now_ms());
+                if !expired.is_empty() {
+                    // Tombstones, so a replay does not bring the expired offsets back. A task
+                    // of its own: the ticker does not wait on the log.
+                    let writer = Arc::clone(&coordinator);
+                    tokio::spawn(async move { writer.write_tombstones(expired).await });
+                }
             }
         })
     }
@@ -284,6 +292,21 @@ impl GroupCoordinator {
             .map_err(|e| BrokerError::Internal(format!("offset commit task failed: {e}")))??;
         self.groups().apply(records);
         Ok(())
+    }
+
+    /// Writes tombstones for offsets that expired (best effort: a failure is logged, and the
+    /// offsets expire again after the next replay).
+    async fn write_tombstones(&self, keys: Vec<OffsetKey>) {
+        let Ok(broker) = self.broker() else {
+            return;
+        };
+        let count = keys.len();
+        let records: Vec<(OffsetKey, Option<OffsetValue>)> =
+            keys.into_iter().map(|k| (k, None)).collect();
+        match self.write(&broker, &records).await {
+            Ok(()) => tracing::info!(offsets = count, "expired committed offsets of empty groups"),
+            Err(error) => tracing::warn!(%error, "cannot write tombstones of expired offsets"),
+        }
     }
 
     /// OffsetFetch: the committed offsets of `group_id`, for `partitions` (None: every

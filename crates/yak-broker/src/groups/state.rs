@@ -33,6 +33,9 @@ pub mod code {
     pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 }
 
+/// How long a group without members or offsets stays listed before it is forgotten.
+pub const EMPTY_GROUP_KEPT_MS: u64 = 60_000;
+
 /// Bounds on what clients can make the coordinator hold.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -807,11 +810,21 @@ impl Groups {
         (top, codes)
     }
 
+    #[cfg(test)]
+    fn tick_for_test(&mut self, now_ms: u64) {
+        let _ = self.tick(now_ms, 0);
+    }
+
     /// The ticker: ends rebalance rounds at their deadline, evicts members whose session
     /// expired, forgets unused pending member ids and the offsets of groups empty for longer
     /// than the retention.
-    pub fn tick(&mut self, now_ms: u64) {
-        let retention_ms = self.limits.offsets_retention_ms;
+    ///
+    /// Returns the committed offsets that expired (for the coordinator to write their
+    /// tombstones): those of a group without members, committed longer than
+    /// `offsets_retention_ms` ago by the wall clock (`now_wall_ms`; commit times are wall-clock
+    /// times, so the rule holds across restarts and replays, as Kafka's KIP-211).
+    pub fn tick(&mut self, now_ms: u64, now_wall_ms: i64) -> Vec<OffsetKey> {
+        let retention_ms = i64::try_from(self.limits.offsets_retention_ms).unwrap_or(i64::MAX);
         let mut expired_groups = Vec::new();
         for (group_id, group) in self.groups.iter_mut() {
             group.pending.retain(|_, expires| *expires > now_ms);
@@ -854,17 +867,36 @@ impl Groups {
                 }
             }
             if group.state == GroupState::Empty
+                && group.pending.is_empty()
                 && group
                     .empty_since_ms
-                    .is_some_and(|since| now_ms >= since + retention_ms)
+                    .is_some_and(|since| now_ms >= since + EMPTY_GROUP_KEPT_MS)
             {
                 expired_groups.push(group_id.clone());
             }
         }
-        for group_id in expired_groups {
-            self.groups.remove(&group_id);
-            self.offsets.retain(|key, _| key.group != group_id);
+        let expired: Vec<OffsetKey> = self
+            .offsets
+            .iter()
+            .filter(|(key, value)| {
+                let active = self
+                    .groups
+                    .get(&key.group)
+                    .is_some_and(|g| !g.members.is_empty());
+                !active && now_wall_ms.saturating_sub(value.commit_ms) >= retention_ms
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &expired {
+            self.offsets.remove(key);
         }
+        // An empty group with no offsets left holds nothing worth keeping.
+        for group_id in expired_groups {
+            if !self.offsets.keys().any(|key| key.group == group_id) {
+                self.groups.remove(&group_id);
+            }
+        }
+        expired
     }
 
     /// Whether a commit from this member may be written (before anything is).
@@ -1304,9 +1336,9 @@ mod tests {
         answered(&mut a_join);
         let _ = groups.sync(sync_request("g", 1, &a, vec![]), 0);
         let (b, mut b_join) = join_new(&mut groups, "g", 100);
-        groups.tick(100 + REBALANCE_MS as u64 - 1);
+        groups.tick_for_test(100 + REBALANCE_MS as u64 - 1);
         assert!(b_join.try_recv().is_err());
-        groups.tick(100 + REBALANCE_MS as u64);
+        groups.tick_for_test(100 + REBALANCE_MS as u64);
         let joined = answered(&mut b_join);
         assert_eq!(joined.generation_id, 2);
         assert_eq!(joined.leader, b, "A left, B leads");
@@ -1329,9 +1361,9 @@ mod tests {
         // B heartbeats, A goes silent.
         for now in (1_000..SESSION_MS as u64).step_by(1_000) {
             assert_eq!(groups.heartbeat("g", 2, &b, None, now), code::NONE);
-            groups.tick(now);
+            groups.tick_for_test(now);
         }
-        groups.tick(SESSION_MS as u64 + 1);
+        groups.tick_for_test(SESSION_MS as u64 + 1);
         assert_eq!(groups.describe("g").state, GroupState::PreparingRebalance);
         assert_eq!(
             groups.heartbeat("g", 2, &a, None, SESSION_MS as u64 + 2),
@@ -1474,11 +1506,49 @@ mod tests {
             .expect("answered");
         assert_eq!(refused.error_code, code::GROUP_MAX_SIZE_REACHED);
         // Unused ids expire after the session timeout, and room comes back.
-        groups.tick(SESSION_MS as u64 + 1);
+        groups.tick_for_test(SESSION_MS as u64 + 1);
         let outcome = groups
             .join(join_request("g", "", None), SESSION_MS as u64 + 1)
             .expect("answered");
         assert_eq!(outcome.error_code, code::MEMBER_ID_REQUIRED);
+    }
+
+    #[test]
+    fn offsets_of_a_group_without_members_expire_after_the_retention() {
+        let limits = Limits {
+            offsets_retention_ms: 1_000,
+            ..Limits::default()
+        };
+        let mut groups = Groups::new(limits);
+        let key = |group: &str| OffsetKey {
+            group: group.into(),
+            topic: "t".into(),
+            partition: 0,
+        };
+        let value = |commit_ms| OffsetValue {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: None,
+            commit_ms,
+        };
+        groups.apply(&[(key("idle"), Some(value(0))), (key("busy"), Some(value(0)))]);
+        // "busy" has a member: its offsets stay however old they are.
+        let (busy, mut join) = {
+            let first = groups
+                .join(join_request("busy", "", None), 0)
+                .expect("answered");
+            let waiting = groups
+                .join(join_request("busy", &first.member_id, None), 0)
+                .expect_err("waits");
+            (first.member_id, waiting)
+        };
+        answered(&mut join);
+        assert!(groups.tick(1, 999).is_empty(), "not yet");
+        let expired = groups.tick(2, 1_000);
+        assert_eq!(expired, vec![key("idle")]);
+        assert!(groups.committed("idle", None).is_empty());
+        assert_eq!(groups.committed("busy", None).len(), 1);
+        let _ = busy;
     }
 
     #[test]
