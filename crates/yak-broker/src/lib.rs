@@ -30,6 +30,7 @@ pub mod error;
 pub mod flusher;
 pub mod groups;
 pub mod http;
+pub mod json_file;
 pub mod kafka;
 pub mod kafka_groups;
 pub mod metrics;

@@ -257,30 +257,13 @@ impl TopicsFile {
 
     /// Reads the metadata file; a missing file is an empty broker.
     pub fn load(data_dir: &Path) -> std::io::Result<TopicsFile> {
-        match std::fs::read(Self::path(data_dir)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", Self::path(data_dir).display()),
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TopicsFile::default()),
-            Err(e) => Err(e),
-        }
+        Ok(crate::json_file::load(&Self::path(data_dir))?.unwrap_or_default())
     }
 
-    /// Replaces the metadata file atomically: write a temporary file, fsync it, rename it over the
-    /// old one, fsync the directory. A crash leaves either the old or the new file, never a mix.
+    /// Replaces the metadata file atomically: a crash leaves either the old or the new file,
+    /// never a mix.
     pub fn store(&self, data_dir: &Path) -> std::io::Result<()> {
-        use std::io::Write;
-        let path = Self::path(data_dir);
-        let temporary = data_dir.join("topics.json.tmp");
-        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &path)?;
-        std::fs::File::open(data_dir)?.sync_all()
+        crate::json_file::store(data_dir, "topics.json", self)
     }
 }
 

@@ -4,10 +4,11 @@
 //! that after Redis lost them, only a node that was in the ISR can win the lease).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::decide::PartitionRecord;
+
+const FILE_NAME: &str = "cluster.json";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeFile {
@@ -20,34 +21,18 @@ pub struct NodeFile {
 
 impl NodeFile {
     pub fn path(data_dir: &Path) -> PathBuf {
-        data_dir.join("cluster.json")
+        data_dir.join(FILE_NAME)
     }
 
     /// The node's file; a missing file is a node that never joined.
     pub fn load(data_dir: &Path) -> std::io::Result<Option<NodeFile>> {
-        match std::fs::read(Self::path(data_dir)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", Self::path(data_dir).display()),
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        crate::json_file::load(&Self::path(data_dir))
     }
 
-    /// Replaces the file atomically and durably (write temp, fsync, rename, fsync directory):
-    /// callers act on an epoch only after this returned.
+    /// Replaces the file atomically and durably: callers act on an epoch only after this
+    /// returned.
     pub fn store(&self, data_dir: &Path) -> std::io::Result<()> {
-        let path = Self::path(data_dir);
-        let temporary = data_dir.join("cluster.json.tmp");
-        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &path)?;
-        std::fs::File::open(data_dir)?.sync_all()
+        crate::json_file::store(data_dir, FILE_NAME, self)
     }
 }
 

@@ -38,13 +38,12 @@ pub const TICK_MS: u64 = 100;
 /// A node's group coordinator.
 #[derive(Debug)]
 pub struct GroupCoordinator {
-    groups: Mutex<Groups>,
+    /// Shared with the tasks that write commits (see `write`).
+    groups: Arc<Mutex<Groups>>,
     broker: Weak<Broker>,
     /// Serialises commits: each is written to the log, then applied to memory, in the same
     /// order, so memory never disagrees with what a replay would give.
-    commit_lock: tokio::sync::Mutex<()>,
-    /// The `__consumer_offsets` offset replayed up to; commits after it are in memory already.
-    loaded: Mutex<bool>,
+    commit_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// One committed offset to write.
@@ -63,10 +62,9 @@ pub const OFFSET_METADATA_BYTES_MAX: usize = 4096;
 impl GroupCoordinator {
     pub fn new(broker: Weak<Broker>, limits: Limits) -> GroupCoordinator {
         GroupCoordinator {
-            groups: Mutex::new(Groups::new(limits)),
+            groups: Arc::new(Mutex::new(Groups::new(limits))),
             broker,
-            commit_lock: tokio::sync::Mutex::new(()),
-            loaded: Mutex::new(false),
+            commit_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 
@@ -120,7 +118,6 @@ impl GroupCoordinator {
         };
         let count = records.len();
         self.groups().reset(records);
-        *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = true;
         tracing::info!(offsets = count, "committed offsets loaded");
         Ok(())
     }
@@ -249,49 +246,32 @@ impl GroupCoordinator {
     }
 
     /// Appends offset records to `__consumer_offsets` (created on first use) with acks=all,
-    /// then applies them to memory, under the commit lock.
+    /// then applies them to memory, in commit order. All of it runs in a task of its own, which
+    /// holds the commit lock: a client that vanishes mid-commit can leave neither a record in
+    /// the log that memory lacks nor a later commit applied before an earlier one.
     async fn write(
         &self,
         broker: &Arc<Broker>,
         records: &[(OffsetKey, Option<OffsetValue>)],
     ) -> Result<(), BrokerError> {
-        let _ordered = self.commit_lock.lock().await;
-        let topic = match broker.topic(OFFSETS_TOPIC) {
-            Some(topic) => topic,
-            None => match broker
-                .create_topic(NewTopic {
-                    name: OFFSETS_TOPIC.into(),
-                    partitions: Some(1),
-                    ..NewTopic::default()
-                })
-                .await
-            {
-                Ok(topic) => topic,
-                Err(BrokerError::TopicAlreadyExists(_)) => broker
-                    .topic(OFFSETS_TOPIC)
-                    .ok_or_else(|| BrokerError::UnknownTopic(OFFSETS_TOPIC.into()))?,
-                Err(error) => return Err(error),
-            },
-        };
-        let partition = topic
-            .partition(0)
-            .cloned()
-            .ok_or_else(|| BrokerError::UnknownTopic(OFFSETS_TOPIC.into()))?;
-        let mut batch = offsets::encode(records, crate::now_ms());
-        // The write is owned by a task: a client that vanishes mid-commit must not leave the
-        // log and memory disagreeing.
-        let append = {
-            let partition = Arc::clone(&partition);
-            tokio::spawn(async move {
-                let valid = yak_log::ValidBatch::new(&mut batch)?;
-                partition.append(valid, Durability::Committed).await
-            })
-        };
-        append
-            .await
-            .map_err(|e| BrokerError::Internal(format!("offset commit task failed: {e}")))??;
-        self.groups().apply(records);
-        Ok(())
+        let groups = Arc::clone(&self.groups);
+        let commit_lock = Arc::clone(&self.commit_lock);
+        let broker = Arc::clone(broker);
+        let records = records.to_vec();
+        tokio::spawn(async move {
+            let _ordered = commit_lock.lock().await;
+            let partition = offsets_partition(&broker).await?;
+            let mut batch = offsets::encode(&records, crate::now_ms());
+            let valid = yak_log::ValidBatch::new(&mut batch)?;
+            partition.append(valid, Durability::Committed).await?;
+            groups
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .apply(&records);
+            Ok(())
+        })
+        .await
+        .map_err(|e| BrokerError::Internal(format!("offset commit task failed: {e}")))?
     }
 
     /// Writes tombstones for offsets that expired (best effort: a failure is logged, and the
@@ -395,6 +375,33 @@ impl GroupCoordinator {
         }
         Ok(codes)
     }
+}
+
+/// The partition of `__consumer_offsets`, created with one partition on first use.
+async fn offsets_partition(
+    broker: &Broker,
+) -> Result<Arc<crate::partition::Partition>, BrokerError> {
+    let topic = match broker.topic(OFFSETS_TOPIC) {
+        Some(topic) => topic,
+        None => match broker
+            .create_topic(NewTopic {
+                name: OFFSETS_TOPIC.into(),
+                partitions: Some(1),
+                ..NewTopic::default()
+            })
+            .await
+        {
+            Ok(topic) => topic,
+            Err(BrokerError::TopicAlreadyExists(_)) => broker
+                .topic(OFFSETS_TOPIC)
+                .ok_or_else(|| BrokerError::UnknownTopic(OFFSETS_TOPIC.into()))?,
+            Err(error) => return Err(error),
+        },
+    };
+    topic
+        .partition(0)
+        .cloned()
+        .ok_or_else(|| BrokerError::UnknownTopic(OFFSETS_TOPIC.into()))
 }
 
 /// A failed offset write, as Kafka's clients expect it: a retriable coordinator error.

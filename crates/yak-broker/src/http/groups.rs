@@ -271,6 +271,29 @@ pub async fn delete_group(
 }
 
 /// Refuses a group name that is not a usable id.
+/// The start of every group write: the body read under its limit and parsed, the group id
+/// checked, this node's coordinator found (421 on a follower), and the internal offsets topic
+/// refused as the target.
+async fn group_write<T: serde::de::DeserializeOwned>(
+    broker: &Arc<crate::Broker>,
+    group: &str,
+    body: Body,
+    topic_of: impl Fn(&T) -> &String,
+) -> Result<(T, Arc<GroupCoordinator>), HttpError> {
+    let body = super::produce::read_body(body, broker.config.http_limits.body_bytes_max).await?;
+    let request: T = serde_json::from_slice(&body)
+        .map_err(|e| HttpError::new(ErrorCode::InvalidJson, e.to_string()))?;
+    check_group_id(group)?;
+    let coordinator = coordinator(broker)?;
+    if *topic_of(&request) == OFFSETS_TOPIC {
+        return Err(HttpError::new(
+            ErrorCode::InvalidField,
+            format!("{OFFSETS_TOPIC} is internal: its offsets are the coordinator's own"),
+        ));
+    }
+    Ok((request, coordinator))
+}
+
 fn check_group_id(group: &str) -> Result<(), HttpError> {
     if group.is_empty() {
         return Err(HttpError::new(
@@ -311,17 +334,8 @@ pub async fn reset_offsets(
     body: Body,
 ) -> Result<Json<ResetOffsetsResponse>, HttpError> {
     let broker = Arc::clone(&state.broker);
-    let body = super::produce::read_body(body, broker.config.http_limits.body_bytes_max).await?;
-    let request: ResetOffsetsRequest = serde_json::from_slice(&body)
-        .map_err(|e| HttpError::new(ErrorCode::InvalidJson, e.to_string()))?;
-    check_group_id(&group)?;
-    let coordinator = coordinator(&broker)?;
-    if request.topic == OFFSETS_TOPIC {
-        return Err(HttpError::new(
-            ErrorCode::InvalidField,
-            format!("{OFFSETS_TOPIC} is internal: its offsets cannot be reset"),
-        ));
-    }
+    let (request, coordinator): (ResetOffsetsRequest, _) =
+        group_write(&broker, &group, body, |r: &ResetOffsetsRequest| &r.topic).await?;
     let topic = broker.topic(&request.topic).ok_or_else(|| {
         HttpError::new(
             ErrorCode::UnknownTopic,
@@ -426,17 +440,8 @@ pub async fn commit_offset(
     body: Body,
 ) -> Result<Json<GroupOffset>, HttpError> {
     let broker = Arc::clone(&state.broker);
-    let body = super::produce::read_body(body, broker.config.http_limits.body_bytes_max).await?;
-    let request: CommitOffsetRequest = serde_json::from_slice(&body)
-        .map_err(|e| HttpError::new(ErrorCode::InvalidJson, e.to_string()))?;
-    check_group_id(&group)?;
-    let coordinator = coordinator(&broker)?;
-    if request.topic == OFFSETS_TOPIC {
-        return Err(HttpError::new(
-            ErrorCode::InvalidField,
-            format!("{OFFSETS_TOPIC} is internal: offsets of it cannot be committed"),
-        ));
-    }
+    let (request, coordinator): (CommitOffsetRequest, _) =
+        group_write(&broker, &group, body, |r: &CommitOffsetRequest| &r.topic).await?;
     let partition = broker.partition(&request.topic, request.partition)?;
     let (start, end) = (partition.log_start_offset(), partition.log_end_offset());
     if request.offset < start || request.offset > end {
