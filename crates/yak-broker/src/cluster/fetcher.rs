@@ -121,11 +121,19 @@ async fn follow(
     };
     // Partitions truncated for this epoch, ready to fetch.
     let mut ready: HashSet<(String, i32)> = HashSet::new();
+    // Partitions whose whole log lies below the leader's log start (retention deleted what
+    // they would copy next): they cannot catch up by fetching, and are left alone rather than
+    // asked for again and again. (Restarting such a follower with an empty partition directory
+    // is the way out until the log can be reset to the leader's start.)
+    let mut behind_log_start: HashSet<(String, i32)> = HashSet::new();
     loop {
         if cancel.is_cancelled() {
             return Stop::Cancelled;
         }
-        let partitions = followed(broker, epoch);
+        let partitions: Vec<Arc<Partition>> = followed(broker, epoch)
+            .into_iter()
+            .filter(|p| !behind_log_start.contains(&(p.topic.clone(), p.index)))
+            .collect();
         let unready: Vec<&Arc<Partition>> = partitions
             .iter()
             .filter(|p| !ready.contains(&(p.topic.clone(), p.index)))
@@ -178,8 +186,19 @@ async fn follow(
                 match data.error_code {
                     NONE => {}
                     OFFSET_OUT_OF_RANGE => {
-                        // Our log does not line up with the leader's: truncate again.
-                        ready.remove(&(name.clone(), data.partition_index));
+                        // Either our log does not line up with the leader's (truncate again),
+                        // or it ends below the leader's log start.
+                        let leader_start =
+                            match leader_log_start(&mut client, cluster.node_id, partition).await {
+                                Ok(start) => start,
+                                Err(stop) => return stop,
+                            };
+                        if partition.log_end_offset() < leader_start {
+                            tracing::error!(topic = %name, partition = data.partition_index, log_end_offset = partition.log_end_offset(), leader_start, "this follower's log ends below the leader's log start: it cannot catch up by fetching and stays out of the ISR");
+                            behind_log_start.insert((name.clone(), data.partition_index));
+                        } else {
+                            ready.remove(&(name.clone(), data.partition_index));
+                        }
                         continue;
                     }
                     UNKNOWN_TOPIC_OR_PARTITION => continue,
@@ -202,6 +221,36 @@ async fn follow(
             }
         }
     }
+}
+
+/// The leader's log start offset of a partition (ListOffsets "earliest").
+async fn leader_log_start(
+    client: &mut KafkaClient,
+    node_id: i32,
+    partition: &Partition,
+) -> Result<i64, Stop> {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+    const EARLIEST: i64 = -2;
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(node_id))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(partition.topic.clone())))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition.index)
+                .with_current_leader_epoch(-1)
+                .with_timestamp(EARLIEST)])]);
+    let response: ListOffsetsResponse = client
+        .call(ApiKey::ListOffsets, 4, &request, REPLICA_REQUEST_MS_MAX)
+        .await
+        .map_err(|e| Stop::Connection(e.to_string()))?;
+    response
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .filter(|p| p.error_code == NONE)
+        .map(|p| p.offset)
+        .ok_or_else(|| Stop::Epoch("ListOffsets earliest failed".into()))
 }
 
 fn fetch_request(node_id: i32, epoch: i32, partitions: &[&Arc<Partition>]) -> FetchRequest {
