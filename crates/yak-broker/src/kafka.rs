@@ -392,7 +392,7 @@ impl Backend for KafkaBackend {
         };
         if reader.is_replica() {
             let mut log_end = partition.subscribe_log_end();
-            let mut role_changes = partition.subscribe();
+            let mut role_changes = partition.subscribe_role_changes();
             let epoch = partition.leader_epoch();
             tokio::select! {
                 _ = log_end.wait_for(|end| *end > offset) => {}

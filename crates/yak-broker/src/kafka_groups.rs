@@ -2,7 +2,6 @@
 //! translation between Kafka's request and response bodies (per version) and the coordinator's
 //! plain types.
 
-use bytes::Bytes;
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
@@ -450,6 +449,3 @@ fn partition_entry(
             .with_error_code(code::NONE),
     }
 }
-
-/// Unused assignment bytes in error answers.
-pub const NO_ASSIGNMENT: Bytes = Bytes::new();

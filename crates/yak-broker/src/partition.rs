@@ -768,6 +768,11 @@ impl Partition {
         Ok((records, high_watermark))
     }
 
+    /// A receiver that sees every role or epoch change of this partition.
+    pub fn subscribe_role_changes(&self) -> watch::Receiver<u64> {
+        self.role_changes_tx.subscribe()
+    }
+
     /// A receiver that sees the leader's log end offset move (wakes followers' fetches).
     pub fn subscribe_log_end(&self) -> watch::Receiver<i64> {
         self.log_end_tx.subscribe()

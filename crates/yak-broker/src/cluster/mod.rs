@@ -257,16 +257,8 @@ impl Cluster {
         if !self.leader_refused.swap(false, Ordering::AcqRel) {
             return false;
         }
-        let name = redis_client_name(
-            &self.coordinator_prefix(),
-            leader.node_id,
-            &leader.incarnation,
-        );
+        let name = redis_client_name(&self.cluster_name, leader.node_id, &leader.incarnation);
         matches!(self.coordinator.client_connected(&name).await, Ok(false))
-    }
-
-    fn coordinator_prefix(&self) -> String {
-        self.cluster_name.clone()
     }
 
     pub fn metrics_replicated(&self, bytes: usize) {
@@ -547,8 +539,6 @@ impl Cluster {
                     return Duration::from_millis(100);
                 }
             }
-        } else if status.role == Role::Follower && !self.gate.is_open() {
-            // Nothing to do: a follower's gate stays closed.
         }
         let view = match self.coordinator.view().await {
             Ok(view) => view,
