@@ -723,3 +723,1229 @@ impl From<Acls> for Vec<AclBinding> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use proptest::prelude::*;
+
+    const ALICE_HOST: &str = "10.0.0.1";
+
+    fn binding(
+        resource_type: ResourceType,
+        resource_name: &str,
+        pattern_type: PatternType,
+        principal: &str,
+        host: &str,
+        operation: Operation,
+        permission: Permission,
+    ) -> AclBinding {
+        AclBinding {
+            resource_type,
+            resource_name: resource_name.to_string(),
+            pattern_type,
+            principal: principal.to_string(),
+            host: host.to_string(),
+            operation,
+            permission,
+        }
+    }
+
+    fn topic_acl(
+        name: &str,
+        pattern_type: PatternType,
+        principal: &str,
+        operation: Operation,
+        permission: Permission,
+    ) -> AclBinding {
+        binding(
+            ResourceType::Topic,
+            name,
+            pattern_type,
+            principal,
+            WILDCARD,
+            operation,
+            permission,
+        )
+    }
+
+    fn acls_of(bindings: impl IntoIterator<Item = AclBinding>) -> Acls {
+        let mut acls = Acls::default();
+        for binding in bindings {
+            acls.add(binding).expect("a valid binding");
+        }
+        acls
+    }
+
+    fn enabled() -> AuthorizerConfig {
+        AuthorizerConfig {
+            enabled: true,
+            ..AuthorizerConfig::default()
+        }
+    }
+
+    fn alice() -> Principal {
+        Principal::user("alice")
+    }
+
+    fn bob() -> Principal {
+        Principal::user("bob")
+    }
+
+    /// Asks as alice from ALICE_HOST under an enabled, deny-by-default authorizer.
+    fn alice_may(acls: &Acls, operation: Operation, resource: &Resource) -> bool {
+        acls.authorize(&enabled(), &alice(), ALICE_HOST, operation, resource)
+    }
+
+    /// Proves the wire codes are Kafka's and round-trip, and unknown codes are refused.
+    #[test]
+    fn kafka_codes_round_trip_and_match_kafka() {
+        assert_eq!(ResourceType::Topic.kafka_code(), 2);
+        assert_eq!(ResourceType::TransactionalId.kafka_code(), 5);
+        assert_eq!(PatternType::Literal.kafka_code(), 3);
+        assert_eq!(PatternType::Prefixed.kafka_code(), 4);
+        assert_eq!(PatternFilter::Any.kafka_code(), KAFKA_CODE_ANY);
+        assert_eq!(PatternFilter::Match.kafka_code(), 2);
+        assert_eq!(Operation::All.kafka_code(), 2);
+        assert_eq!(Operation::IdempotentWrite.kafka_code(), 12);
+        assert_eq!(Permission::Deny.kafka_code(), 2);
+        assert_eq!(Permission::Allow.kafka_code(), 3);
+        for &value in ResourceType::VALUES {
+            assert_eq!(
+                ResourceType::from_kafka_code(value.kafka_code()),
+                Some(value)
+            );
+        }
+        for &value in PatternType::VALUES {
+            assert_eq!(
+                PatternType::from_kafka_code(value.kafka_code()),
+                Some(value)
+            );
+        }
+        for &value in PatternFilter::VALUES {
+            assert_eq!(
+                PatternFilter::from_kafka_code(value.kafka_code()),
+                Some(value)
+            );
+        }
+        for &value in Operation::VALUES {
+            assert_eq!(Operation::from_kafka_code(value.kafka_code()), Some(value));
+        }
+        for &value in Permission::VALUES {
+            assert_eq!(Permission::from_kafka_code(value.kafka_code()), Some(value));
+        }
+        for code in [-1, 0, KAFKA_CODE_ANY, 13, i8::MAX] {
+            assert_eq!(Operation::from_kafka_code(code), None, "code {code}");
+        }
+        assert_eq!(ResourceType::from_kafka_code(6), None);
+        assert_eq!(PatternType::from_kafka_code(2), None);
+        assert_eq!(Permission::from_kafka_code(KAFKA_CODE_ANY), None);
+    }
+
+    /// Proves text names parse in any case with `-` or `_`, and print as Kafka's names.
+    #[test]
+    fn names_parse_loosely_and_print_as_kafka() {
+        assert_eq!(
+            ResourceType::parse("transactional-id"),
+            Some(ResourceType::TransactionalId)
+        );
+        assert_eq!(
+            ResourceType::parse("TRANSACTIONAL_ID"),
+            Some(ResourceType::TransactionalId)
+        );
+        assert_eq!(ResourceType::parse("Topic"), Some(ResourceType::Topic));
+        assert_eq!(
+            Operation::parse("describe_configs"),
+            Some(Operation::DescribeConfigs)
+        );
+        assert_eq!(
+            Operation::parse("Idempotent-Write"),
+            Some(Operation::IdempotentWrite)
+        );
+        assert_eq!(PatternType::parse("PREFIXED"), Some(PatternType::Prefixed));
+        assert_eq!(PatternFilter::parse("match"), Some(PatternFilter::Match));
+        assert_eq!(Permission::parse("Allow"), Some(Permission::Allow));
+        assert_eq!(Operation::parse("describeconfigs"), None);
+        assert_eq!(Operation::parse("read "), None);
+        assert_eq!(Operation::parse(""), None);
+        assert_eq!(Operation::DescribeConfigs.to_string(), "DESCRIBE_CONFIGS");
+        assert_eq!(
+            ResourceType::TransactionalId.to_string(),
+            "TRANSACTIONAL_ID"
+        );
+        assert_eq!(Permission::Deny.to_string(), "DENY");
+        assert_eq!(Operation::ClusterAction.name(), "cluster-action");
+        for &value in Operation::VALUES {
+            assert_eq!(Operation::parse(value.name()), Some(value));
+            assert_eq!(Operation::parse(&value.to_string()), Some(value));
+            // Display and the JSON form agree.
+            let json = serde_json::to_string(&value).expect("serializes");
+            assert_eq!(json, format!("\"{value}\""));
+        }
+    }
+
+    /// Proves a literal binding applies to its name only.
+    #[test]
+    fn literal_binding_applies_to_its_name_only() {
+        let acls = acls_of([topic_acl(
+            "orders",
+            PatternType::Literal,
+            "User:alice",
+            Operation::Read,
+            Permission::Allow,
+        )]);
+        assert!(alice_may(
+            &acls,
+            Operation::Read,
+            &Resource::topic("orders")
+        ));
+        assert!(!alice_may(
+            &acls,
+            Operation::Read,
+            &Resource::topic("orders2")
+        ));
+        assert!(!alice_may(
+            &acls,
+            Operation::Read,
+            &Resource::topic("order")
+        ));
+        assert!(!alice_may(
+            &acls,
+            Operation::Write,
+            &Resource::topic("orders")
+        ));
+        assert!(!alice_may(
+            &acls,
+            Operation::Read,
+            &Resource::group("orders")
+        ));
+        assert!(!acls.authorize(
+            &enabled(),
+            &bob(),
+            ALICE_HOST,
+            Operation::Read,
+            &Resource::topic("orders")
+        ));
+    }
+
+    /// Proves a prefixed binding applies to every name starting with it, and not to shorter or
+    /// different names.
+    #[test]
+    fn prefixed_binding_applies_to_names_it_starts() {
+        let acls = acls_of([topic_acl(
+            "orders.",
+            PatternType::Prefixed,
+            "User:alice",
+            Operation::Write,
+            Permission::Allow,
+        )]);
+        assert!(alice_may(
+            &acls,
+            Operation::Write,
+            &Resource::topic("orders.")
+        ));
+        assert!(alice_may(
+            &acls,
+            Operation::Write,
+            &Resource::topic("orders.eu")
+        ));
+        assert!(!alice_may(
+            &acls,
+            Operation::Write,
+            &Resource::topic("orders")
+        ));
+        assert!(!alice_may(
+            &acls,
+            Operation::Write,
+            &Resource::topic("xorders.eu")
+        ));
+        // A name whose byte at the prefix's length falls inside a character.
+        assert!(!"ordeéé".is_char_boundary("orders.".len()));
+        assert!(!alice_may(
+            &acls,
+            Operation::Write,
+            &Resource::topic("ordeéé")
+        ));
+    }
+
+    /// Proves a literal `*` binding applies to every resource of its type.
+    #[test]
+    fn wildcard_name_applies_to_every_resource_of_its_type() {
+        let acls = acls_of([binding(
+            ResourceType::Group,
+            WILDCARD,
+            PatternType::Literal,
+            "User:alice",
+            WILDCARD,
+            Operation::Read,
+            Permission::Allow,
+        )]);
+        assert!(alice_may(&acls, Operation::Read, &Resource::group("g1")));
+        assert!(alice_may(
+            &acls,
+            Operation::Read,
+            &Resource::group("anything")
+        ));
+        assert!(!alice_may(&acls, Operation::Read, &Resource::topic("g1")));
+    }
+
+    /// Proves a `User:*` binding applies to every user, and a prefixed `*` is no wildcard.
+    #[test]
+    fn wildcard_principal_applies_to_every_user() {
+        let acls = acls_of([
+            topic_acl(
+                "public",
+                PatternType::Literal,
+                "User:*",
+                Operation::Read,
+                Permission::Allow,
+            ),
+            topic_acl(
+                "*",
+                PatternType::Prefixed,
+                "User:alice",
+                Operation::Read,
+                Permission::Allow,
+            ),
+        ]);
+        let public = Resource::topic("public");
+        for user in [alice(), bob(), Principal::anonymous()] {
+            assert!(acls.authorize(&enabled(), &user, ALICE_HOST, Operation::Read, &public));
+        }
+        assert!(!alice_may(
+            &acls,
+            Operation::Read,
+            &Resource::topic("private")
+        ));
+        assert!(alice_may(&acls, Operation::Read, &Resource::topic("*x")));
+    }
+
+    /// Proves a host filter: a binding for one address applies from that address only, in any
+    /// of its text forms, and `*` from everywhere.
+    #[test]
+    fn host_filter_applies_from_its_address_only() {
+        let acls = acls_of([
+            binding(
+                ResourceType::Topic,
+                "t",
+                PatternType::Literal,
+                "User:alice",
+                "10.0.0.1",
+                Operation::Read,
+                Permission::Allow,
+            ),
+            binding(
+                ResourceType::Topic,
+                "t",
+                PatternType::Literal,
+                "User:alice",
+                "::1",
+                Operation::Write,
+                Permission::Allow,
+            ),
+        ]);
+        let t = Resource::topic("t");
+        let config = enabled();
+        let user = alice();
+        assert!(acls.authorize(&config, &user, "10.0.0.1", Operation::Read, &t));
+        assert!(acls.authorize(&config, &user, "::ffff:10.0.0.1", Operation::Read, &t));
+        assert!(!acls.authorize(&config, &user, "10.0.0.2", Operation::Read, &t));
+        assert!(!acls.authorize(&config, &user, "not an address", Operation::Read, &t));
+        assert!(acls.authorize(&config, &user, "0:0:0:0:0:0:0:1", Operation::Write, &t));
+        assert!(!acls.authorize(&config, &user, "10.0.0.1", Operation::Write, &t));
+        let anywhere = acls_of([topic_acl(
+            "t",
+            PatternType::Literal,
+            "User:alice",
+            Operation::Read,
+            Permission::Allow,
+        )]);
+        assert!(anywhere.authorize(&config, &user, "not an address", Operation::Read, &t));
+    }
+
+    /// Proves a literal DENY wins over a prefixed ALLOW, and a prefixed DENY over a literal
+    /// ALLOW.
+    #[test]
+    fn deny_wins_over_allow_whatever_the_pattern() {
+        let literal_deny = acls_of([
+            topic_acl(
+                "orders",
+                PatternType::Prefixed,
+                "User:alice",
+                Operation::Read,
+                Permission::Allow,
+            ),
+            topic_acl(
+                "orders.secret",
+                PatternType::Literal,
+                "User:alice",
+                Operation::Read,
+                Permission::Deny,
+            ),
+        ]);
+        assert!(alice_may(
+            &literal_deny,
+            Operation::Read,
+            &Resource::topic("orders.eu")
+        ));
+        assert!(!alice_may(
+            &literal_deny,
+            Operation::Read,
+            &Resource::topic("orders.secret")
+        ));
+
+        let prefixed_deny = acls_of([
+            topic_acl(
+                "orders.secret",
+                PatternType::Literal,
+                "User:alice",
+                Operation::Read,
+                Permission::Allow,
+            ),
+            binding(
+                ResourceType::Topic,
+                "orders.",
+                PatternType::Prefixed,
+                "User:*",
+                "10.0.0.1",
+                Operation::All,
+                Permission::Deny,
+            ),
+        ]);
+        assert!(!alice_may(
+            &prefixed_deny,
+            Operation::Read,
+            &Resource::topic("orders.secret")
+        ));
+        assert!(prefixed_deny.authorize(
+            &enabled(),
+            &alice(),
+            "10.0.0.9",
+            Operation::Read,
+            &Resource::topic("orders.secret")
+        ));
+    }
+
+    /// Proves READ, WRITE, DELETE and ALTER allow DESCRIBE, and ALTER_CONFIGS allows
+    /// DESCRIBE_CONFIGS, while other operations imply nothing.
+    #[test]
+    fn allow_implies_describe() {
+        let topic = Resource::topic("t");
+        for operation in [
+            Operation::Read,
+            Operation::Write,
+            Operation::Delete,
+            Operation::Alter,
+        ] {
+            let acls = acls_of([topic_acl(
+                "t",
+                PatternType::Literal,
+                "User:alice",
+                operation,
+                Permission::Allow,
+            )]);
+            assert!(alice_may(&acls, Operation::Describe, &topic), "{operation}");
+            assert!(
+                !alice_may(&acls, Operation::DescribeConfigs, &topic),
+                "{operation}"
+            );
+        }
+        let alter_configs = acls_of([topic_acl(
+            "t",
+            PatternType::Literal,
+            "User:alice",
+            Operation::AlterConfigs,
+            Permission::Allow,
+        )]);
+        assert!(alice_may(
+            &alter_configs,
+            Operation::DescribeConfigs,
+            &topic
+        ));
+        assert!(!alice_may(&alter_configs, Operation::Describe, &topic));
+        let create = acls_of([topic_acl(
+            "t",
+            PatternType::Literal,
+            "User:alice",
+            Operation::Create,
+            Permission::Allow,
+        )]);
+        assert!(!alice_may(&create, Operation::Describe, &topic));
+        let describe = acls_of([topic_acl(
+            "t",
+            PatternType::Literal,
+            "User:alice",
+            Operation::Describe,
+            Permission::Allow,
+        )]);
+        assert!(!alice_may(&describe, Operation::Read, &topic));
+    }
+
+    /// Proves Kafka's rule that implications are for ALLOW only: DENY READ leaves DESCRIBE
+    /// (allowed by WRITE) allowed, and DENY ALTER_CONFIGS leaves DESCRIBE_CONFIGS allowed.
+    #[test]
+    fn deny_read_does_not_deny_describe() {
+        let acls = acls_of([
+            topic_acl(
+                "t",
+                PatternType::Literal,
+                "User:alice",
+                Operation::Write,
+                Permission::Allow,
+            ),
+            topic_acl(
+                "t",
+                PatternType::Literal,
+                "User:alice",
+                Operation::Read,
+                Permission::Deny,
+            ),
+            topic_acl(
+                "t",
+                PatternType::Literal,
+                "User:alice",
+                Operation::DescribeConfigs,
+                Permission::Allow,
+            ),
+            topic_acl(
+                "t",
+                PatternType::Literal,
+                "User:alice",
+                Operation::AlterConfigs,
+                Permission::Deny,
+            ),
+        ]);
+        let topic = Resource::topic("t");
+        assert!(alice_may(&acls, Operation::Describe, &topic));
+        assert!(!alice_may(&acls, Operation::Read, &topic));
+        assert!(alice_may(&acls, Operation::DescribeConfigs, &topic));
+        assert!(!alice_may(&acls, Operation::AlterConfigs, &topic));
+    }
+
+    /// Proves ALLOW ALL allows every operation and DENY ALL denies every one, ALL included.
+    #[test]
+    fn all_allows_and_denies_every_operation() {
+        let allow_all = acls_of([binding(
+            ResourceType::Cluster,
+            CLUSTER_RESOURCE_NAME,
+            PatternType::Literal,
+            "User:alice",
+            WILDCARD,
+            Operation::All,
+            Permission::Allow,
+        )]);
+        let cluster = Resource::cluster();
+        for &operation in ResourceType::Cluster.operations() {
+            assert!(alice_may(&allow_all, operation, &cluster), "{operation}");
+        }
+        let mut deny_all = allow_all.clone();
+        deny_all
+            .add(binding(
+                ResourceType::Cluster,
+                CLUSTER_RESOURCE_NAME,
+                PatternType::Literal,
+                "User:*",
+                WILDCARD,
+                Operation::All,
+                Permission::Deny,
+            ))
+            .expect("valid");
+        for &operation in ResourceType::Cluster.operations() {
+            assert!(!alice_may(&deny_all, operation, &cluster), "{operation}");
+        }
+    }
+
+    /// Proves super users may do everything, even against a DENY, and only they.
+    #[test]
+    fn super_users_may_do_everything() {
+        let acls = acls_of([topic_acl(
+            "t",
+            PatternType::Literal,
+            "User:*",
+            Operation::All,
+            Permission::Deny,
+        )]);
+        let config = AuthorizerConfig {
+            enabled: true,
+            super_users: ["User:admin".to_string()].into(),
+            allow_everyone_if_no_acl_found: false,
+        };
+        let topic = Resource::topic("t");
+        assert!(acls.authorize(
+            &config,
+            &Principal::user("admin"),
+            ALICE_HOST,
+            Operation::Delete,
+            &topic
+        ));
+        assert!(acls.authorize(
+            &config,
+            &Principal::user("admin"),
+            ALICE_HOST,
+            Operation::Read,
+            &Resource::topic("no-acl")
+        ));
+        assert!(!acls.authorize(&config, &alice(), ALICE_HOST, Operation::Read, &topic));
+        let other_type = Principal {
+            principal_type: "Group".to_string(),
+            name: "admin".to_string(),
+        };
+        assert!(!acls.authorize(&config, &other_type, ALICE_HOST, Operation::Read, &topic));
+    }
+
+    /// Proves a disabled authorizer allows everything, even against a DENY.
+    #[test]
+    fn disabled_authorizer_allows_everything() {
+        let acls = acls_of([topic_acl(
+            "t",
+            PatternType::Literal,
+            "User:*",
+            Operation::All,
+            Permission::Deny,
+        )]);
+        let config = AuthorizerConfig::default();
+        assert!(acls.authorize(
+            &config,
+            &alice(),
+            ALICE_HOST,
+            Operation::Read,
+            &Resource::topic("t")
+        ));
+    }
+
+    /// Proves deny-by-default: a resource without ACLs is closed unless
+    /// allow_everyone_if_no_acl_found.
+    #[test]
+    fn resource_without_acls_follows_allow_everyone_if_no_acl_found() {
+        let acls = acls_of([topic_acl(
+            "other",
+            PatternType::Literal,
+            "User:alice",
+            Operation::Read,
+            Permission::Allow,
+        )]);
+        let open = AuthorizerConfig {
+            allow_everyone_if_no_acl_found: true,
+            ..enabled()
+        };
+        let topic = Resource::topic("t");
+        assert!(!alice_may(&acls, Operation::Read, &topic));
+        assert!(acls.authorize(&open, &bob(), ALICE_HOST, Operation::Read, &topic));
+        assert!(Acls::default().authorize(&open, &bob(), ALICE_HOST, Operation::Write, &topic));
+        assert!(!Acls::default().authorize(
+            &enabled(),
+            &bob(),
+            ALICE_HOST,
+            Operation::Write,
+            &topic
+        ));
+    }
+
+    /// Regression (Kafka's KAFKA-14435): with allow_everyone_if_no_acl_found, a resource that
+    /// has ACLs only for other principals, other hosts or other operations is closed, not
+    /// open: "no ACL found" means none on the resource, not none for this principal.
+    #[test]
+    fn allow_everyone_if_no_acl_found_ignores_acls_of_other_principals_kafka_14435() {
+        let open = AuthorizerConfig {
+            allow_everyone_if_no_acl_found: true,
+            ..enabled()
+        };
+        let acls = acls_of([
+            topic_acl(
+                "secret",
+                PatternType::Literal,
+                "User:alice",
+                Operation::Read,
+                Permission::Allow,
+            ),
+            binding(
+                ResourceType::Topic,
+                "restricted.",
+                PatternType::Prefixed,
+                "User:bob",
+                "10.0.0.7",
+                Operation::Read,
+                Permission::Allow,
+            ),
+        ]);
+        let secret = Resource::topic("secret");
+        assert!(acls.authorize(&open, &alice(), ALICE_HOST, Operation::Read, &secret));
+        assert!(!acls.authorize(&open, &bob(), ALICE_HOST, Operation::Read, &secret));
+        assert!(!acls.authorize(&open, &alice(), ALICE_HOST, Operation::Write, &secret));
+        let restricted = Resource::topic("restricted.x");
+        assert!(acls.authorize(&open, &bob(), "10.0.0.7", Operation::Read, &restricted));
+        assert!(!acls.authorize(&open, &bob(), "10.0.0.8", Operation::Read, &restricted));
+        assert!(acls.authorize(
+            &open,
+            &bob(),
+            ALICE_HOST,
+            Operation::Read,
+            &Resource::topic("x")
+        ));
+    }
+
+    /// Proves validation refuses each bad field with a message naming it.
+    #[test]
+    fn validation_names_the_bad_field() {
+        let good = topic_acl(
+            "t",
+            PatternType::Literal,
+            "User:alice",
+            Operation::Read,
+            Permission::Allow,
+        );
+        assert_eq!(good.validate(), Ok(()));
+        let cases: Vec<(AclBinding, &str)> = vec![
+            (
+                AclBinding {
+                    resource_name: String::new(),
+                    ..good.clone()
+                },
+                "resource_name",
+            ),
+            (
+                AclBinding {
+                    resource_name: "x".repeat(RESOURCE_NAME_BYTES_MAX + 1),
+                    ..good.clone()
+                },
+                "resource_name",
+            ),
+            (
+                AclBinding {
+                    resource_type: ResourceType::Cluster,
+                    resource_name: "my-cluster".to_string(),
+                    operation: Operation::Alter,
+                    ..good.clone()
+                },
+                "resource_name",
+            ),
+            (
+                AclBinding {
+                    resource_type: ResourceType::Cluster,
+                    resource_name: CLUSTER_RESOURCE_NAME.to_string(),
+                    pattern_type: PatternType::Prefixed,
+                    operation: Operation::Alter,
+                    ..good.clone()
+                },
+                "pattern_type",
+            ),
+            (
+                AclBinding {
+                    principal: "alice".to_string(),
+                    ..good.clone()
+                },
+                "principal",
+            ),
+            (
+                AclBinding {
+                    principal: "User:".to_string(),
+                    ..good.clone()
+                },
+                "principal",
+            ),
+            (
+                AclBinding {
+                    principal: "User:a\nb".to_string(),
+                    ..good.clone()
+                },
+                "principal",
+            ),
+            (
+                AclBinding {
+                    host: "example.com".to_string(),
+                    ..good.clone()
+                },
+                "host",
+            ),
+            (
+                AclBinding {
+                    host: String::new(),
+                    ..good.clone()
+                },
+                "host",
+            ),
+            (
+                AclBinding {
+                    operation: Operation::IdempotentWrite,
+                    ..good.clone()
+                },
+                "operation",
+            ),
+            (
+                AclBinding {
+                    resource_type: ResourceType::Group,
+                    operation: Operation::Write,
+                    ..good.clone()
+                },
+                "operation",
+            ),
+            (
+                AclBinding {
+                    resource_type: ResourceType::TransactionalId,
+                    operation: Operation::Read,
+                    ..good.clone()
+                },
+                "operation",
+            ),
+            (
+                AclBinding {
+                    resource_type: ResourceType::Cluster,
+                    resource_name: CLUSTER_RESOURCE_NAME.to_string(),
+                    operation: Operation::Read,
+                    ..good.clone()
+                },
+                "operation",
+            ),
+        ];
+        for (binding, field) in cases {
+            match binding.validate() {
+                Err(AclError::Invalid(message)) => {
+                    assert!(message.contains(field), "{message:?} should name {field}")
+                }
+                other => panic!("{binding:?} gave {other:?}, wanted an error on {field}"),
+            }
+            let mut acls = Acls::default();
+            assert!(acls.add(binding).is_err());
+            assert!(acls.is_empty());
+        }
+        let wildcard_principal_and_ipv6 = AclBinding {
+            principal: "User:*".to_string(),
+            host: "fe80::1".to_string(),
+            resource_name: "x".repeat(RESOURCE_NAME_BYTES_MAX),
+            ..good.clone()
+        };
+        assert_eq!(wildcard_principal_and_ipv6.validate(), Ok(()));
+        let cluster = binding(
+            ResourceType::Cluster,
+            CLUSTER_RESOURCE_NAME,
+            PatternType::Literal,
+            "User:alice",
+            WILDCARD,
+            Operation::IdempotentWrite,
+            Permission::Allow,
+        );
+        assert_eq!(cluster.validate(), Ok(()));
+    }
+
+    /// The bindings of the filter tests: the same name under both patterns, `*`, a prefix of
+    /// the name, and another name.
+    fn filter_fixture() -> Acls {
+        acls_of([
+            topic_acl(
+                "orders",
+                PatternType::Literal,
+                "User:alice",
+                Operation::Read,
+                Permission::Allow,
+            ),
+            topic_acl(
+                "orders",
+                PatternType::Prefixed,
+                "User:bob",
+                Operation::Write,
+                Permission::Deny,
+            ),
+            topic_acl(
+                "*",
+                PatternType::Literal,
+                "User:alice",
+                Operation::Describe,
+                Permission::Allow,
+            ),
+            topic_acl(
+                "ord",
+                PatternType::Prefixed,
+                "User:alice",
+                Operation::Read,
+                Permission::Allow,
+            ),
+            topic_acl(
+                "payments",
+                PatternType::Literal,
+                "User:alice",
+                Operation::Read,
+                Permission::Allow,
+            ),
+            binding(
+                ResourceType::Group,
+                "orders",
+                PatternType::Literal,
+                "User:alice",
+                "10.0.0.1",
+                Operation::Read,
+                Permission::Allow,
+            ),
+        ])
+    }
+
+    fn names_matching(acls: &Acls, filter: &AclBindingFilter) -> Vec<(String, PatternType)> {
+        acls.matching(filter)
+            .into_iter()
+            .map(|binding| (binding.resource_name, binding.pattern_type))
+            .collect()
+    }
+
+    fn topic_filter(name: Option<&str>, pattern_filter: PatternFilter) -> AclBindingFilter {
+        AclBindingFilter {
+            resource_type: Some(ResourceType::Topic),
+            resource_name: name.map(str::to_string),
+            pattern_filter,
+            ..AclBindingFilter::any()
+        }
+    }
+
+    /// Proves each pattern filter selects what Kafka's does, with and without a name.
+    #[test]
+    fn filters_match_like_kafka_for_each_pattern_filter() {
+        use PatternType::{Literal, Prefixed};
+        let acls = filter_fixture();
+        let owned = |list: &[(&str, PatternType)]| -> Vec<(String, PatternType)> {
+            list.iter()
+                .map(|(name, pattern)| (name.to_string(), *pattern))
+                .collect()
+        };
+        assert_eq!(acls.matching(&AclBindingFilter::any()).len(), 6);
+        assert_eq!(
+            names_matching(&acls, &topic_filter(None, PatternFilter::Any)).len(),
+            5
+        );
+        assert_eq!(
+            names_matching(&acls, &topic_filter(Some("orders"), PatternFilter::Any)),
+            owned(&[("orders", Literal), ("orders", Prefixed)])
+        );
+        assert_eq!(
+            names_matching(&acls, &topic_filter(Some("orders"), PatternFilter::Match)),
+            owned(&[
+                ("*", Literal),
+                ("ord", Prefixed),
+                ("orders", Literal),
+                ("orders", Prefixed)
+            ])
+        );
+        assert_eq!(
+            names_matching(&acls, &topic_filter(Some("ord"), PatternFilter::Match)),
+            owned(&[("*", Literal), ("ord", Prefixed)])
+        );
+        assert_eq!(
+            names_matching(&acls, &topic_filter(None, PatternFilter::Match)).len(),
+            5
+        );
+        assert_eq!(
+            names_matching(&acls, &topic_filter(Some("orders"), PatternFilter::Literal)),
+            owned(&[("orders", Literal)])
+        );
+        assert_eq!(
+            names_matching(&acls, &topic_filter(None, PatternFilter::Literal)),
+            owned(&[("*", Literal), ("orders", Literal), ("payments", Literal)])
+        );
+        assert_eq!(
+            names_matching(
+                &acls,
+                &topic_filter(Some("orders"), PatternFilter::Prefixed)
+            ),
+            owned(&[("orders", Prefixed)])
+        );
+        assert_eq!(
+            names_matching(&acls, &topic_filter(None, PatternFilter::Prefixed)),
+            owned(&[("ord", Prefixed), ("orders", Prefixed)])
+        );
+        // The entry fields: exact principal (no wildcard expansion), host, operation,
+        // permission.
+        let bob_deny = AclBindingFilter {
+            principal: Some("User:bob".to_string()),
+            permission: Some(Permission::Deny),
+            ..AclBindingFilter::any()
+        };
+        assert_eq!(
+            names_matching(&acls, &bob_deny),
+            owned(&[("orders", Prefixed)])
+        );
+        let host = AclBindingFilter {
+            host: Some("::ffff:10.0.0.1".to_string()),
+            ..AclBindingFilter::any()
+        };
+        assert_eq!(acls.matching(&host).len(), 1);
+        let describe = AclBindingFilter {
+            operation: Some(Operation::Describe),
+            ..AclBindingFilter::any()
+        };
+        assert_eq!(names_matching(&acls, &describe), owned(&[("*", Literal)]));
+    }
+
+    /// Proves adding a binding twice keeps one and says so.
+    #[test]
+    fn adding_twice_keeps_one() {
+        let acl = topic_acl(
+            "t",
+            PatternType::Literal,
+            "User:alice",
+            Operation::Read,
+            Permission::Allow,
+        );
+        let mut acls = Acls::default();
+        assert_eq!(acls.add(acl.clone()), Ok(true));
+        assert_eq!(acls.add(acl.clone()), Ok(false));
+        assert_eq!(acls.len(), 1);
+        // Removing the one copy leaves nothing behind in the index either.
+        assert_eq!(acls.remove_matching(&AclBindingFilter::any()), vec![acl]);
+        assert!(!alice_may(&acls, Operation::Read, &Resource::topic("t")));
+    }
+
+    /// Proves remove_matching removes exactly what matching lists, and the authorizer stops
+    /// seeing it.
+    #[test]
+    fn remove_matching_removes_from_the_set_and_the_authorizer() {
+        let mut acls = filter_fixture();
+        let orders = Resource::topic("orders.x");
+        assert!(alice_may(&acls, Operation::Read, &orders));
+        let filter = topic_filter(Some("orders.x"), PatternFilter::Match);
+        let expected = acls.matching(&filter);
+        assert_eq!(expected.len(), 3);
+        let removed = acls.remove_matching(&filter);
+        assert_eq!(removed, expected);
+        assert_eq!(acls.len(), 3);
+        assert!(acls.matching(&filter).is_empty());
+        assert!(!alice_may(&acls, Operation::Read, &orders));
+        // With allow_everyone_if_no_acl_found, the resource is open again: nothing of the
+        // removed bindings lingers in the index.
+        let open = AuthorizerConfig {
+            allow_everyone_if_no_acl_found: true,
+            ..enabled()
+        };
+        assert!(acls.authorize(&open, &bob(), ALICE_HOST, Operation::Write, &orders));
+        assert!(acls.remove_matching(&filter).is_empty());
+        assert!(alice_may(
+            &acls,
+            Operation::Read,
+            &Resource::topic("payments")
+        ));
+    }
+
+    /// Proves the store refuses the binding past ACLS_MAX but still accepts a duplicate.
+    #[test]
+    fn acls_max_limits_the_bindings_kept() {
+        let mut acls = Acls::default();
+        for index in 0..ACLS_MAX {
+            let acl = topic_acl(
+                &format!("t{index}"),
+                PatternType::Literal,
+                "User:alice",
+                Operation::Read,
+                Permission::Allow,
+            );
+            assert_eq!(acls.add(acl), Ok(true));
+        }
+        let first = topic_acl(
+            "t0",
+            PatternType::Literal,
+            "User:alice",
+            Operation::Read,
+            Permission::Allow,
+        );
+        assert_eq!(acls.add(first), Ok(false));
+        let one_more = topic_acl(
+            "one-more",
+            PatternType::Literal,
+            "User:alice",
+            Operation::Read,
+            Permission::Allow,
+        );
+        assert_eq!(acls.add(one_more.clone()), Err(AclError::TooMany));
+        assert_eq!(acls.len(), ACLS_MAX);
+        assert!(!alice_may(
+            &acls,
+            Operation::Read,
+            &Resource::topic("one-more")
+        ));
+        acls.remove_matching(&topic_filter(Some("t0"), PatternFilter::Literal));
+        assert_eq!(acls.add(one_more), Ok(true));
+    }
+
+    /// Proves ACLs save as a JSON array of bindings and load back with a working index, and
+    /// that a saved invalid binding is refused.
+    #[test]
+    fn json_round_trip_keeps_bindings_and_index() {
+        let acls = filter_fixture();
+        let json = serde_json::to_value(&acls).expect("serializes");
+        let array = json.as_array().expect("an array");
+        assert_eq!(array.len(), acls.len());
+        assert_eq!(array[0]["resource_type"], "TOPIC");
+        assert_eq!(array[0]["pattern_type"], "LITERAL");
+        let loaded: Acls = serde_json::from_value(json).expect("deserializes");
+        assert_eq!(loaded, acls);
+        let orders = Resource::topic("orders.x");
+        assert!(alice_may(&loaded, Operation::Read, &orders));
+        assert!(!alice_may(&loaded, Operation::Write, &orders));
+
+        let bad = serde_json::json!([{
+            "resource_type": "CLUSTER",
+            "resource_name": "other",
+            "pattern_type": "LITERAL",
+            "principal": "User:alice",
+            "host": "*",
+            "operation": "ALTER",
+            "permission": "ALLOW",
+        }]);
+        let error = serde_json::from_value::<Acls>(bad).expect_err("refused");
+        assert!(error.to_string().contains("resource_name"), "{error}");
+    }
+
+    /// The reference authorizer: Kafka's rules read straight off the list of bindings, with
+    /// no index, to compare the real one against.
+    fn reference_authorize(
+        bindings: &[AclBinding],
+        config: &AuthorizerConfig,
+        principal: &Principal,
+        host: &str,
+        operation: Operation,
+        resource: &Resource,
+    ) -> bool {
+        if !config.enabled || config.super_users.contains(&principal.to_string()) {
+            return true;
+        }
+        let on_resource: Vec<&AclBinding> = bindings
+            .iter()
+            .filter(|binding| {
+                binding.resource_type == resource.resource_type
+                    && match binding.pattern_type {
+                        PatternType::Literal => {
+                            binding.resource_name == resource.name || binding.resource_name == "*"
+                        }
+                        PatternType::Prefixed => resource.name.starts_with(&binding.resource_name),
+                    }
+            })
+            .collect();
+        let applies = |binding: &&&AclBinding| {
+            (binding.principal == principal.to_string() || binding.principal == "User:*")
+                && (binding.host == "*" || binding.host == host)
+        };
+        let implied_by: &[Operation] = match operation {
+            Operation::Describe => &[
+                Operation::Describe,
+                Operation::Read,
+                Operation::Write,
+                Operation::Delete,
+                Operation::Alter,
+            ],
+            Operation::DescribeConfigs => &[Operation::DescribeConfigs, Operation::AlterConfigs],
+            _ => &[],
+        };
+        if on_resource.iter().filter(applies).any(|binding| {
+            binding.permission == Permission::Deny
+                && (binding.operation == operation || binding.operation == Operation::All)
+        }) {
+            return false;
+        }
+        if on_resource.iter().filter(applies).any(|binding| {
+            binding.permission == Permission::Allow
+                && (binding.operation == operation
+                    || binding.operation == Operation::All
+                    || implied_by.contains(&binding.operation))
+        }) {
+            return true;
+        }
+        on_resource.is_empty() && config.allow_everyone_if_no_acl_found
+    }
+
+    const NAMES: &[&str] = &["a", "ab", "abc", "b", "*", "é", "éa"];
+    const PRINCIPALS: &[&str] = &["User:alice", "User:bob", "User:*", "Group:alice"];
+    const HOSTS: &[&str] = &["*", "10.0.0.1", "10.0.0.2"];
+    const TYPES: &[ResourceType] = &[
+        ResourceType::Topic,
+        ResourceType::Group,
+        ResourceType::TransactionalId,
+    ];
+
+    fn arbitrary_binding() -> impl Strategy<Value = AclBinding> {
+        (
+            prop::sample::select(TYPES),
+            prop::sample::select(NAMES),
+            any::<bool>(),
+            prop::sample::select(PRINCIPALS),
+            prop::sample::select(HOSTS),
+            any::<prop::sample::Index>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(resource_type, name, prefixed, principal, host, operation, allow)| {
+                    let operations = resource_type.operations();
+                    binding(
+                        resource_type,
+                        name,
+                        if prefixed {
+                            PatternType::Prefixed
+                        } else {
+                            PatternType::Literal
+                        },
+                        principal,
+                        host,
+                        operations[operation.index(operations.len())],
+                        if allow {
+                            Permission::Allow
+                        } else {
+                            Permission::Deny
+                        },
+                    )
+                },
+            )
+    }
+
+    proptest! {
+        /// Proves the indexed authorizer answers as the reference does, for random small sets
+        /// of bindings (added and partly removed again) and random questions.
+        #[test]
+        fn authorize_agrees_with_the_reference(
+            bindings in prop::collection::vec(arbitrary_binding(), 0..12),
+            removed in prop::collection::vec(arbitrary_binding(), 0..3),
+            questions in prop::collection::vec(
+                (
+                    prop::sample::select(TYPES),
+                    prop::sample::select(NAMES),
+                    prop::sample::select(&["alice", "bob", "carol"][..]),
+                    prop::sample::select(&["10.0.0.1", "10.0.0.2", "10.0.0.3"][..]),
+                    prop::sample::select(Operation::VALUES),
+                ),
+                1..16,
+            ),
+            enabled in any::<bool>(),
+            carol_is_super_user in any::<bool>(),
+            allow_everyone_if_no_acl_found in any::<bool>(),
+        ) {
+            let mut acls = acls_of(bindings.iter().cloned().chain(removed.iter().cloned()));
+            for binding in &removed {
+                let filter = AclBindingFilter {
+                    resource_type: Some(binding.resource_type),
+                    resource_name: Some(binding.resource_name.clone()),
+                    pattern_filter: PatternFilter::from_kafka_code(binding.pattern_type.kafka_code())
+                        .expect("a pattern type is a filter"),
+                    principal: Some(binding.principal.clone()),
+                    host: Some(binding.host.clone()),
+                    operation: Some(binding.operation),
+                    permission: Some(binding.permission),
+                };
+                acls.remove_matching(&filter);
+            }
+            let kept: Vec<AclBinding> = acls.iter().cloned().collect();
+            let reference_kept: BTreeSet<AclBinding> = bindings
+                .iter()
+                .filter(|binding| !removed.contains(binding))
+                .cloned()
+                .collect();
+            prop_assert_eq!(&kept, &reference_kept.into_iter().collect::<Vec<_>>());
+            let mut super_users = BTreeSet::new();
+            if carol_is_super_user {
+                super_users.insert("User:carol".to_string());
+            }
+            let config = AuthorizerConfig { enabled, super_users, allow_everyone_if_no_acl_found };
+            for (resource_type, name, user, host, operation) in questions {
+                let resource = Resource { resource_type, name: name.to_string() };
+                let principal = Principal::user(user);
+                prop_assert_eq!(
+                    acls.authorize(&config, &principal, host, operation, &resource),
+                    reference_authorize(&kept, &config, &principal, host, operation, &resource),
+                    "{} {} from {} on {:?}", principal, operation, host, resource
+                );
+            }
+        }
+    }
+}
