@@ -62,6 +62,15 @@ pub enum ErrorCode {
     NotImplemented,
     /// A bug: the broker logs the details.
     Internal,
+    /// The request carries no valid credentials (HTTP Basic, a bearer token, a console
+    /// session or a client certificate) and the node requires them.
+    Unauthenticated,
+    /// The principal is authenticated but the ACLs do not allow the operation.
+    Forbidden,
+    /// A console write whose `X-CSRF-Token` header does not match its session.
+    CsrfTokenInvalid,
+    /// The client sent more requests than its rate allows; retry after `Retry-After`.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -88,12 +97,19 @@ impl ErrorCode {
             ErrorCode::NotImplemented => 501,
             ErrorCode::StorageError | ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::Forbidden | ErrorCode::CsrfTokenInvalid => 403,
+            ErrorCode::RateLimited => 429,
         }
     }
 
     /// The snake_case name, as on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::CsrfTokenInvalid => "csrf_token_invalid",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::InvalidJson => "invalid_json",
             ErrorCode::MissingField => "missing_field",
             ErrorCode::InvalidField => "invalid_field",

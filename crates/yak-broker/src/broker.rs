@@ -58,7 +58,13 @@ pub struct Broker {
     /// Cancelled when the node begins to shut down; long-polls and streams end on it.
     pub shutdown: CancellationToken,
     pub advertised_http: String,
+    /// The address of the inter-broker listener (the first listener unless configured), which
+    /// other nodes replicate from.
     pub advertised_kafka: String,
+    /// The address clients are told on each Kafka listener.
+    pub advertised_listeners: std::collections::BTreeMap<yak_kafka::SecurityProtocol, String>,
+    /// Users, ACLs, tokens and limits.
+    pub security: Arc<crate::security::Security>,
     pub started_ms: i64,
     /// Set once at start-up when the node joins a cluster (`--coordinator`).
     cluster: OnceLock<Arc<Cluster>>,
@@ -72,12 +78,33 @@ impl Broker {
         config: BrokerConfig,
         fs: Arc<dyn FileSystem>,
         advertised_http: String,
-        advertised_kafka: String,
+        advertised_listeners: std::collections::BTreeMap<yak_kafka::SecurityProtocol, String>,
     ) -> Result<Arc<Broker>, BrokerError> {
         config.validate().map_err(BrokerError::InvalidField)?;
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             BrokerError::Storage(format!("cannot create {}: {e}", config.data_dir.display()))
         })?;
+        let security = Arc::new(crate::security::Security::open(
+            config.security.clone(),
+            &config.data_dir,
+        )?);
+        let inter_broker = config
+            .security
+            .inter_broker_listener
+            .filter(|protocol| advertised_listeners.contains_key(protocol))
+            .or_else(|| {
+                config
+                    .security
+                    .kafka_listeners
+                    .first()
+                    .map(|listener| listener.protocol)
+            })
+            .unwrap_or(yak_kafka::SecurityProtocol::Plaintext);
+        let advertised_kafka = advertised_listeners
+            .get(&inter_broker)
+            .or_else(|| advertised_listeners.values().next())
+            .cloned()
+            .unwrap_or_default();
         let file = TopicsFile::load(&config.data_dir)
             .map_err(|e| BrokerError::Storage(format!("cannot read topic metadata: {e}")))?;
         let broker = Broker {
@@ -93,6 +120,8 @@ impl Broker {
             shutdown: CancellationToken::new(),
             advertised_http,
             advertised_kafka,
+            advertised_listeners,
+            security,
             started_ms: crate::now_ms(),
             cluster: OnceLock::new(),
             groups: OnceLock::new(),

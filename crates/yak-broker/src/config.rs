@@ -76,6 +76,8 @@ pub struct BrokerConfig {
     pub http_limits: HttpLimits,
     /// Limits of the Kafka listener (frame, fetch and queued bytes, connections).
     pub kafka_limits: KafkaLimits,
+    /// Listeners, TLS, authentication, ACLs (none by default).
+    pub security: crate::security::SecurityConfig,
 }
 
 impl BrokerConfig {
@@ -101,6 +103,7 @@ impl BrokerConfig {
             offsets_retention_ms: OFFSETS_RETENTION_MS_DEFAULT,
             http_limits: HttpLimits::default(),
             kafka_limits: KafkaLimits::default(),
+            security: crate::security::SecurityConfig::default(),
         }
     }
 
@@ -146,6 +149,7 @@ impl BrokerConfig {
             return Err("flush interval must be at least 1 ms".into());
         }
         self.kafka_limits.validate()?;
+        self.security.validate()?;
         Ok(())
     }
 }

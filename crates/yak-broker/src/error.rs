@@ -70,6 +70,12 @@ pub enum BrokerError {
     UnknownLeaderEpoch { request: i32, current: i32 },
     #[error("internal error: {0}")]
     Internal(String),
+    /// No valid credentials, and the node requires them.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The ACLs do not allow the operation.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl BrokerError {
@@ -99,6 +105,8 @@ impl BrokerError {
             BrokerError::NotEnoughReplicas { .. } => ErrorCode::NotEnoughReplicas,
             BrokerError::RequestTimedOut(_) => ErrorCode::RequestTimedOut,
             BrokerError::Internal(_) => ErrorCode::Internal,
+            BrokerError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            BrokerError::Forbidden(_) => ErrorCode::Forbidden,
         }
     }
 

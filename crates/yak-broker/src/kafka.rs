@@ -10,6 +10,8 @@ use tokio::task::JoinHandle;
 use yak_kafka::backend::{
     Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, Reader, TopicMeta,
 };
+use yak_auth::{Operation, Resource, ScramCredential, ScramMechanism};
+use yak_kafka::{SecurityProtocol, Session};
 use yak_log::{batch, ValidBatch};
 
 use crate::broker::{Broker, NewTopic};
@@ -18,6 +20,17 @@ use crate::metrics::Metrics;
 use crate::partition::{Durability, Partition};
 use crate::replica::Role;
 use crate::topic::Topic;
+
+/// Where a node is reached on `listener`: its address there, or its inter-broker address.
+fn registration_address(
+    registration: &crate::cluster::coordinator::NodeRegistration,
+    listener: SecurityProtocol,
+) -> &str {
+    registration
+        .listeners
+        .get(listener.name())
+        .unwrap_or(&registration.kafka)
+}
 
 /// The broker, seen by the Kafka front-end.
 #[derive(Debug)]
@@ -34,6 +47,14 @@ impl KafkaBackend {
             broker,
             next_producer_id: AtomicI64::new(crate::now_ms() * 1000),
         }
+    }
+
+    /// This node's address on `listener` (the inter-broker one if it has no such listener).
+    fn own_address(&self, listener: SecurityProtocol) -> &str {
+        self.broker
+            .advertised_listeners
+            .get(&listener)
+            .unwrap_or(&self.broker.advertised_kafka)
     }
 
     fn partition(&self, topic: &str, partition: i32) -> Result<Arc<Partition>, BackendError> {
@@ -155,6 +176,11 @@ pub fn backend_error(error: BrokerError) -> BackendError {
         BrokerError::FencedLeaderEpoch { .. } => BackendError::FencedLeaderEpoch,
         BrokerError::UnknownLeaderEpoch { .. } => BackendError::UnknownLeaderEpoch,
         BrokerError::Internal(m) => BackendError::Unknown(m),
+        // The Kafka front-end authorizes before it calls in; an HTTP-only refusal reaching a
+        // Kafka client is a cluster-level one.
+        BrokerError::Unauthenticated(_) | BrokerError::Forbidden(_) => {
+            BackendError::ClusterAuthorizationFailed
+        }
     }
 }
 
@@ -188,20 +214,47 @@ impl Backend for KafkaBackend {
         }
     }
 
-    fn nodes(&self) -> Vec<NodeInfo> {
+    fn nodes(&self, listener: SecurityProtocol) -> Vec<NodeInfo> {
         let mut nodes = vec![node_info(
             self.broker.config.node_id,
-            &self.broker.advertised_kafka,
+            self.own_address(listener),
         )];
         if let Some(cluster) = self.broker.cluster() {
             for registration in cluster.view().nodes {
                 if registration.node_id != self.broker.config.node_id {
-                    nodes.push(node_info(registration.node_id, &registration.kafka));
+                    nodes.push(node_info(
+                        registration.node_id,
+                        registration_address(&registration, listener),
+                    ));
                 }
             }
             nodes.sort_by_key(|n| n.node_id);
         }
         nodes
+    }
+
+    fn scram_credential(&self, user: &str, mechanism: ScramMechanism) -> Option<ScramCredential> {
+        self.broker.security.credential(user, mechanism)
+    }
+
+    fn check_password(&self, user: &str, password: &str) -> bool {
+        self.broker.security.check_password(user, password)
+    }
+
+    fn authorize(&self, session: &Session, operation: Operation, resource: &Resource) -> bool {
+        let allowed =
+            self.broker
+                .security
+                .authorize(&session.principal, &session.host, operation, resource);
+        if !allowed {
+            Metrics::add(&self.broker.metrics.denied_requests_total, 1);
+            tracing::debug!(principal = %session.principal, host = %session.host, ?operation, ?resource, "denied");
+        }
+        allowed
+    }
+
+    fn authentication_result(&self, listener: SecurityProtocol, success: bool) {
+        self.broker.metrics.authentication(listener.name(), success);
     }
 
     fn topics(&self) -> Vec<TopicMeta> {
@@ -460,16 +513,15 @@ impl Backend for KafkaBackend {
         Ok(partition.end_offset_for_epoch(leader_epoch))
     }
 
-    fn group_coordinator(&self) -> Option<NodeInfo> {
+    fn group_coordinator(&self, listener: SecurityProtocol) -> Option<NodeInfo> {
         match self.broker.cluster() {
             None => Some(node_info(
                 self.broker.config.node_id,
-                &self.broker.advertised_kafka,
+                self.own_address(listener),
             )),
-            Some(cluster) => cluster
-                .status()
-                .leader
-                .map(|leader| node_info(leader.node_id, &leader.kafka)),
+            Some(cluster) => cluster.status().leader.map(|leader| {
+                node_info(leader.node_id, registration_address(&leader, listener))
+            }),
         }
     }
 
@@ -645,17 +697,22 @@ impl KafkaBackend {
 }
 
 /// Serves the Kafka protocol on `listener` until the broker shuts down.
-pub fn spawn(broker: Arc<Broker>, listener: TcpListener) -> JoinHandle<()> {
+pub fn spawn(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    security: yak_kafka::ListenerSecurity,
+) -> JoinHandle<()> {
     let backend = Arc::new(KafkaBackend::new(Arc::clone(&broker)));
     let shutdown = broker.shutdown.clone();
     tokio::spawn(async move {
         let config = broker.config.kafka_limits.clone();
-        if let Err(error) = yak_kafka::serve(listener, backend, config, async move {
+        let protocol = security.protocol;
+        if let Err(error) = yak_kafka::serve(listener, backend, config, security, async move {
             shutdown.cancelled().await
         })
         .await
         {
-            tracing::error!(%error, "the Kafka listener stopped");
+            tracing::error!(%error, listener = %protocol, "the Kafka listener stopped");
         }
     })
 }
@@ -679,7 +736,7 @@ mod tests {
             config,
             Arc::new(OsFileSystem),
             "http://127.0.0.1:0".into(),
-            "127.0.0.1:0".into(),
+            [(yak_kafka::SecurityProtocol::Plaintext, "127.0.0.1:0".to_string())].into(),
         )
         .expect("broker opens")
     }

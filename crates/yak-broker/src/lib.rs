@@ -19,6 +19,7 @@
 //! - [`http`]: the HTTP API and console.
 //! - [`metrics`], [`activity`]: what the node shows about itself.
 //! - [`compression`]: reading batches Kafka clients compressed, for HTTP consumers.
+//! - [`security`]: TLS, users, ACLs and limits, shared by the Kafka listeners and HTTP.
 //! - [`config`], [`error`].
 
 pub mod activity;
@@ -38,6 +39,7 @@ pub mod partition;
 pub mod partitioner;
 pub mod producer_state;
 pub mod replica;
+pub mod security;
 pub mod server;
 pub mod topic;
 

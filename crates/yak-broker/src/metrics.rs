@@ -16,6 +16,9 @@ pub struct Metrics {
     pub failed_fetch_requests_total: AtomicU64,
     pub log_segments_deleted_total: AtomicU64,
     pub log_bytes_deleted_total: AtomicU64,
+    pub successful_authentication_total: AtomicU64,
+    pub failed_authentication_total: AtomicU64,
+    pub denied_requests_total: AtomicU64,
 }
 
 fn get(counter: &AtomicU64) -> u64 {
@@ -25,6 +28,16 @@ fn get(counter: &AtomicU64) -> u64 {
 impl Metrics {
     pub fn add(counter: &AtomicU64, value: u64) {
         counter.fetch_add(value, Ordering::Relaxed);
+    }
+
+    /// Counts a login (SASL, TLS client certificate, HTTP) on `listener`.
+    pub fn authentication(&self, _listener: &str, success: bool) {
+        let counter = if success {
+            &self.successful_authentication_total
+        } else {
+            &self.failed_authentication_total
+        };
+        Metrics::add(counter, 1);
     }
 
     /// The node-wide counters as (name, help, value), shared by the text and JSON forms.
@@ -79,6 +92,21 @@ impl Metrics {
                 "yak_log_bytes_deleted_total",
                 "Bytes of log segments deleted by retention.",
                 get(&self.log_bytes_deleted_total),
+            ),
+            (
+                "yak_server_socket_server_metrics_successful_authentication_total",
+                "Logins that succeeded (SASL, HTTP), Kafka's successful-authentication-total.",
+                get(&self.successful_authentication_total),
+            ),
+            (
+                "yak_server_socket_server_metrics_failed_authentication_total",
+                "Logins and TLS handshakes that failed, Kafka's failed-authentication-total.",
+                get(&self.failed_authentication_total),
+            ),
+            (
+                "yak_server_authorizer_denied_requests_total",
+                "Operations the ACLs denied, on HTTP and Kafka.",
+                get(&self.denied_requests_total),
             ),
         ]
     }

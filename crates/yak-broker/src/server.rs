@@ -12,7 +12,15 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use yak_log::{FileSystem, FlushPolicy};
 
+use std::collections::BTreeMap;
+
+use tokio_rustls::TlsAcceptor;
+use yak_kafka::session::ListenerSecurity;
+use yak_kafka::SecurityProtocol;
+
 use crate::broker::Broker;
+use crate::security::tls_listener::{HttpListener, PeerInfo};
+use crate::security::KafkaListener;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 
@@ -29,9 +37,12 @@ pub const LOCK_FILE_NAME: &str = ".lock";
 pub struct Running {
     pub broker: Arc<Broker>,
     pub http_addr: SocketAddr,
+    /// The first Kafka listener's bound address.
     pub kafka_addr: SocketAddr,
+    /// Every Kafka listener's bound address.
+    pub kafka_listeners: Vec<(SecurityProtocol, SocketAddr)>,
     http: JoinHandle<std::io::Result<()>>,
-    kafka: JoinHandle<()>,
+    kafka: Vec<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
     /// The cluster controller, which gives the lease up at shutdown.
     controller: Option<JoinHandle<()>>,
@@ -85,26 +96,55 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, BrokerError> 
 /// [`BrokerError::DataDirInUse`] before it binds, opens or writes anything.
 pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Running, BrokerError> {
     let data_dir_lock = lock_data_dir(&config.data_dir)?;
+    let tls_config = match &config.security.tls {
+        Some(files) => Some(
+            yak_auth::tls::server_config(files)
+                .map_err(|e| BrokerError::InvalidField(format!("TLS: {e}")))?,
+        ),
+        None => None,
+    };
     let http_listener = bind(config.http, "HTTP").await?;
-    let kafka_listener = bind(config.kafka, "Kafka").await?;
     let http_addr = http_listener
         .local_addr()
         .map_err(|e| BrokerError::Internal(e.to_string()))?;
-    let kafka_addr = kafka_listener
-        .local_addr()
-        .map_err(|e| BrokerError::Internal(e.to_string()))?;
-    let advertised_http = config
-        .advertise_http
-        .clone()
-        .unwrap_or_else(|| format!("http://{http_addr}"));
-    let advertised_kafka = config
-        .advertise_kafka
-        .clone()
-        .unwrap_or_else(|| kafka_addr.to_string());
+    let listener_configs = if config.security.kafka_listeners.is_empty() {
+        vec![KafkaListener {
+            protocol: SecurityProtocol::Plaintext,
+            address: config.kafka,
+            advertised: config.advertise_kafka.clone(),
+        }]
+    } else {
+        config.security.kafka_listeners.clone()
+    };
+    let mut kafka_listeners = Vec::new();
+    let mut advertised_listeners = BTreeMap::new();
+    for listener_config in &listener_configs {
+        let protocol = listener_config.protocol;
+        let listener = bind(listener_config.address, &format!("Kafka {protocol}")).await?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| BrokerError::Internal(e.to_string()))?;
+        advertised_listeners.insert(
+            protocol,
+            listener_config
+                .advertised
+                .clone()
+                .unwrap_or_else(|| address.to_string()),
+        );
+        kafka_listeners.push((protocol, address, listener));
+    }
+    let kafka_addr = kafka_listeners
+        .first()
+        .map(|(_, address, _)| *address)
+        .ok_or_else(|| BrokerError::InvalidField("no Kafka listener".into()))?;
+    let advertised_http = config.advertise_http.clone().unwrap_or_else(|| {
+        let scheme = if config.security.http_tls { "https" } else { "http" };
+        format!("{scheme}://{http_addr}")
+    });
 
     let open_config = config.clone();
     let broker = tokio::task::spawn_blocking(move || {
-        Broker::open(open_config, fs, advertised_http, advertised_kafka)
+        Broker::open(open_config, fs, advertised_http, advertised_listeners)
     })
     .await
     .map_err(|e| BrokerError::Internal(format!("start-up task failed: {e}")))??;
@@ -149,32 +189,72 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
                 &config.data_dir,
                 broker.advertised_http.clone(),
                 broker.advertised_kafka.clone(),
+                broker
+                    .advertised_listeners
+                    .iter()
+                    .map(|(protocol, address)| (protocol.name().to_string(), address.clone()))
+                    .collect(),
             )?);
             broker.attach_cluster(Arc::clone(&cluster));
             Some(cluster.spawn(Arc::clone(&broker)))
         }
         None => None,
     };
-    let kafka = crate::kafka::spawn(Arc::clone(&broker), kafka_listener);
+    let mut kafka = Vec::new();
+    let mut kafka_addresses = Vec::new();
+    for (protocol, address, listener) in kafka_listeners {
+        let security = listener_security(&broker, protocol, tls_config.as_ref());
+        kafka.push(crate::kafka::spawn(Arc::clone(&broker), listener, security));
+        kafka_addresses.push((protocol, address));
+    }
 
-    let app = crate::http::router(Arc::clone(&broker));
+    let app = crate::http::router(Arc::clone(&broker))
+        .into_make_service_with_connect_info::<PeerInfo>();
+    let http_listener = match (&tls_config, config.security.http_tls) {
+        (Some(tls), true) => HttpListener::tls(http_listener, TlsAcceptor::from(Arc::clone(tls))),
+        _ => HttpListener::plain(http_listener),
+    }
+    .map_err(|e| BrokerError::Internal(e.to_string()))?;
     let shutdown = broker.shutdown.clone();
     let http = tokio::spawn(async move {
         axum::serve(http_listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
     });
-    tracing::info!(%http_addr, %kafka_addr, data_dir = %config.data_dir.display(), flush = %config.flush, "broker started");
+    tracing::info!(%http_addr, listeners = ?kafka_addresses, data_dir = %config.data_dir.display(), flush = %config.flush, "broker started");
     Ok(Running {
         broker,
         http_addr,
         kafka_addr,
+        kafka_listeners: kafka_addresses,
         http,
         kafka,
         background,
         controller,
         _data_dir_lock: data_dir_lock,
     })
+}
+
+/// How the Kafka listener of `protocol` secures its connections.
+fn listener_security(
+    broker: &Broker,
+    protocol: SecurityProtocol,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+) -> ListenerSecurity {
+    let security = &broker.security;
+    ListenerSecurity {
+        protocol,
+        tls: tls
+            .filter(|_| protocol.uses_tls())
+            .map(|config| TlsAcceptor::from(Arc::clone(config))),
+        sasl_mechanisms: if protocol.uses_sasl() {
+            security.config.sasl_mechanisms.clone()
+        } else {
+            Vec::new()
+        },
+        authentication_ms_max: security.config.limits.authentication_ms_max,
+        limits: Some(security.kafka_limits.clone()),
+    }
 }
 
 impl Running {
@@ -191,9 +271,12 @@ impl Running {
         // The Kafka listener stops accepting on the same token and returns once its connections
         // have ended; a connection stuck past the limit is dropped, and whatever it wrote is
         // still fsynced below (it was never acknowledged).
-        if tokio::time::timeout(Duration::from_millis(SHUTDOWN_KAFKA_MS_MAX), self.kafka)
-            .await
-            .is_err()
+        if tokio::time::timeout(
+            Duration::from_millis(SHUTDOWN_KAFKA_MS_MAX),
+            futures::future::join_all(self.kafka),
+        )
+        .await
+        .is_err()
         {
             tracing::warn!("Kafka connections did not end in time; closing them");
         }

@@ -7,7 +7,10 @@
 use std::future::Future;
 
 use bytes::Bytes;
+use yak_auth::{Operation, Resource, ScramCredential, ScramMechanism};
 use yak_log::{BatchError, BatchErrorKind, ValidBatch};
+
+use crate::session::{SecurityProtocol, Session};
 
 /// One broker as clients must reach it: the *advertised* address, never the bind address.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,6 +135,14 @@ pub enum BackendError {
     UnknownLeaderEpoch,
     #[error("offset not available")]
     OffsetNotAvailable,
+    #[error("topic authorization failed")]
+    TopicAuthorizationFailed,
+    #[error("group authorization failed")]
+    GroupAuthorizationFailed,
+    #[error("cluster authorization failed")]
+    ClusterAuthorizationFailed,
+    #[error("transactional id authorization failed")]
+    TransactionalIdAuthorizationFailed,
     #[error("unknown server error: {0}")]
     Unknown(String),
 }
@@ -168,6 +179,12 @@ impl BackendError {
             BackendError::FencedLeaderEpoch => 74,
             BackendError::UnknownLeaderEpoch => 75,
             BackendError::OffsetNotAvailable => 78,
+            BackendError::TopicAuthorizationFailed => error_code::TOPIC_AUTHORIZATION_FAILED,
+            BackendError::GroupAuthorizationFailed => error_code::GROUP_AUTHORIZATION_FAILED,
+            BackendError::ClusterAuthorizationFailed => error_code::CLUSTER_AUTHORIZATION_FAILED,
+            BackendError::TransactionalIdAuthorizationFailed => {
+                error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+            }
             BackendError::Unknown(_) => -1,
         }
     }
@@ -208,6 +225,11 @@ pub mod error_code {
     pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
     pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 119;
+    pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+    pub const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+    pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+    pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
 }
 
 /// The broker as the Kafka front-end sees it. Every method is called concurrently from many
@@ -215,8 +237,9 @@ pub mod error_code {
 pub trait Backend: Send + Sync + 'static {
     fn cluster_id(&self) -> String;
     fn controller_id(&self) -> i32;
-    /// The advertised host:port of each node.
-    fn nodes(&self) -> Vec<NodeInfo>;
+    /// The advertised host:port of each node on `listener` (clients reach every node through
+    /// the listener they used; Kafka answers Metadata the same way).
+    fn nodes(&self, listener: SecurityProtocol) -> Vec<NodeInfo>;
     fn topics(&self) -> Vec<TopicMeta>;
     fn topic(&self, name: &str) -> Option<TopicMeta>;
     /// Metadata with `allow_auto_topic_creation`: create the topic with the broker's defaults,
@@ -323,10 +346,26 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(i32, i64), BackendError>> + Send;
     /// A cluster-unique producer id and its epoch, for idempotent producers.
     fn init_producer_id(&self) -> impl Future<Output = Result<(i64, i16), BackendError>> + Send;
-    /// Where group requests go (FindCoordinator), or None while no coordinator is available.
-    fn group_coordinator(&self) -> Option<NodeInfo> {
+    /// Where group requests go (FindCoordinator) on `listener`, or None while no coordinator
+    /// is available.
+    fn group_coordinator(&self, _listener: SecurityProtocol) -> Option<NodeInfo> {
         None
     }
+    /// The SCRAM credential of `user` (SASL SCRAM logins); None for an unknown user.
+    fn scram_credential(&self, _user: &str, _mechanism: ScramMechanism) -> Option<ScramCredential> {
+        None
+    }
+    /// Whether `password` is `user`'s (SASL PLAIN logins).
+    fn check_password(&self, _user: &str, _password: &str) -> bool {
+        false
+    }
+    /// Whether `session` may do `operation` on `resource` (the ACLs). The default allows
+    /// everything, for backends without authorization.
+    fn authorize(&self, _session: &Session, _operation: Operation, _resource: &Resource) -> bool {
+        true
+    }
+    /// Counts a login on `listener` (metrics).
+    fn authentication_result(&self, _listener: SecurityProtocol, _success: bool) {}
     /// Answers a consumer-group request (JoinGroup ... OffsetDelete) at `version`. The default
     /// answers COORDINATOR_NOT_AVAILABLE, for backends without groups. A JoinGroup or SyncGroup
     /// may wait for the rest of its group; the front-end drops the future when the client goes.

@@ -6,12 +6,14 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 use kafka_protocol::protocol::StrBytes;
 
 use crate::backend::{error_code, Backend};
+use crate::session::Session;
 
 /// `endpoint_type` 1 = brokers (2 = controllers, which YAK does not expose).
 pub const ENDPOINT_TYPE_BROKERS: i8 = 1;
 
 pub fn handle<B: Backend>(
     backend: &B,
+    session: &Session,
     version: i16,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
@@ -27,7 +29,7 @@ pub fn handle<B: Backend>(
             )));
     }
     let brokers = backend
-        .nodes()
+        .nodes(session.listener)
         .into_iter()
         .map(|node| {
             DescribeClusterBroker::default()
@@ -54,13 +56,14 @@ mod tests {
     fn describes_the_cluster() {
         let backend = MemoryBackend::for_tests();
         for version in versions::decoded_versions(ApiKey::DescribeCluster) {
-            let response = handle(&backend, version, DescribeClusterRequest::default());
+            let response = handle(&backend, &Session::anonymous(), version, DescribeClusterRequest::default());
             assert_eq!(response.brokers.len(), 1);
             let mut buf = bytes::BytesMut::new();
             response.encode(&mut buf, version).expect("encodes");
         }
         let response = handle(
             &backend,
+            &Session::anonymous(),
             1,
             DescribeClusterRequest::default().with_endpoint_type(2),
         );

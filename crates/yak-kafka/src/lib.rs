@@ -14,6 +14,9 @@
 //!   [`incremental_alter_configs`], [`describe_cluster`].
 //! - [`memory`]: response frames that keep stored batches by reference, and the byte budgets
 //!   that bound requests read and responses queued, per connection and per node.
+//! - [`session`]: listeners by security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) and
+//!   the session (principal, host) every request is authorized against.
+//! - [`sasl`]: the SASL phase of a connection (SaslHandshake, SaslAuthenticate; PLAIN, SCRAM).
 //! - [`backend`]: the [`Backend`] trait the broker implements (topics, logs, producer ids).
 //! - `memory_backend` (tests only): an in-memory backend for the unit tests of the request
 //!   handlers and the fuzz harness, which cannot reach the broker crate above them.
@@ -42,10 +45,13 @@ pub mod metadata;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod request;
+pub mod sasl;
 pub mod server;
+pub mod session;
 pub mod versions;
 
 pub use backend::{
     Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, TopicMeta,
 };
 pub use server::{serve, ServerConfig};
+pub use session::{ListenerSecurity, SecurityProtocol, Session};

@@ -257,7 +257,7 @@ impl Backend for MemoryBackend {
         NODE_ID
     }
 
-    fn nodes(&self) -> Vec<NodeInfo> {
+    fn nodes(&self, _listener: crate::session::SecurityProtocol) -> Vec<NodeInfo> {
         vec![self.node.clone()]
     }
 

@@ -12,9 +12,11 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use crate::backend::{error_code, Backend, BackendError, TopicMeta};
+use crate::session::{SecurityProtocol, Session};
 
 pub async fn handle<B: Backend>(
     backend: &B,
+    session: &Session,
     version: i16,
     request: MetadataRequest,
 ) -> MetadataResponse {
@@ -38,7 +40,7 @@ pub async fn handle<B: Backend>(
             topics
         }
     };
-    response(backend, topics)
+    response(backend, session.listener, topics)
 }
 
 fn all_topics<B: Backend>(backend: &B) -> Vec<MetadataResponseTopic> {
@@ -123,9 +125,13 @@ pub fn topic_entry(meta: &TopicMeta) -> MetadataResponseTopic {
 }
 
 /// The response around `topics`; valid at every version 0-12.
-pub fn response<B: Backend>(backend: &B, topics: Vec<MetadataResponseTopic>) -> MetadataResponse {
+pub fn response<B: Backend>(
+    backend: &B,
+    listener: SecurityProtocol,
+    topics: Vec<MetadataResponseTopic>,
+) -> MetadataResponse {
     let brokers = backend
-        .nodes()
+        .nodes(listener)
         .into_iter()
         .map(|node| {
             MetadataResponseBroker::default()
@@ -188,7 +194,7 @@ mod tests {
         backend.add_topic("t1", 2);
         for version in versions::decoded_versions(ApiKey::Metadata) {
             for topics in [None, Some(vec![]), Some(vec!["t1", "missing"])] {
-                let response = handle(&backend, version, request(topics)).await;
+                let response = handle(&backend, &Session::anonymous(), version, request(topics)).await;
                 let mut buf = bytes::BytesMut::new();
                 response.encode(&mut buf, version).expect("encodes");
             }
@@ -200,23 +206,23 @@ mod tests {
     async fn empty_list_means_no_topics_from_v1() {
         let backend = MemoryBackend::for_tests();
         backend.add_topic("t1", 1);
-        assert_eq!(handle(&backend, 1, request(None)).await.topics.len(), 1);
+        assert_eq!(handle(&backend, &Session::anonymous(), 1, request(None)).await.topics.len(), 1);
         assert_eq!(
-            handle(&backend, 1, request(Some(vec![])))
+            handle(&backend, &Session::anonymous(), 1, request(Some(vec![])))
                 .await
                 .topics
                 .len(),
             0
         );
         assert_eq!(
-            handle(&backend, 12, request(Some(vec![])))
+            handle(&backend, &Session::anonymous(), 12, request(Some(vec![])))
                 .await
                 .topics
                 .len(),
             0
         );
         assert_eq!(
-            handle(&backend, 0, request(Some(vec![])))
+            handle(&backend, &Session::anonymous(), 0, request(Some(vec![])))
                 .await
                 .topics
                 .len(),
@@ -231,11 +237,11 @@ mod tests {
         let backend = MemoryBackend::for_tests();
         let mut req = request(Some(vec!["new"]));
         req.allow_auto_topic_creation = false;
-        let response = handle(&backend, 12, req).await;
+        let response = handle(&backend, &Session::anonymous(), 12, req).await;
         assert_eq!(response.topics[0].error_code, 3);
         let mut req = request(Some(vec!["new"]));
         req.allow_auto_topic_creation = true;
-        let response = handle(&backend, 12, req).await;
+        let response = handle(&backend, &Session::anonymous(), 12, req).await;
         assert_eq!(response.topics[0].error_code, 0);
         assert!(!response.topics[0].topic_id.is_nil());
     }
@@ -250,13 +256,13 @@ mod tests {
                 .with_name(None)
                 .with_topic_id(Uuid::from_bytes(id))]))
         };
-        let response = handle(&backend, 12, by_id(meta.topic_id)).await;
+        let response = handle(&backend, &Session::anonymous(), 12, by_id(meta.topic_id)).await;
         assert_eq!(
             response.topics[0].name.as_deref().map(|n| n.as_str()),
             Some("t1")
         );
         for version in 10..=12 {
-            let response = handle(&backend, version, by_id([7; 16])).await;
+            let response = handle(&backend, &Session::anonymous(), version, by_id([7; 16])).await;
             assert_eq!(response.topics[0].error_code, 100);
             let mut buf = bytes::BytesMut::new();
             response.encode(&mut buf, version).expect("encodes");

@@ -10,7 +10,8 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
     DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
     IncrementalAlterConfigsRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetForLeaderEpochRequest, ProduceRequest, ResponseHeader,
+    OffsetForLeaderEpochRequest, ProduceRequest, ResponseHeader, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use kafka_protocol::protocol::{
     decode_request_header_from_buffer, Decodable, Encodable, HeaderVersion,
@@ -50,6 +51,8 @@ pub enum Body {
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
     Group(crate::groups::GroupRequest),
+    SaslHandshake(SaslHandshakeRequest),
+    SaslAuthenticate(SaslAuthenticateRequest),
 }
 
 /// One decoded request.
@@ -207,6 +210,10 @@ pub fn decode(mut frame: Bytes) -> Result<Request, DecodeError> {
         ApiKey::OffsetDelete => Body::Group(GroupRequest::OffsetDelete(decode_body(
             &mut frame, api_key, version,
         )?)),
+        ApiKey::SaslHandshake => Body::SaslHandshake(decode_body(&mut frame, api_key, version)?),
+        ApiKey::SaslAuthenticate => {
+            Body::SaslAuthenticate(decode_body(&mut frame, api_key, version)?)
+        }
         _ => return Err(DecodeError::UnknownApiKey(api_key_raw)),
     };
     Ok(Request {
@@ -263,12 +270,14 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
 /// Bytes reserved up front for encoding a response; larger responses grow the buffer.
 pub const ENCODE_BUFFER_BYTES_INITIAL: usize = 16 * 1024;
 
-/// Limits the handlers need from the server configuration.
-#[derive(Clone, Copy, Debug)]
+/// What the handlers need from the server configuration and the connection.
+#[derive(Clone, Debug)]
 pub struct HandlerConfig {
     pub fetch: FetchLimits,
     /// The client's address (DescribeGroups reports it per member, as `/IP`).
     pub client_host: Option<std::net::IpAddr>,
+    /// Who the connection acts for; every request is authorized against it.
+    pub session: std::sync::Arc<crate::session::Session>,
 }
 
 /// What the connection does after a request.
@@ -312,7 +321,7 @@ pub async fn handle<B: Backend>(
             &api_versions::unsupported_response(),
         )?,
         Body::Metadata(request) => {
-            let response = metadata::handle(backend, version, request).await;
+            let response = metadata::handle(backend, &config.session, version, request).await;
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::Produce(request) => match produce::handle(backend, version, request).await {
@@ -334,7 +343,11 @@ pub async fn handle<B: Backend>(
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::FindCoordinator(request) => {
-            let response = find_coordinator::handle(version, request, backend.group_coordinator());
+            let response = find_coordinator::handle(
+                version,
+                request,
+                backend.group_coordinator(config.session.listener),
+            );
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::CreateTopics(request) => {
@@ -358,7 +371,7 @@ pub async fn handle<B: Backend>(
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::DescribeCluster(request) => {
-            let response = describe_cluster::handle(backend, version, request);
+            let response = describe_cluster::handle(backend, &config.session, version, request);
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::IncrementalAlterConfigs(request) => {
@@ -369,6 +382,24 @@ pub async fn handle<B: Backend>(
             let response = offset_for_leader_epoch::handle(backend, request).await;
             encode_response(api_key, version, correlation_id, &response)?
         }
+        // Re-authentication (KIP-368) is not served: a connection authenticates once.
+        Body::SaslHandshake(_) => encode_response(
+            api_key,
+            version,
+            correlation_id,
+            &SaslHandshakeResponse::default()
+                .with_error_code(crate::sasl::error_code::ILLEGAL_SASL_STATE),
+        )?,
+        Body::SaslAuthenticate(_) => encode_response(
+            api_key,
+            version,
+            correlation_id,
+            &SaslAuthenticateResponse::default()
+                .with_error_code(crate::sasl::error_code::ILLEGAL_SASL_STATE)
+                .with_error_message(Some(kafka_protocol::protocol::StrBytes::from_static_str(
+                    "this connection has authenticated already",
+                ))),
+        )?,
         Body::Group(request) => {
             let client = crate::groups::Client {
                 client_id: client_id.unwrap_or_default(),
@@ -526,6 +557,7 @@ mod tests {
                 fetch_bytes_max: 1 << 20,
             },
             client_host: None,
+            session: std::sync::Arc::new(crate::session::Session::anonymous()),
         }
     }
 

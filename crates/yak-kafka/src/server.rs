@@ -27,7 +27,12 @@ use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::net::{TcpListener, TcpStream};
+use yak_auth::limits::RequestRate;
+use yak_auth::Principal;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -35,7 +40,9 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::Backend;
 use crate::fetch::FetchLimits;
 use crate::memory::{self, FetchTurn, NodeBudgets, ResponseBudget, ResponseFrame};
-use crate::request::{self, EncodeError, HandlerConfig, Reply};
+use crate::request::{self, Body, EncodeError, HandlerConfig, Reply};
+use crate::sasl::{self, Exchange, Outcome, SASL_FRAME_BYTES_MAX};
+use crate::session::{ListenerSecurity, Session};
 
 /// Bytes the reader buffers from the socket; a frame body larger than this is read straight
 /// into its own buffer.
@@ -130,6 +137,7 @@ pub async fn serve<B: Backend>(
     listener: TcpListener,
     backend: Arc<B>,
     config: ServerConfig,
+    security: ListenerSecurity,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     config
@@ -143,7 +151,8 @@ pub async fn serve<B: Backend>(
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
-    tracing::info!(address = ?listener.local_addr().ok(), "kafka listener started");
+    let security = Arc::new(security);
+    tracing::info!(address = ?listener.local_addr().ok(), listener = %security.protocol, "kafka listener started");
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
@@ -165,14 +174,27 @@ pub async fn serve<B: Backend>(
             drop(stream);
             continue;
         };
+        let address_slot = match &security.limits {
+            None => None,
+            Some(limits) => match limits.connections.try_open(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    tracing::warn!(%peer, connections_max_per_address = limits.connections.max, "too many connections from one address; closing");
+                    drop(stream);
+                    continue;
+                }
+            },
+        };
+        let security = Arc::clone(&security);
         let backend = Arc::clone(&backend);
         let config = config.clone();
         let budgets = budgets.clone();
         let cancel = cancel.child_token();
         tasks.spawn(async move {
             let _permit = permit;
+            let _address_slot = address_slot;
             tracing::debug!(%peer, "connection opened");
-            match connection(stream, backend, &config, budgets, cancel).await {
+            match accept_connection(stream, backend, &config, security, budgets, cancel).await {
                 Ok(()) => tracing::debug!(%peer, "connection closed"),
                 Err(error) => tracing::debug!(%peer, %error, "connection ended"),
             }
@@ -277,14 +299,23 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
 /// bad, or the connection task goes away.
 async fn read_frames<R: AsyncRead + Unpin>(
     reader: R,
-    frame_bytes_max: usize,
+    frame_bytes_max: Arc<AtomicUsize>,
+    rate: Option<(Arc<RequestRate>, IpAddr)>,
     connection: Arc<Semaphore>,
     node: Arc<Semaphore>,
     frames: mpsc::Sender<Result<Frame, FrameError>>,
 ) {
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, reader);
     loop {
-        let frame = read_frame(&mut reader, frame_bytes_max, &connection, &node).await;
+        // A client over its request rate is throttled the way a Kafka quota mutes a channel:
+        // its next request is not read until the rate allows it, so it simply waits.
+        if let Some((rate, host)) = &rate {
+            while let Err(wait) = rate.acquire(*host, std::time::Instant::now()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let limit = frame_bytes_max.load(Ordering::Acquire);
+        let frame = read_frame(&mut reader, limit, &connection, &node).await;
         let last = !matches!(frame, Ok(Some(_)));
         let Some(frame) = frame.transpose() else {
             return;
@@ -295,37 +326,140 @@ async fn read_frames<R: AsyncRead + Unpin>(
     }
 }
 
-/// Serves one connection until the client closes it, a frame is bad, or `cancel` fires.
-async fn connection<B: Backend>(
+/// Opens one connection: the TLS handshake on SSL and SASL_SSL listeners (a client
+/// certificate names the principal), then serves it. The handshake and the SASL exchange
+/// together must end within the listener's `authentication_ms_max`.
+async fn accept_connection<B: Backend>(
     stream: TcpStream,
     backend: Arc<B>,
     config: &ServerConfig,
+    security: Arc<ListenerSecurity>,
     budgets: NodeBudgets,
     cancel: CancellationToken,
 ) -> io::Result<()> {
     // Kafka clients pipeline small requests; do not let Nagle hold their responses.
     stream.set_nodelay(true)?;
     let client_host = stream.peer_addr().ok().map(|addr| addr.ip());
-    let (reader, mut writer) = stream.into_split();
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(security.authentication_ms_max);
+    match &security.tls {
+        None => {
+            let (reader, writer) = stream.into_split();
+            let peer = Peer {
+                host: client_host,
+                principal: None,
+                deadline,
+            };
+            connection(reader, writer, peer, backend, config, security, budgets, cancel).await
+        }
+        Some(acceptor) => {
+            let tls = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(error)) => {
+                    // Plain text on a TLS port, a bad certificate, an unknown CA: the client
+                    // gets a TLS alert (or nothing) and the connection ends here.
+                    tracing::info!(host = ?client_host, %error, "TLS handshake failed");
+                    backend.authentication_result(security.protocol, false);
+                    return Ok(());
+                }
+                Err(_) => {
+                    tracing::info!(host = ?client_host, "TLS handshake timed out");
+                    return Ok(());
+                }
+            };
+            let principal = yak_auth::tls::peer_principal(tls.get_ref().1);
+            let (reader, writer) = tokio::io::split(tls);
+            let peer = Peer {
+                host: client_host,
+                principal,
+                deadline,
+            };
+            connection(reader, writer, peer, backend, config, security, budgets, cancel).await
+        }
+    }
+}
+
+/// What is known of a client before its first request.
+struct Peer {
+    host: Option<IpAddr>,
+    /// From its TLS client certificate.
+    principal: Option<Principal>,
+    /// When authentication must have ended.
+    deadline: tokio::time::Instant,
+}
+
+/// Serves one connection until the client closes it, a frame is bad, or `cancel` fires.
+#[allow(clippy::too_many_arguments)]
+async fn connection<B, R, W>(
+    reader: R,
+    mut writer: W,
+    peer: Peer,
+    backend: Arc<B>,
+    config: &ServerConfig,
+    security: Arc<ListenerSecurity>,
+    budgets: NodeBudgets,
+    cancel: CancellationToken,
+) -> io::Result<()>
+where
+    B: Backend,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
+    let client_host = peer.host;
     let connection_requests = Arc::new(Semaphore::new(config.frame_bytes_max));
     let connection_responses = Arc::new(Semaphore::new(config.fetch_bytes_max));
     // One frame waits in the channel at most; the reader then stops reading the socket.
     let (frames_tx, mut frames) = mpsc::channel(1);
+    // Until a SASL client has authenticated, its frames are capped far below the usual limit.
+    let needs_sasl = security.protocol.uses_sasl();
+    let frame_bytes_max = Arc::new(AtomicUsize::new(if needs_sasl {
+        SASL_FRAME_BYTES_MAX.min(config.frame_bytes_max)
+    } else {
+        config.frame_bytes_max
+    }));
+    let rate = match (&security.limits, client_host) {
+        (Some(limits), Some(host)) => Some((Arc::clone(&limits.requests), host)),
+        _ => None,
+    };
     // Dropping the set when this function returns aborts the reader.
     let mut reader_task = JoinSet::new();
     reader_task.spawn(read_frames(
         reader,
-        config.frame_bytes_max,
+        Arc::clone(&frame_bytes_max),
+        rate,
         connection_requests,
         Arc::clone(&budgets.requests),
         frames_tx,
     ));
+    let mut principal = peer.principal.unwrap_or_else(Principal::anonymous);
+    if needs_sasl {
+        let phase = sasl_phase(&*backend, &security, client_host, &mut frames, &mut writer);
+        let authenticated = tokio::select! {
+            () = cancel.cancelled() => None,
+            result = tokio::time::timeout_at(peer.deadline, phase) => match result {
+                Ok(result) => result?,
+                Err(_) => {
+                    tracing::info!(host = ?client_host, "SASL authentication timed out");
+                    None
+                }
+            },
+        };
+        let Some(authenticated) = authenticated else {
+            writer.shutdown().await.ok();
+            return Ok(());
+        };
+        principal = authenticated;
+        frame_bytes_max.store(config.frame_bytes_max, Ordering::Release);
+    }
+    let session = Arc::new(Session::new(principal, client_host, security.protocol));
+    tracing::debug!(principal = %session.principal, listener = %session.listener, "session started");
     let handler_config = HandlerConfig {
         fetch: FetchLimits {
             wait_ms_max: config.fetch_wait_ms_max,
             fetch_bytes_max: config.fetch_bytes_max,
         },
         client_host,
+        session,
     };
     let mut last_fetch_turn: Option<oneshot::Receiver<()>> = None;
     let mut pending: FuturesOrdered<Pending> = FuturesOrdered::new();
@@ -351,6 +485,7 @@ async fn connection<B: Backend>(
                             });
                             let backend = Arc::clone(&backend);
                             let request_permits = frame.permits;
+                            let handler_config = handler_config.clone();
                             pending.push_back(Box::pin(async move {
                                 let reply = request::handle(&*backend, handler_config, request, budget).await;
                                 // The request's bytes (and any batch sliced from them) are
@@ -395,6 +530,95 @@ async fn connection<B: Backend>(
     Ok(())
 }
 
+/// Runs the SASL phase: answers ApiVersions, SaslHandshake and SaslAuthenticate one at a time
+/// until the client has authenticated (`Some(principal)`), or closes on anything else
+/// (`None`).
+async fn sasl_phase<B: Backend, W: AsyncWrite + Unpin>(
+    backend: &B,
+    security: &ListenerSecurity,
+    client_host: Option<IpAddr>,
+    frames: &mut mpsc::Receiver<Result<Frame, FrameError>>,
+    writer: &mut W,
+) -> io::Result<Option<Principal>> {
+    let mut exchange = Exchange::new(client_host);
+    loop {
+        let Some(Ok(frame)) = frames.recv().await else {
+            return Ok(None);
+        };
+        let request = match request::decode(frame.bytes) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::info!(host = ?client_host, %error, "closing connection after a bad request before authentication");
+                return Ok(None);
+            }
+        };
+        if !sasl::allowed_before_authentication(request.api_key) {
+            tracing::info!(host = ?client_host, api_key = ?request.api_key, "closing connection: request before SASL authentication");
+            return Ok(None);
+        }
+        let (api_key, version, correlation_id) =
+            (request.api_key, request.version, request.correlation_id);
+        let (frame, done) = match request.body {
+            Body::ApiVersions(_) | Body::ApiVersionsUnsupported => {
+                // The same answer as after authentication.
+                let config = HandlerConfig {
+                    fetch: FetchLimits {
+                        wait_ms_max: 0,
+                        fetch_bytes_max: 0,
+                    },
+                    client_host,
+                    session: Arc::new(Session::anonymous()),
+                };
+                match request::handle(backend, config, request, None).await {
+                    Ok(Reply::Send(frame, _)) => (frame, None),
+                    _ => return Ok(None),
+                }
+            }
+            Body::SaslHandshake(body) => match exchange.handshake(security, body) {
+                Outcome::Continue(response) => (encode(api_key, version, correlation_id, &response)?, None),
+                Outcome::Authenticated(response, principal) => {
+                    (encode(api_key, version, correlation_id, &response)?, Some(Some(principal)))
+                }
+                Outcome::Fail(response) => match response {
+                    Some(response) => (encode(api_key, version, correlation_id, &response)?, Some(None)),
+                    None => return Ok(None),
+                },
+            },
+            Body::SaslAuthenticate(body) => match exchange.authenticate(backend, security, body).await {
+                Outcome::Continue(response) => (encode(api_key, version, correlation_id, &response)?, None),
+                Outcome::Authenticated(response, principal) => {
+                    (encode(api_key, version, correlation_id, &response)?, Some(Some(principal)))
+                }
+                Outcome::Fail(response) => match response {
+                    Some(response) => (encode(api_key, version, correlation_id, &response)?, Some(None)),
+                    None => return Ok(None),
+                },
+            },
+            _ => return Ok(None),
+        };
+        write_frame(writer, frame).await?;
+        if let Some(result) = done {
+            if result.is_none() {
+                writer.flush().await.ok();
+            }
+            return Ok(result);
+        }
+    }
+}
+
+fn encode<R>(
+    api_key: kafka_protocol::messages::ApiKey,
+    version: i16,
+    correlation_id: i32,
+    response: &R,
+) -> io::Result<ResponseFrame>
+where
+    R: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion,
+{
+    request::encode_response(api_key, version, correlation_id, response)
+        .map_err(|error| io::Error::other(error.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,7 +656,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(serve(listener, backend, config, async move {
+        tokio::spawn(serve(listener, backend, config, ListenerSecurity::plaintext(), async move {
             let _ = stopped.await;
         }));
         (address, stop)

@@ -10,7 +10,8 @@ use kafka_protocol::messages::{
     FetchRequest, FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
     InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
     ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
-    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, SyncGroupRequest,
+    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, SaslAuthenticateRequest,
+    SaslHandshakeRequest, SyncGroupRequest,
 };
 use kafka_protocol::protocol::{Message, VersionRange};
 
@@ -52,7 +53,7 @@ const fn same(api_key: ApiKey, min: i16, max: i16, crate_range: VersionRange) ->
 pub const PRODUCE_ADVERTISED_MIN: i16 = 0;
 
 /// The whole table, in API key order.
-pub const TABLE: [Support; 24] = [
+pub const TABLE: [Support; 26] = [
     Support {
         api_key: ApiKey::Produce,
         advertised: VersionRange {
@@ -129,6 +130,14 @@ pub const TABLE: [Support; 24] = [
     same(ApiKey::ListGroups, 0, 5, ListGroupsRequest::VERSIONS),
     same(ApiKey::DeleteGroups, 0, 2, DeleteGroupsRequest::VERSIONS),
     same(ApiKey::OffsetDelete, 0, 0, OffsetDeleteRequest::VERSIONS),
+    // v1 only: v0 sends raw SASL tokens outside Kafka's framing, which no current client does.
+    same(ApiKey::SaslHandshake, 1, 1, SaslHandshakeRequest::VERSIONS),
+    same(
+        ApiKey::SaslAuthenticate,
+        0,
+        2,
+        SaslAuthenticateRequest::VERSIONS,
+    ),
 ];
 
 /// The row for `api_key`, or `None` when YAK does not serve that API.
@@ -182,6 +191,8 @@ mod tests {
             (ApiKey::ListGroups, 0, 5),
             (ApiKey::DeleteGroups, 0, 2),
             (ApiKey::OffsetDelete, 0, 0),
+            (ApiKey::SaslHandshake, 1, 1),
+            (ApiKey::SaslAuthenticate, 0, 2),
         ];
         for (api_key, min, max) in expect {
             let row = support(api_key).expect("row exists");

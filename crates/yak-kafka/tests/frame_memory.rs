@@ -84,7 +84,7 @@ impl Backend for EmptyBackend {
     fn controller_id(&self) -> i32 {
         0
     }
-    fn nodes(&self) -> Vec<NodeInfo> {
+    fn nodes(&self, _listener: yak_kafka::SecurityProtocol) -> Vec<NodeInfo> {
         Vec::new()
     }
     fn topics(&self) -> Vec<TopicMeta> {
@@ -207,6 +207,7 @@ async fn huge_frames() {
         listener,
         Arc::new(EmptyBackend),
         config,
+        yak_kafka::ListenerSecurity::plaintext(),
         async move {
             let _ = stopped.await;
         },

@@ -61,7 +61,12 @@ pub struct ClusterView {
 pub struct NodeRegistration {
     pub node_id: i32,
     pub http: String,
+    /// The inter-broker listener's address: where followers replicate from.
     pub kafka: String,
+    /// Every Kafka listener's advertised address, by security protocol (`SASL_SSL`), so
+    /// Metadata can send a client to each node on the listener it used.
+    #[serde(default)]
+    pub listeners: std::collections::BTreeMap<String, String>,
     /// Random per start of the node, so a restart is told from a node that never left.
     pub incarnation: String,
     pub started_ms: i64,

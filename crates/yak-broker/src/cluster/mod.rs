@@ -154,6 +154,7 @@ impl Cluster {
         data_dir: &std::path::Path,
         http: String,
         kafka: String,
+        listeners: BTreeMap<String, String>,
     ) -> Result<Cluster, BrokerError> {
         config.validate().map_err(BrokerError::InvalidField)?;
         let incarnation = uuid::Uuid::new_v4().simple().to_string();
@@ -194,6 +195,7 @@ impl Cluster {
                 node_id,
                 http,
                 kafka,
+                listeners,
                 incarnation,
                 started_ms: crate::now_ms(),
             },
