@@ -427,7 +427,10 @@ impl ScramServer {
                 "channel binding differs from the gs2 header".to_string(),
             ));
         }
-        if nonce != challenged.nonce {
+        // RFC 5802 wants the nonce echoed exactly; librdkafka sends its own nonce again in front
+        // of it, and Kafka's server accepts any nonce that ends with the server-first one (its
+        // ScramSaslServer checks `endsWith`). The server's random part is still required.
+        if !nonce.ends_with(challenged.nonce.as_str()) {
             return Err(ScramError::Malformed(
                 "nonce differs from the server's".to_string(),
             ));
@@ -919,7 +922,9 @@ mod tests {
     #[test]
     fn tampered_nonce_is_refused() {
         let (mut server, client_final, lookup) = challenged(ScramMechanism::Sha256);
-        let tampered = client_final.replacen(",r=", ",r=x", 1);
+        // Kafka accepts a nonce that only ends with the server's (librdkafka sends its own in
+        // front again), so the tampering is at the end, in the server's random part.
+        let tampered = client_final.replacen(",p=", "x,p=", 1);
         assert!(matches!(
             server.step(tampered.as_bytes(), &lookup),
             Err(ScramError::Malformed(_))

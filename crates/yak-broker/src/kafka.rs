@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use yak_auth::{Operation, Resource, ScramCredential, ScramMechanism};
 use yak_kafka::backend::{
     Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, Reader, TopicMeta,
 };
-use yak_auth::{Operation, Resource, ScramCredential, ScramMechanism};
 use yak_kafka::{SecurityProtocol, Session};
 use yak_log::{batch, ValidBatch};
 
@@ -519,9 +519,10 @@ impl Backend for KafkaBackend {
                 self.broker.config.node_id,
                 self.own_address(listener),
             )),
-            Some(cluster) => cluster.status().leader.map(|leader| {
-                node_info(leader.node_id, registration_address(&leader, listener))
-            }),
+            Some(cluster) => cluster
+                .status()
+                .leader
+                .map(|leader| node_info(leader.node_id, registration_address(&leader, listener))),
         }
     }
 
@@ -736,7 +737,11 @@ mod tests {
             config,
             Arc::new(OsFileSystem),
             "http://127.0.0.1:0".into(),
-            [(yak_kafka::SecurityProtocol::Plaintext, "127.0.0.1:0".to_string())].into(),
+            [(
+                yak_kafka::SecurityProtocol::Plaintext,
+                "127.0.0.1:0".to_string(),
+            )]
+            .into(),
         )
         .expect("broker opens")
     }

@@ -19,10 +19,10 @@ use yak_kafka::session::ListenerSecurity;
 use yak_kafka::SecurityProtocol;
 
 use crate::broker::Broker;
-use crate::security::tls_listener::{HttpListener, PeerInfo};
-use crate::security::KafkaListener;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
+use crate::security::tls_listener::{HttpListener, PeerInfo};
+use crate::security::KafkaListener;
 
 /// How long shutdown waits for Kafka connections to finish their requests.
 pub const SHUTDOWN_KAFKA_MS_MAX: u64 = 10_000;
@@ -138,7 +138,11 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
         .map(|(_, address, _)| *address)
         .ok_or_else(|| BrokerError::InvalidField("no Kafka listener".into()))?;
     let advertised_http = config.advertise_http.clone().unwrap_or_else(|| {
-        let scheme = if config.security.http_tls { "https" } else { "http" };
+        let scheme = if config.security.http_tls {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{http_addr}")
     });
 
@@ -208,8 +212,8 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
         kafka_addresses.push((protocol, address));
     }
 
-    let app = crate::http::router(Arc::clone(&broker))
-        .into_make_service_with_connect_info::<PeerInfo>();
+    let app =
+        crate::http::router(Arc::clone(&broker)).into_make_service_with_connect_info::<PeerInfo>();
     let http_listener = match (&tls_config, config.security.http_tls) {
         (Some(tls), true) => HttpListener::tls(http_listener, TlsAcceptor::from(Arc::clone(tls))),
         _ => HttpListener::plain(http_listener),

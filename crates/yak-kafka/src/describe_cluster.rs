@@ -56,7 +56,12 @@ mod tests {
     fn describes_the_cluster() {
         let backend = MemoryBackend::for_tests();
         for version in versions::decoded_versions(ApiKey::DescribeCluster) {
-            let response = handle(&backend, &Session::anonymous(), version, DescribeClusterRequest::default());
+            let response = handle(
+                &backend,
+                &Session::anonymous(),
+                version,
+                DescribeClusterRequest::default(),
+            );
             assert_eq!(response.brokers.len(), 1);
             let mut buf = bytes::BytesMut::new();
             response.encode(&mut buf, version).expect("encodes");

@@ -194,7 +194,8 @@ mod tests {
         backend.add_topic("t1", 2);
         for version in versions::decoded_versions(ApiKey::Metadata) {
             for topics in [None, Some(vec![]), Some(vec!["t1", "missing"])] {
-                let response = handle(&backend, &Session::anonymous(), version, request(topics)).await;
+                let response =
+                    handle(&backend, &Session::anonymous(), version, request(topics)).await;
                 let mut buf = bytes::BytesMut::new();
                 response.encode(&mut buf, version).expect("encodes");
             }
@@ -206,7 +207,13 @@ mod tests {
     async fn empty_list_means_no_topics_from_v1() {
         let backend = MemoryBackend::for_tests();
         backend.add_topic("t1", 1);
-        assert_eq!(handle(&backend, &Session::anonymous(), 1, request(None)).await.topics.len(), 1);
+        assert_eq!(
+            handle(&backend, &Session::anonymous(), 1, request(None))
+                .await
+                .topics
+                .len(),
+            1
+        );
         assert_eq!(
             handle(&backend, &Session::anonymous(), 1, request(Some(vec![])))
                 .await

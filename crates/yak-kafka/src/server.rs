@@ -26,16 +26,16 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use kafka_protocol::messages::ApiKey;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
 use tokio::net::{TcpListener, TcpStream};
-use yak_auth::limits::RequestRate;
-use yak_auth::Principal;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use yak_auth::limits::RequestRate;
+use yak_auth::Principal;
 
 use crate::backend::Backend;
 use crate::fetch::FetchLimits;
@@ -350,7 +350,10 @@ async fn accept_connection<B: Backend>(
                 principal: None,
                 deadline,
             };
-            connection(reader, writer, peer, backend, config, security, budgets, cancel).await
+            connection(
+                reader, writer, peer, backend, config, security, budgets, cancel,
+            )
+            .await
         }
         Some(acceptor) => {
             let tls = match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
@@ -374,7 +377,10 @@ async fn accept_connection<B: Backend>(
                 principal,
                 deadline,
             };
-            connection(reader, writer, peer, backend, config, security, budgets, cancel).await
+            connection(
+                reader, writer, peer, backend, config, security, budgets, cancel,
+            )
+            .await
         }
     }
 }
@@ -575,25 +581,39 @@ async fn sasl_phase<B: Backend, W: AsyncWrite + Unpin>(
                 }
             }
             Body::SaslHandshake(body) => match exchange.handshake(security, body) {
-                Outcome::Continue(response) => (encode(api_key, version, correlation_id, &response)?, None),
-                Outcome::Authenticated(response, principal) => {
-                    (encode(api_key, version, correlation_id, &response)?, Some(Some(principal)))
+                Outcome::Continue(response) => {
+                    (encode(api_key, version, correlation_id, &response)?, None)
                 }
+                Outcome::Authenticated(response, principal) => (
+                    encode(api_key, version, correlation_id, &response)?,
+                    Some(Some(principal)),
+                ),
                 Outcome::Fail(response) => match response {
-                    Some(response) => (encode(api_key, version, correlation_id, &response)?, Some(None)),
+                    Some(response) => (
+                        encode(api_key, version, correlation_id, &response)?,
+                        Some(None),
+                    ),
                     None => return Ok(None),
                 },
             },
-            Body::SaslAuthenticate(body) => match exchange.authenticate(backend, security, body).await {
-                Outcome::Continue(response) => (encode(api_key, version, correlation_id, &response)?, None),
-                Outcome::Authenticated(response, principal) => {
-                    (encode(api_key, version, correlation_id, &response)?, Some(Some(principal)))
+            Body::SaslAuthenticate(body) => {
+                match exchange.authenticate(backend, security, body).await {
+                    Outcome::Continue(response) => {
+                        (encode(api_key, version, correlation_id, &response)?, None)
+                    }
+                    Outcome::Authenticated(response, principal) => (
+                        encode(api_key, version, correlation_id, &response)?,
+                        Some(Some(principal)),
+                    ),
+                    Outcome::Fail(response) => match response {
+                        Some(response) => (
+                            encode(api_key, version, correlation_id, &response)?,
+                            Some(None),
+                        ),
+                        None => return Ok(None),
+                    },
                 }
-                Outcome::Fail(response) => match response {
-                    Some(response) => (encode(api_key, version, correlation_id, &response)?, Some(None)),
-                    None => return Ok(None),
-                },
-            },
+            }
             _ => return Ok(None),
         };
         write_frame(writer, frame).await?;
@@ -656,9 +676,15 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(serve(listener, backend, config, ListenerSecurity::plaintext(), async move {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(serve(
+            listener,
+            backend,
+            config,
+            ListenerSecurity::plaintext(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         (address, stop)
     }
 

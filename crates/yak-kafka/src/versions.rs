@@ -130,8 +130,10 @@ pub const TABLE: [Support; 26] = [
     same(ApiKey::ListGroups, 0, 5, ListGroupsRequest::VERSIONS),
     same(ApiKey::DeleteGroups, 0, 2, DeleteGroupsRequest::VERSIONS),
     same(ApiKey::OffsetDelete, 0, 0, OffsetDeleteRequest::VERSIONS),
-    // v1 only: v0 sends raw SASL tokens outside Kafka's framing, which no current client does.
-    same(ApiKey::SaslHandshake, 1, 1, SaslHandshakeRequest::VERSIONS),
+    // librdkafka looks for v0 in the range before it will use SASL at all, so v0 is advertised;
+    // a client that then sends raw v0 tokens outside Kafka's framing is closed on (every
+    // current client uses v1 and SaslAuthenticate).
+    same(ApiKey::SaslHandshake, 0, 1, SaslHandshakeRequest::VERSIONS),
     same(
         ApiKey::SaslAuthenticate,
         0,
@@ -191,7 +193,7 @@ mod tests {
             (ApiKey::ListGroups, 0, 5),
             (ApiKey::DeleteGroups, 0, 2),
             (ApiKey::OffsetDelete, 0, 0),
-            (ApiKey::SaslHandshake, 1, 1),
+            (ApiKey::SaslHandshake, 0, 1),
             (ApiKey::SaslAuthenticate, 0, 2),
         ];
         for (api_key, min, max) in expect {

@@ -92,6 +92,10 @@ pub struct BrokerArgs {
     /// (default 256 MiB).
     #[arg(long, env = "YAK_QUEUED_RESPONSE_BYTES_MAX")]
     pub queued_response_bytes_max: Option<usize>,
+    /// TLS, listeners, authentication, ACLs: the `[security]` block of the file.
+    #[command(flatten)]
+    #[serde(default)]
+    pub security: crate::security_args::SecurityArgs,
 }
 
 macro_rules! layer {
@@ -136,6 +140,7 @@ impl BrokerArgs {
             queued_request_bytes_max,
             queued_response_bytes_max
         );
+        self.security.layer(&file.security);
         Ok(self)
     }
 
@@ -221,6 +226,7 @@ impl BrokerArgs {
                 .unwrap_or(yak_broker::config::OFFSETS_RETENTION_MS_DEFAULT),
             http_limits: HttpLimits::default(),
             kafka_limits,
+            security: self.security.into_config()?,
         })
     }
 }
@@ -232,9 +238,21 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
         .await
         .context("the broker could not start")?;
     // Scripts and tests that bind port 0 read the real addresses from this line.
+    let scheme = if running.broker.config.security.http_tls {
+        "https"
+    } else {
+        "http"
+    };
+    let listeners: Vec<String> = running
+        .kafka_listeners
+        .iter()
+        .map(|(protocol, address)| format!("{protocol}://{address}"))
+        .collect();
     println!(
-        "listening http=http://{} kafka={}",
-        running.http_addr, running.kafka_addr
+        "listening http={scheme}://{} kafka={} listeners={}",
+        running.http_addr,
+        running.kafka_addr,
+        listeners.join(",")
     );
     crate::shutdown_signal().await;
     running

@@ -9,6 +9,7 @@ mod console;
 mod consume;
 mod groups;
 mod produce;
+mod security_args;
 mod topics;
 
 use std::process::ExitCode;

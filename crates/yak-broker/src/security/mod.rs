@@ -166,7 +166,13 @@ impl SecurityConfig {
         if self.http_tls && self.tls.is_none() {
             return Err("http_tls needs tls_cert_file and tls_key_file".into());
         }
-        if self.authorizer.enabled && !self.authentication && self.kafka_listeners.iter().all(|l| !l.protocol.uses_sasl() && !l.protocol.uses_tls()) {
+        if self.authorizer.enabled
+            && !self.authentication
+            && self
+                .kafka_listeners
+                .iter()
+                .all(|l| !l.protocol.uses_sasl() && !l.protocol.uses_tls())
+        {
             // Everyone would be User:ANONYMOUS: ACLs could tell no one apart.
             return Err("authorization needs authentication (or an SSL/SASL listener): every client would be User:ANONYMOUS".into());
         }
@@ -180,7 +186,9 @@ impl SecurityConfig {
             return Err("security limits must be at least 1".into());
         }
         if limits.login_failure_delay_ms_base > limits.login_failure_delay_ms_max {
-            return Err("login_failure_delay_ms_base must not exceed login_failure_delay_ms_max".into());
+            return Err(
+                "login_failure_delay_ms_base must not exceed login_failure_delay_ms_max".into(),
+            );
         }
         Ok(())
     }
@@ -365,9 +373,13 @@ impl Security {
         if !self.config.authorizer.enabled {
             return true;
         }
-        self.snapshot()
-            .acls
-            .authorize(&self.config.authorizer, principal, host, operation, resource)
+        self.snapshot().acls.authorize(
+            &self.config.authorizer,
+            principal,
+            host,
+            operation,
+            resource,
+        )
     }
 }
 
