@@ -7,6 +7,7 @@
 //! - [`consume`]: `GET /consume` queries and responses.
 //! - [`admin`]: topics, cluster, health, leader metadata, groups.
 //! - [`events`]: the console's live event stream.
+//! - [`security`]: logins, users, bearer tokens and ACLs.
 //! - [`integer`]: integer fields that accept integral numbers such as `3.0`.
 
 pub mod admin;
@@ -15,9 +16,11 @@ pub mod error;
 pub mod events;
 pub mod integer;
 pub mod produce;
+pub mod security;
 
 pub use admin::*;
 pub use consume::*;
 pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use events::*;
 pub use produce::*;
+pub use security::*;
