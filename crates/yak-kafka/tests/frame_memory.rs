@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use yak_kafka::{
-    Backend, BackendError, FetchOutcome, NodeInfo, ProduceOutcome, ServerConfig, TopicMeta,
-};
+use yak_kafka::ServerConfig;
+
+mod common;
+use common::EmptyBackend;
 
 /// Counts the bytes allocated now and the most ever allocated at once.
 struct CountingAllocator;
@@ -74,108 +75,6 @@ fn peak_above(baseline: usize) -> usize {
 
 const MIB: usize = 1024 * 1024;
 
-/// A backend with no topics: these tests never get past framing and decoding.
-struct EmptyBackend;
-
-impl Backend for EmptyBackend {
-    fn cluster_id(&self) -> String {
-        "empty".into()
-    }
-    fn controller_id(&self) -> i32 {
-        0
-    }
-    fn nodes(&self, _listener: yak_kafka::SecurityProtocol) -> Vec<NodeInfo> {
-        Vec::new()
-    }
-    fn topics(&self) -> Vec<TopicMeta> {
-        Vec::new()
-    }
-    fn topic(&self, _name: &str) -> Option<TopicMeta> {
-        None
-    }
-    async fn auto_create_topic(&self, _name: &str) -> Result<TopicMeta, BackendError> {
-        Err(BackendError::UnknownTopicOrPartition)
-    }
-    async fn create_topic(
-        &self,
-        _name: &str,
-        _partitions: i32,
-        _replication_factor: i16,
-        _configs: Vec<(String, String)>,
-        _validate_only: bool,
-    ) -> Result<TopicMeta, BackendError> {
-        Err(BackendError::UnknownTopicOrPartition)
-    }
-    async fn delete_topic(&self, _name: &str) -> Result<(), BackendError> {
-        Err(BackendError::UnknownTopicOrPartition)
-    }
-    async fn alter_topic_configs(
-        &self,
-        _name: &str,
-        _changes: Vec<(String, Option<String>)>,
-        _validate_only: bool,
-    ) -> Result<(), BackendError> {
-        Err(BackendError::UnknownTopicOrPartition)
-    }
-    async fn create_partitions(
-        &self,
-        _name: &str,
-        _total_count: i32,
-        _validate_only: bool,
-    ) -> Result<(), BackendError> {
-        Err(BackendError::UnknownTopicOrPartition)
-    }
-    async fn produce(
-        &self,
-        _topic: &str,
-        _partition: i32,
-        _batch: yak_log::ValidBatch<'_>,
-        _acks: i16,
-        _timeout_ms: i32,
-    ) -> Result<ProduceOutcome, BackendError> {
-        Err(BackendError::UnknownTopicOrPartition)
-    }
-    async fn fetch(
-        &self,
-        _topic: &str,
-        _partition: i32,
-        _offset: i64,
-        _partition_max_bytes: i32,
-        _read_committed: bool,
-        _reader: yak_kafka::backend::Reader,
-    ) -> Result<FetchOutcome, BackendError> {
-        Err(BackendError::UnknownTopicOrPartition)
-    }
-    async fn wait_for_data(
-        &self,
-        _topic: &str,
-        _partition: i32,
-        _offset: i64,
-        _reader: yak_kafka::backend::Reader,
-    ) {
-    }
-    async fn offset_for_leader_epoch(
-        &self,
-        _topic: &str,
-        _partition: i32,
-        _current_leader_epoch: i32,
-        _leader_epoch: i32,
-    ) -> Result<(i32, i64), BackendError> {
-        Err(BackendError::UnknownTopicOrPartition)
-    }
-    async fn list_offset(
-        &self,
-        _topic: &str,
-        _partition: i32,
-        _timestamp: i64,
-    ) -> Result<(i64, i64), BackendError> {
-        Err(BackendError::UnknownTopicOrPartition)
-    }
-    async fn init_producer_id(&self) -> Result<(i64, i16), BackendError> {
-        Err(BackendError::UnknownTopicOrPartition)
-    }
-}
-
 /// Regression: the framing reserved a frame's declared length as soon as its 4-byte length
 /// arrived, so each connection declaring 100 MiB and sending 4 bytes cost 100 MiB. Now a
 /// frame costs what has arrived.
@@ -205,7 +104,7 @@ async fn huge_frames() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(yak_kafka::serve(
         listener,
-        Arc::new(EmptyBackend),
+        Arc::new(EmptyBackend::default()),
         config,
         yak_kafka::ListenerSecurity::plaintext(),
         async move {
