@@ -2,8 +2,6 @@
 //! A counting global allocator measures the peak bytes allocated by this whole test process
 //! (server and clients), so the tests here run one at a time.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, BytesMut};
@@ -12,66 +10,13 @@ use tokio::net::{TcpListener, TcpStream};
 use yak_kafka::ServerConfig;
 
 mod common;
-use common::EmptyBackend;
-
-/// Counts the bytes allocated now and the most ever allocated at once.
-struct CountingAllocator;
-
-static ALLOCATED_BYTES: AtomicUsize = AtomicUsize::new(0);
-static ALLOCATED_BYTES_PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let pointer = unsafe { System.alloc(layout) };
-        if !pointer.is_null() {
-            let now = ALLOCATED_BYTES.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            ALLOCATED_BYTES_PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        pointer
-    }
-
-    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(pointer, layout) };
-        ALLOCATED_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-
-    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let moved = unsafe { System.realloc(pointer, layout, new_size) };
-        if !moved.is_null() {
-            if new_size >= layout.size() {
-                let grown = new_size - layout.size();
-                let now = ALLOCATED_BYTES.fetch_add(grown, Ordering::Relaxed) + grown;
-                ALLOCATED_BYTES_PEAK.fetch_max(now, Ordering::Relaxed);
-            } else {
-                ALLOCATED_BYTES.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-            }
-        }
-        moved
-    }
-}
+use common::{peak_above, reset_peak, CountingAllocator, EmptyBackend};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// The tests share the counters; one runs at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Starts counting the peak from what is allocated now; returns that baseline.
-fn reset_peak() -> usize {
-    let now = ALLOCATED_BYTES.load(Ordering::Relaxed);
-    ALLOCATED_BYTES_PEAK.store(now, Ordering::Relaxed);
-    now
-}
-
-fn peak_above(baseline: usize) -> usize {
-    ALLOCATED_BYTES_PEAK
-        .load(Ordering::Relaxed)
-        .saturating_sub(baseline)
-}
 
 const MIB: usize = 1024 * 1024;
 

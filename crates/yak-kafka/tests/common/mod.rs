@@ -1,7 +1,10 @@
-//! What the listener tests share: a backend without topics.
+//! What the listener tests share: a backend without topics, and an allocator that counts the
+//! peak bytes allocated (a test binary installs it as its global allocator).
 #![allow(dead_code)]
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use yak_auth::{ScramCredential, ScramMechanism};
 use yak_kafka::{Backend, BackendError, FetchOutcome, NodeInfo, ProduceOutcome, TopicMeta};
@@ -138,4 +141,58 @@ impl Backend for EmptyBackend {
             .get(user)
             .is_some_and(|(known, _)| known == password)
     }
+}
+
+/// Counts the bytes allocated now and the most ever allocated at once.
+/// Install it in a test binary with `#[global_allocator]`.
+pub struct CountingAllocator;
+
+static ALLOCATED_BYTES: AtomicUsize = AtomicUsize::new(0);
+static ALLOCATED_BYTES_PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts sizes.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let pointer = unsafe { System.alloc(layout) };
+        if !pointer.is_null() {
+            let now = ALLOCATED_BYTES.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            ALLOCATED_BYTES_PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(pointer, layout) };
+        ALLOCATED_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: same contract as the caller's.
+        let moved = unsafe { System.realloc(pointer, layout, new_size) };
+        if !moved.is_null() {
+            if new_size >= layout.size() {
+                let grown = new_size - layout.size();
+                let now = ALLOCATED_BYTES.fetch_add(grown, Ordering::Relaxed) + grown;
+                ALLOCATED_BYTES_PEAK.fetch_max(now, Ordering::Relaxed);
+            } else {
+                ALLOCATED_BYTES.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
+            }
+        }
+        moved
+    }
+}
+
+/// Starts counting the peak from what is allocated now; returns that baseline.
+pub fn reset_peak() -> usize {
+    let now = ALLOCATED_BYTES.load(Ordering::Relaxed);
+    ALLOCATED_BYTES_PEAK.store(now, Ordering::Relaxed);
+    now
+}
+
+pub fn peak_above(baseline: usize) -> usize {
+    ALLOCATED_BYTES_PEAK
+        .load(Ordering::Relaxed)
+        .saturating_sub(baseline)
 }
