@@ -276,13 +276,22 @@ mod tests {
             .lines()
             .map(|l| {
                 l.strip_prefix("# ")
-                    .filter(|l| l.contains(" = "))
+                    .filter(|l| l.contains(" = ") || l.starts_with('['))
                     .unwrap_or(l)
             })
             .collect::<Vec<_>>()
             .join("\n");
-        let parsed: BrokerArgs =
+        let mut parsed: BrokerArgs =
             toml::from_str(&uncommented).expect("every key is a broker setting");
+        assert!(
+            parsed.security.tls_cert_file.is_some() && parsed.security.authorization == Some(true)
+        );
+        // The sample's password files do not exist here.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, "sample\n").expect("write");
+        parsed.security.bootstrap_password_file = Some(password_file.clone());
+        parsed.security.inter_broker_password_file = Some(password_file);
         assert_eq!(parsed.default_partitions, Some(3));
         assert_eq!(parsed.flush.as_deref(), Some("always"));
         assert!(parsed.data_dir.is_some() && parsed.http.is_some() && parsed.kafka.is_some());

@@ -279,3 +279,103 @@ impl SecurityArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: SecurityArgs) -> anyhow::Result<SecurityConfig> {
+        let config = args.into_config()?;
+        config.validate().map_err(|e| anyhow::anyhow!(e))?;
+        Ok(config)
+    }
+
+    /// Proves listeners parse as Kafka writes them, with their advertised addresses.
+    #[test]
+    fn listeners_parse_as_kafka_writes_them() {
+        let parsed = config(SecurityArgs {
+            listeners: Some("PLAINTEXT://127.0.0.1:9092, sasl_ssl://0.0.0.0:9093".into()),
+            advertised_listeners: Some("SASL_SSL://broker1.example.com:9093".into()),
+            tls_cert_file: Some("node.pem".into()),
+            tls_key_file: Some("node.key".into()),
+            ..SecurityArgs::default()
+        })
+        .expect("valid");
+        assert_eq!(parsed.kafka_listeners.len(), 2);
+        assert_eq!(
+            parsed.kafka_listeners[1].protocol,
+            SecurityProtocol::SaslSsl
+        );
+        assert_eq!(
+            parsed.kafka_listeners[1].advertised.as_deref(),
+            Some("broker1.example.com:9093")
+        );
+        assert_eq!(parsed.kafka_listeners[0].advertised, None);
+    }
+
+    /// Proves settings that cannot work are refused before start, each with the setting's name.
+    #[test]
+    fn impossible_settings_are_refused_by_name() {
+        let refused = [
+            (
+                "--listeners",
+                SecurityArgs {
+                    listeners: Some("TLS://127.0.0.1:9093".into()),
+                    ..SecurityArgs::default()
+                },
+            ),
+            (
+                "SASL_SSL needs tls_cert_file",
+                SecurityArgs {
+                    listeners: Some("SASL_SSL://127.0.0.1:9093".into()),
+                    ..SecurityArgs::default()
+                },
+            ),
+            (
+                "appears twice",
+                SecurityArgs {
+                    listeners: Some("SSL://127.0.0.1:1,SSL://127.0.0.1:2".into()),
+                    tls_cert_file: Some("n.pem".into()),
+                    tls_key_file: Some("n.key".into()),
+                    ..SecurityArgs::default()
+                },
+            ),
+            (
+                "--tls-cert-file and --tls-key-file",
+                SecurityArgs {
+                    tls_cert_file: Some("n.pem".into()),
+                    ..SecurityArgs::default()
+                },
+            ),
+            (
+                "--bootstrap-user admin",
+                SecurityArgs {
+                    bootstrap_user: Some("admin".into()),
+                    bootstrap_password_file: Some("/nonexistent/yak/password".into()),
+                    ..SecurityArgs::default()
+                },
+            ),
+        ];
+        for (expected, args) in refused {
+            let error = format!("{:#}", config(args).expect_err(expected));
+            assert!(
+                error.contains(expected) || error.contains("bootstrap password file"),
+                "{expected}: {error}"
+            );
+        }
+    }
+
+    /// Proves authorization turns authentication on with it, and deny-by-default holds.
+    #[test]
+    fn authorization_implies_authentication() {
+        let parsed = config(SecurityArgs {
+            authorization: Some(true),
+            super_users: Some("User:admin, User:yak-node".into()),
+            ..SecurityArgs::default()
+        })
+        .expect("valid");
+        assert!(parsed.authentication && parsed.authorizer.enabled);
+        assert!(!parsed.authorizer.allow_everyone_if_no_acl_found);
+        assert_eq!(parsed.authorizer.super_users.len(), 2);
+    }
+}
