@@ -103,6 +103,18 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
         ),
         None => None,
     };
+    // SASL_SSL listeners authenticate by SASL and never ask for client certificates, as Kafka
+    // does since KIP-684 (`ssl.client.auth` applies to SSL listeners and HTTPS only).
+    let sasl_tls_config = match &config.security.tls {
+        Some(files) => Some(
+            yak_auth::tls::server_config(&yak_auth::tls::TlsFiles {
+                client_auth: yak_auth::tls::ClientAuth::None,
+                ..files.clone()
+            })
+            .map_err(|e| BrokerError::InvalidField(format!("TLS: {e}")))?,
+        ),
+        None => None,
+    };
     let http_listener = bind(config.http, "HTTP").await?;
     let http_addr = http_listener
         .local_addr()
@@ -207,7 +219,12 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
     let mut kafka = Vec::new();
     let mut kafka_addresses = Vec::new();
     for (protocol, address, listener) in kafka_listeners {
-        let security = listener_security(&broker, protocol, tls_config.as_ref());
+        let tls = if protocol.uses_sasl() {
+            sasl_tls_config.as_ref()
+        } else {
+            tls_config.as_ref()
+        };
+        let security = listener_security(&broker, protocol, tls);
         kafka.push(crate::kafka::spawn(Arc::clone(&broker), listener, security));
         kafka_addresses.push((protocol, address));
     }
