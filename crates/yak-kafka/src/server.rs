@@ -580,38 +580,18 @@ async fn sasl_phase<B: Backend, W: AsyncWrite + Unpin>(
                     _ => return Ok(None),
                 }
             }
-            Body::SaslHandshake(body) => match exchange.handshake(security, body) {
-                Outcome::Continue(response) => {
-                    (encode(api_key, version, correlation_id, &response)?, None)
-                }
-                Outcome::Authenticated(response, principal) => (
-                    encode(api_key, version, correlation_id, &response)?,
-                    Some(Some(principal)),
-                ),
-                Outcome::Fail(response) => match response {
-                    Some(response) => (
-                        encode(api_key, version, correlation_id, &response)?,
-                        Some(None),
-                    ),
+            Body::SaslHandshake(body) => {
+                let outcome = exchange.handshake(security, body);
+                match step((api_key, version, correlation_id), outcome)? {
+                    Some(step) => step,
                     None => return Ok(None),
-                },
-            },
+                }
+            }
             Body::SaslAuthenticate(body) => {
-                match exchange.authenticate(backend, security, body).await {
-                    Outcome::Continue(response) => {
-                        (encode(api_key, version, correlation_id, &response)?, None)
-                    }
-                    Outcome::Authenticated(response, principal) => (
-                        encode(api_key, version, correlation_id, &response)?,
-                        Some(Some(principal)),
-                    ),
-                    Outcome::Fail(response) => match response {
-                        Some(response) => (
-                            encode(api_key, version, correlation_id, &response)?,
-                            Some(None),
-                        ),
-                        None => return Ok(None),
-                    },
+                let outcome = exchange.authenticate(backend, security, body).await;
+                match step((api_key, version, correlation_id), outcome)? {
+                    Some(step) => step,
+                    None => return Ok(None),
                 }
             }
             _ => return Ok(None),
@@ -624,6 +604,27 @@ async fn sasl_phase<B: Backend, W: AsyncWrite + Unpin>(
             return Ok(result);
         }
     }
+}
+
+/// What one SASL response does: the frame to send, and `Some(result)` when the phase ends
+/// with it (`Some(principal)` logged in, `None` failed); `None` to close without a word.
+#[allow(clippy::type_complexity)]
+fn step<R>(
+    (api_key, version, correlation_id): (kafka_protocol::messages::ApiKey, i16, i32),
+    outcome: Outcome<R>,
+) -> io::Result<Option<(ResponseFrame, Option<Option<Principal>>)>>
+where
+    R: kafka_protocol::protocol::Encodable + kafka_protocol::protocol::HeaderVersion,
+{
+    let encoded = |response: &R| encode(api_key, version, correlation_id, response);
+    Ok(match outcome {
+        Outcome::Continue(response) => Some((encoded(&response)?, None)),
+        Outcome::Authenticated(response, principal) => {
+            Some((encoded(&response)?, Some(Some(principal))))
+        }
+        Outcome::Fail(Some(response)) => Some((encoded(&response)?, Some(None))),
+        Outcome::Fail(None) => None,
+    })
 }
 
 fn encode<R>(
