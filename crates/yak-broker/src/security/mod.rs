@@ -73,7 +73,8 @@ pub struct SecurityLimits {
 impl Default for SecurityLimits {
     fn default() -> SecurityLimits {
         SecurityLimits {
-            connections_per_address_max: 1024,
+            // A quarter of the listener's 1,024 connections: no one address can take them all.
+            connections_per_address_max: 256,
             requests_per_s_per_address: 100_000,
             requests_burst: 100_000,
             login_failure_delay_ms_base: 100,
