@@ -555,3 +555,49 @@ async fn malformed_sasl_and_tls_input_is_refused_in_bounded_memory() {
         "a good login still works (seed {seed})"
     );
 }
+
+/// Proves the per-address connection limit closes a connection past it at once, and frees
+/// its place when a connection ends.
+#[tokio::test]
+async fn connections_past_the_per_address_limit_are_closed() {
+    use yak_auth::limits::{ConnectionsPerAddress, LoginBackoff, RequestRate};
+    let limits = yak_kafka::session::ClientLimits {
+        connections: ConnectionsPerAddress::new(2),
+        requests: Arc::new(RequestRate::new(1_000, 1_000)),
+        login_backoff: Arc::new(LoginBackoff::new(1, 10)),
+    };
+    let (address, _stop) = start(ListenerSecurity {
+        limits: Some(limits),
+        ..ListenerSecurity::plaintext()
+    })
+    .await;
+    let mut first = TcpStream::connect(address).await.expect("connect");
+    let mut second = TcpStream::connect(address).await.expect("connect");
+    // Both are served (a response proves the server has counted them).
+    metadata_works(&mut first).await;
+    metadata_works(&mut second).await;
+    let mut third = TcpStream::connect(address).await.expect("connect");
+    assert!(
+        until_closed(&mut third).await.is_empty(),
+        "the third is closed"
+    );
+    drop(first);
+    // The place frees once the server has seen the first close; retry until it has.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(STEP_MS_MAX);
+    loop {
+        let mut again = TcpStream::connect(address).await.expect("connect");
+        again
+            .write_all(&frame(ApiKey::Metadata, 12, 9, &MetadataRequest::default()))
+            .await
+            .expect("write");
+        let mut length = [0u8; 4];
+        if again.read_exact(&mut length).await.is_ok() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place of a closed connection was never freed"
+        );
+        tokio::task::yield_now().await;
+    }
+}
