@@ -39,6 +39,17 @@ pub struct BrokerArgs {
     /// redis://HOST:PORT/DB of the coordinator: joins a replicated cluster (docs/REPLICATION.md).
     #[arg(long, env = "YAK_COORDINATOR")]
     pub coordinator: Option<String>,
+    /// The Redis ACL user this node logs in as (over the URL's; its password from
+    /// --coordinator-password-file or YAK_COORDINATOR_PASSWORD).
+    #[arg(long, env = "YAK_COORDINATOR_USER")]
+    pub coordinator_user: Option<String>,
+    /// A file whose first line is the Redis password (over the URL's).
+    #[arg(long, env = "YAK_COORDINATOR_PASSWORD_FILE")]
+    pub coordinator_password_file: Option<PathBuf>,
+    /// PEM CA certificates the Redis server's certificate is checked against (rediss:// URLs;
+    /// the system's roots without it).
+    #[arg(long, env = "YAK_COORDINATOR_CA_FILE")]
+    pub coordinator_ca_file: Option<PathBuf>,
     /// Cluster name: shown by `GET /cluster`, and the coordinator's key prefix.
     #[arg(long, env = "YAK_CLUSTER")]
     pub cluster: Option<String>,
@@ -124,6 +135,9 @@ impl BrokerArgs {
             advertise_http,
             advertise_kafka,
             coordinator,
+            coordinator_user,
+            coordinator_password_file,
+            coordinator_ca_file,
             cluster,
             default_partitions,
             default_replication_factor,
@@ -152,6 +166,12 @@ impl BrokerArgs {
             return Ok(());
         }
         const STANDALONE: &str = "this node has no --coordinator, so it is standalone";
+        if self.coordinator_user.is_some()
+            || self.coordinator_password_file.is_some()
+            || self.coordinator_ca_file.is_some()
+        {
+            bail!("--coordinator-user, --coordinator-password-file and --coordinator-ca-file log in to the coordinator and {STANDALONE}; remove them or add --coordinator");
+        }
         if let Some(lease_ms) = self.lease_ms {
             bail!("--lease-ms {lease_ms}: the leader lease comes with a coordinator and {STANDALONE}; remove the setting or add --coordinator");
         }
@@ -202,10 +222,16 @@ impl BrokerArgs {
             advertise_http: self.advertise_http,
             advertise_kafka: self.advertise_kafka,
             cluster: self.cluster.unwrap_or_else(|| "yak".into()),
-            coordinator: self
-                .coordinator
-                .map(|url| yak_broker::cluster::ClusterConfig {
-                    coordinator_url: url,
+            coordinator: match self.coordinator {
+                None => None,
+                Some(url) => Some(yak_broker::cluster::ClusterConfig {
+                    coordinator_user: self.coordinator_user,
+                    coordinator_password: crate::security_args::password(
+                        self.coordinator_password_file.as_deref(),
+                        "YAK_COORDINATOR_PASSWORD",
+                        "coordinator",
+                    )?,
+                    coordinator_ca_file: self.coordinator_ca_file,
                     lease_ms: self
                         .lease_ms
                         .unwrap_or(yak_broker::cluster::ClusterConfig::LEASE_MS_DEFAULT),
@@ -213,7 +239,9 @@ impl BrokerArgs {
                         .replica_lag_ms
                         .unwrap_or(yak_broker::cluster::ClusterConfig::REPLICA_LAG_MS_DEFAULT),
                     unclean_election: self.unclean_election.unwrap_or(false),
+                    ..yak_broker::cluster::ClusterConfig::new(url)
                 }),
+            },
             default_partitions: self.default_partitions.unwrap_or(3),
             default_replication_factor: self.default_replication_factor.unwrap_or(1),
             min_insync_replicas: self.min_insync_replicas.unwrap_or(1),
