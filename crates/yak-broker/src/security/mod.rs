@@ -209,6 +209,12 @@ impl SecurityConfig {
 pub trait SecurityStore: Send + Sync + std::fmt::Debug {
     /// Makes `state` durable (and visible to the other nodes); the change is lost if this fails.
     fn save(&self, state: &SecurityState) -> Result<(), BrokerError>;
+
+    /// The state another node saved since this node last loaded or saved it, if any (a store
+    /// shared by the cluster). A shared store that holds nothing yet is seeded with `current`.
+    fn refresh(&self, _current: &SecurityState) -> Result<Option<SecurityState>, BrokerError> {
+        Ok(None)
+    }
 }
 
 /// `DATA/security.json`.
@@ -317,6 +323,63 @@ impl Security {
     /// Moves the state to another store (the cluster's coordinator), saving it there first.
     pub fn set_store(&self, store: Arc<dyn SecurityStore>) {
         *self.store.write().unwrap_or_else(|e| e.into_inner()) = store;
+    }
+
+    /// Moves the state to a store shared by the cluster: loads what it holds (or seeds it with
+    /// this node's state), then makes sure the bootstrap user exists there. A store that cannot
+    /// be read yet is not fatal: the controller's next [`Security::refresh`] loads it.
+    pub async fn attach_store(self: &Arc<Self>, store: Arc<dyn SecurityStore>) {
+        self.set_store(store);
+        if let Err(error) = self.refresh().await {
+            tracing::warn!(%error, "cannot load the cluster's users and ACLs yet; retrying");
+            return;
+        }
+        let Some((user, password)) = self.config.bootstrap_user.clone() else {
+            return;
+        };
+        if self.snapshot().users.contains_key(&user) {
+            return;
+        }
+        let created = self
+            .update(move |state| {
+                if state.users.contains_key(&user) {
+                    return Ok(false);
+                }
+                state
+                    .set_password(&user, &password.0, yak_auth::scram::ITERATIONS_DEFAULT)
+                    .map_err(store_error)?;
+                Ok(true)
+            })
+            .await;
+        match created {
+            Ok(true) => tracing::info!("bootstrap user created in the cluster"),
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "cannot create the bootstrap user in the cluster"),
+        }
+    }
+
+    /// Loads the state again if another node changed it (see [`SecurityStore::refresh`]).
+    /// Serialized with [`Security::update`], and run in a task of its own, so a caller that
+    /// goes away cannot leave the store's version and the published state apart.
+    pub async fn refresh(self: &Arc<Self>) -> Result<bool, BrokerError> {
+        let security = Arc::clone(self);
+        tokio::spawn(async move {
+            let _guard = security.update_lock.lock().await;
+            let store = security.store_handle();
+            let current = security.snapshot();
+            let loaded = tokio::task::spawn_blocking(move || store.refresh(&current))
+                .await
+                .map_err(|e| BrokerError::Internal(format!("security load task failed: {e}")))??;
+            match loaded {
+                Some(state) => {
+                    security.publish(state);
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        })
+        .await
+        .map_err(|e| BrokerError::Internal(format!("security refresh task failed: {e}")))?
     }
 
     /// The current users, ACLs and tokens.
