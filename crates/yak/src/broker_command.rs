@@ -407,6 +407,37 @@ mod tests {
         );
     }
 
+    /// The Redis user and password are given apart from the URL (the password from a file,
+    /// never a flag), and neither the password nor the URL's shows in the configuration's Debug;
+    /// a standalone node refuses them.
+    #[test]
+    fn coordinator_credentials_come_from_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("redis.password");
+        std::fs::write(&path, "file-secret\n").expect("write");
+        let args = BrokerArgs {
+            coordinator: Some("redis://yak:url-secret@127.0.0.1:6379/0".into()),
+            coordinator_user: Some("yak-node".into()),
+            coordinator_password_file: Some(path.clone()),
+            ..BrokerArgs::default()
+        };
+        let config = args.into_config().expect("config");
+        let cluster = config.coordinator.expect("a coordinator");
+        assert_eq!(cluster.coordinator_user.as_deref(), Some("yak-node"));
+        assert_eq!(
+            cluster.coordinator_password.as_ref().map(|p| p.0.as_str()),
+            Some("file-secret")
+        );
+        let shown = format!("{cluster:?}");
+        assert!(!shown.contains("file-secret") && !shown.contains("url-secret"), "{shown}");
+        let standalone = BrokerArgs {
+            coordinator_password_file: Some(path),
+            ..BrokerArgs::default()
+        };
+        let error = standalone.into_config().expect_err("no coordinator").to_string();
+        assert!(error.contains("--coordinator"), "{error}");
+    }
+
     /// An unknown key in the file is an error, not silently ignored.
     #[test]
     fn unknown_config_keys_are_rejected() {

@@ -557,6 +557,9 @@ impl Cluster {
     }
 
     async fn run(self: Arc<Self>, broker: Arc<Broker>) {
+        // Its own task, so a slow or unreachable Redis never delays a lease renewal. Aborting
+        // it is safe: each refresh runs in a task of its own (`Security::refresh`).
+        let refresher = tokio::spawn(refresh_security(Arc::clone(&broker), self.tick()));
         let mut fetcher: Option<Fetcher> = None;
         let mut wait = Duration::ZERO;
         loop {
@@ -569,11 +572,8 @@ impl Cluster {
             }
             wait = self.step(&broker, &mut fetcher).await;
             self.flush_history().await;
-            // Users, ACLs and tokens another node changed: one cheap read of their version.
-            if let Err(error) = broker.security.refresh().await {
-                tracing::debug!(%error, "cannot read the cluster's security state");
-            }
         }
+        refresher.abort();
         // Shutdown: stop copying, and hand the lease over at once rather than let it lapse.
         if let Some(fetcher) = fetcher.take() {
             fetcher.stop().await;
@@ -1321,6 +1321,29 @@ impl Cluster {
         let _ = writeln!(out, "# HELP yak_cluster_follower_lag_records Records each follower is behind the leader (on the leader).\n# TYPE yak_cluster_follower_lag_records gauge");
         out.push_str(&lag_lines);
         out
+    }
+}
+
+/// Every `interval` (the controller's tick), reloads the users, ACLs and tokens if another
+/// node changed them: one GET of their version when nothing changed.
+async fn refresh_security(broker: Arc<Broker>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = broker.shutdown.cancelled() => return,
+        }
+        match broker.security.refresh().await {
+            Ok(_) => failing = false,
+            // Once per outage: Redis being down is already reported by the controller.
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "cannot read the cluster's users and ACLs; retrying");
+            }
+            Err(_) => {}
+        }
     }
 }
 

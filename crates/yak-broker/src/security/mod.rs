@@ -106,7 +106,8 @@ pub struct SecurityConfig {
     pub sasl_mechanisms: Vec<SaslMechanism>,
     /// Created at start-up when it does not exist yet (a super user, typically).
     pub bootstrap_user: Option<(String, Secret)>,
-    /// How this node logs in to the others' inter-broker listener (SCRAM-SHA-512).
+    /// How this node logs in to the others' inter-broker listener (SCRAM-SHA-512). In a
+    /// cluster the user is created at start-up when missing, like the bootstrap user.
     pub inter_broker_user: Option<(String, Secret)>,
     pub limits: SecurityLimits,
 }
@@ -326,36 +327,64 @@ impl Security {
     }
 
     /// Moves the state to a store shared by the cluster: loads what it holds (or seeds it with
-    /// this node's state), then makes sure the bootstrap user exists there. A store that cannot
-    /// be read yet is not fatal: the controller's next [`Security::refresh`] loads it.
+    /// this node's state), then makes sure the bootstrap user and the inter-broker user exist
+    /// there (nodes log in to each other as the latter, so a cluster started from nothing must
+    /// have it; an existing user's password is never changed). Nodes starting together race for
+    /// the store's version: each step is retried up to `STORE_ATTACH_ATTEMPTS_MAX` times. A
+    /// store that cannot be read yet is not fatal: the controller's next [`Security::refresh`]
+    /// loads it.
     pub async fn attach_store(self: &Arc<Self>, store: Arc<dyn SecurityStore>) {
+        /// Attempts to load the shared state and add the node's users to it.
+        const STORE_ATTACH_ATTEMPTS_MAX: u32 = 5;
         self.set_store(store);
-        if let Err(error) = self.refresh().await {
-            tracing::warn!(%error, "cannot load the cluster's users and ACLs yet; retrying");
-            return;
+        let users: Vec<(String, Secret)> = [
+            self.config.bootstrap_user.clone(),
+            self.config.inter_broker_user.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut last_error = None;
+        for _ in 0..STORE_ATTACH_ATTEMPTS_MAX {
+            match self.attach_once(&users).await {
+                Ok(()) => return,
+                Err(error) => last_error = Some(error),
+            }
         }
-        let Some((user, password)) = self.config.bootstrap_user.clone() else {
-            return;
-        };
-        if self.snapshot().users.contains_key(&user) {
-            return;
+        if let Some(error) = last_error {
+            tracing::warn!(%error, "cannot load the cluster's users and ACLs yet; retrying on the next tick");
+        }
+    }
+
+    /// One attempt of [`Security::attach_store`].
+    async fn attach_once(self: &Arc<Self>, users: &[(String, Secret)]) -> Result<(), BrokerError> {
+        self.refresh().await?;
+        let missing: Vec<(String, Secret)> = users
+            .iter()
+            .filter(|(user, _)| !self.snapshot().users.contains_key(user))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
         }
         let created = self
             .update(move |state| {
-                if state.users.contains_key(&user) {
-                    return Ok(false);
+                let mut created = Vec::new();
+                for (user, password) in missing {
+                    if !state.users.contains_key(&user) {
+                        state
+                            .set_password(&user, &password.0, yak_auth::scram::ITERATIONS_DEFAULT)
+                            .map_err(store_error)?;
+                        created.push(user);
+                    }
                 }
-                state
-                    .set_password(&user, &password.0, yak_auth::scram::ITERATIONS_DEFAULT)
-                    .map_err(store_error)?;
-                Ok(true)
+                Ok(created)
             })
-            .await;
-        match created {
-            Ok(true) => tracing::info!("bootstrap user created in the cluster"),
-            Ok(false) => {}
-            Err(error) => tracing::warn!(%error, "cannot create the bootstrap user in the cluster"),
+            .await?;
+        for user in created {
+            tracing::info!(%user, "user created in the cluster at start-up");
         }
+        Ok(())
     }
 
     /// Loads the state again if another node changed it (see [`SecurityStore::refresh`]).
