@@ -88,18 +88,22 @@ class AclRedis(Redis):
 
 
 class SecureNode(Node):
-    """A node whose only Kafka listener is SASL_SSL (also the inter-broker listener), and whose
-    HTTP calls carry the admin's Basic credentials (ACLs are on)."""
+    """A node whose only Kafka listener is `listener` (SASL_SSL: logins as the inter-broker
+    user; SSL: client certificates required, `User:yak-node` by the certificate's CN), also the
+    inter-broker listener, and whose HTTP calls carry the admin's Basic credentials (ACLs are
+    on)."""
 
-    def __init__(self, node_id, workdir, redis, cluster, files, extra_args=(), admin=None):
+    def __init__(self, node_id, workdir, redis, cluster, files, extra_args=(), admin=None, listener="SASL_SSL"):
+        login = (["--inter-broker-user", INTER_BROKER_USER] if listener == "SASL_SSL"
+                 else ["--tls-client-auth", "required"])
         super().__init__(node_id, workdir, redis.url, cluster, args=[
             "--lease-ms", str(LEASE_MS), "--default-replication-factor", "3", "--min-insync-replicas", "2",
-            "--listeners", "SASL_SSL://127.0.0.1:{port}",
-            "--inter-broker-listener", "SASL_SSL",
+            "--listeners", f"{listener}://127.0.0.1:{{port}}",
+            "--inter-broker-listener", listener,
             "--tls-cert-file", str(files["node.pem"]), "--tls-key-file", str(files["node.key"]),
             "--tls-ca-file", str(files["ca.pem"]),
             "--authorization", "true", "--super-users", f"User:{INTER_BROKER_USER},User:admin",
-            "--inter-broker-user", INTER_BROKER_USER,
+            *login,
             "--coordinator-user", REDIS_USER,
             *extra_args,
         ])
@@ -161,18 +165,23 @@ def secure(tmp_path):
     cluster.name = name  # `Cluster` hands its name only to the nodes it builds; these are built here
     cluster.redis = AclRedis(tmp_path, passwords["redis"])
 
-    def node(node_id, extra_args=(), inter="inter", redis="redis"):
+    def node(node_id, extra_args=(), inter="inter", redis="redis", listener="SASL_SSL"):
         return SecureNode(node_id, tmp_path, cluster.redis, cluster_name(cluster), files, admin=passwords["admin"],
+                          listener=listener,
                           extra_args=["--inter-broker-password-file", str(password_files[inter]),
                                       "--coordinator-password-file", str(password_files[redis]), *extra_args])
 
-    cluster.nodes = {
-        1: node(1, ["--bootstrap-user", "admin", "--bootstrap-password-file", str(password_files["admin"])]),
-        2: node(2),
-        3: node(3),
-    }
+    def three(listener):
+        return {
+            1: node(1, ["--bootstrap-user", "admin", "--bootstrap-password-file", str(password_files["admin"])],
+                    listener=listener),
+            2: node(2, listener=listener),
+            3: node(3, listener=listener),
+        }
+
+    cluster.nodes = three("SASL_SSL")
     state = {"cluster": cluster, "files": files, "passwords": passwords, "password_files": password_files,
-             "node": node, "extra": []}
+             "node": node, "three": three, "extra": []}
     yield state
     for process in [*cluster.nodes.values(), *state["extra"], cluster.redis]:
         try:
@@ -324,3 +333,31 @@ def test_node_with_wrong_redis_password_never_joins(secure):
     assert cluster.redis.command("SISMEMBER", f"{cluster_name(cluster)}:nodes", 2) == b":0", "node 2 registered"
     assert cluster.redis.command("SISMEMBER", f"{cluster_name(cluster)}:nodes", 1) == b":1", "node 1 registered"
     assert_no_password_in_logs([good.log_path, bad.log_path], passwords)
+
+
+def test_ssl_cluster_replicates_by_mutual_tls(secure):
+    """An SSL inter-broker listener that requires client certificates: followers present the
+    node's own certificate (principal `User:yak-node`, a super user) and replicate without any
+    SASL login."""
+    cluster, files = secure["cluster"], secure["files"]
+    cluster.nodes = secure["three"]("SSL")
+    try:
+        start_secure(cluster)
+        addresses = [node.kafka for node in cluster.nodes.values()]
+        config = {"bootstrap.servers": ",".join(addresses), "security.protocol": "SSL",
+                  "ssl.ca.location": str(files["ca.pem"]), "ssl.certificate.location": str(files["node.pem"]),
+                  "ssl.key.location": str(files["node.key"])}
+        topic = f"mtls-{uuid.uuid4().hex[:8]}"
+        admin = AdminClient(config)  # kept: a collected client ends its pending requests
+        admin.create_topics([NewTopic(topic, PARTITIONS, 3)])[topic].result(30)
+        producer = Producer({**config, "acks": "all"})
+        failures = []
+        for i in range(100):
+            producer.produce(topic, value=f"m{i}".encode(),
+                             on_delivery=lambda err, msg: err is not None and failures.append(err))
+        assert producer.flush(60) == 0 and failures == [], f"sends failed: {failures[:3]}"
+        wait_until(lambda: cluster.in_sync(topic), 60, f"all three nodes in sync on {topic} over SSL")
+        assert isr_members(cluster, topic) == {1, 2, 3}
+    except BaseException:
+        print(f"\n===== logs\n{cluster.logs()}")
+        raise

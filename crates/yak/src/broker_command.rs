@@ -429,12 +429,18 @@ mod tests {
             Some("file-secret")
         );
         let shown = format!("{cluster:?}");
-        assert!(!shown.contains("file-secret") && !shown.contains("url-secret"), "{shown}");
+        assert!(
+            !shown.contains("file-secret") && !shown.contains("url-secret"),
+            "{shown}"
+        );
         let standalone = BrokerArgs {
             coordinator_password_file: Some(path),
             ..BrokerArgs::default()
         };
-        let error = standalone.into_config().expect_err("no coordinator").to_string();
+        let error = standalone
+            .into_config()
+            .expect_err("no coordinator")
+            .to_string();
         assert!(error.contains("--coordinator"), "{error}");
     }
 

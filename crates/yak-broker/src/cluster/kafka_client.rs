@@ -252,7 +252,12 @@ impl KafkaClient {
     /// SCRAM-SHA-512 over SaslHandshake v1 and SaslAuthenticate (KIP-84, KIP-152). The
     /// leader's proof is checked too, so a node never replicates from an impostor that merely
     /// accepted any password.
-    async fn login(&mut self, address: &str, user: &str, password: &str) -> Result<(), ClientError> {
+    async fn login(
+        &mut self,
+        address: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<(), ClientError> {
         let mechanism = INTER_BROKER_MECHANISM;
         let failed = |message: String| ClientError::Authentication {
             address: address.to_string(),

@@ -174,10 +174,131 @@ impl SecurityStore for RedisSecurityStore {
         let version = version
             .as_deref()
             .and_then(|v| v.parse::<i64>().ok())
-            .ok_or_else(|| BrokerError::Storage(format!("{version_key} is missing or not a number")))?;
+            .ok_or_else(|| {
+                BrokerError::Storage(format!("{version_key} is missing or not a number"))
+            })?;
         let state: SecurityState = serde_json::from_slice(&json)
             .map_err(|e| BrokerError::Storage(format!("{state_key} does not parse: {e}")))?;
         self.set_known_version(version);
         Ok(Some(state))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `redis-server` of its own on a free port, killed when dropped.
+    struct RedisServer {
+        child: std::process::Child,
+        url: String,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// None (and a note on stderr) where `redis-server` is not installed.
+    fn redis_server() -> Option<RedisServer> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = match std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(error) => {
+                eprintln!("redis-server not started ({error}): test skipped");
+                return None;
+            }
+        };
+        let server = RedisServer {
+            child,
+            url: format!("redis://127.0.0.1:{port}/0"),
+            _dir: dir,
+        };
+        let client = redis::Client::open(server.url.as_str()).expect("url");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while client
+            .get_connection_with_timeout(Duration::from_millis(200))
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server never answered"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Some(server)
+    }
+
+    fn store(server: &RedisServer) -> RedisSecurityStore {
+        RedisSecurityStore::new(
+            redis::Client::open(server.url.as_str()).expect("url"),
+            "test",
+        )
+    }
+
+    fn with_user(user: &str) -> SecurityState {
+        let mut state = SecurityState::default();
+        state.set_password(user, "pw", 4096).expect("password");
+        state
+    }
+
+    /// The first node seeds an empty coordinator; another node loads that state; a change one
+    /// node saves reaches the other at its next refresh; and a change saved from a stale
+    /// version is refused instead of undoing the other node's.
+    #[test]
+    fn concurrent_changes_are_refused_not_lost() {
+        let Some(server) = redis_server() else {
+            return;
+        };
+        let (first, second) = (store(&server), store(&server));
+        assert_eq!(first.refresh(&with_user("seed")).expect("seed"), None);
+        let loaded = second
+            .refresh(&SecurityState::default())
+            .expect("load")
+            .expect("the seeded state");
+        assert!(loaded.users.contains_key("seed"));
+        assert_eq!(second.refresh(&loaded).expect("unchanged"), None);
+
+        first.save(&with_user("alice")).expect("first change");
+        let error = second
+            .save(&with_user("bob"))
+            .expect_err("saved from a stale version");
+        assert!(error.to_string().contains("retry"), "{error}");
+
+        let reloaded = second
+            .refresh(&loaded)
+            .expect("reload")
+            .expect("the first node's change");
+        assert!(reloaded.users.contains_key("alice") && !reloaded.users.contains_key("bob"));
+        second
+            .save(&with_user("bob"))
+            .expect("saved from the current version");
+        assert!(first
+            .refresh(&SecurityState::default())
+            .expect("reload")
+            .expect("the second node's change")
+            .users
+            .contains_key("bob"));
     }
 }
