@@ -196,9 +196,12 @@ def cluster_name(cluster):
 
 
 def start_secure(cluster):
+    """Starts Redis and every node not running yet; returns the leader once every node is
+    listed alive."""
     cluster.redis.start()
     for node in cluster.nodes.values():
-        node.start()
+        if not node.running:
+            node.start()
     for node in cluster.nodes.values():
         wait_until(lambda: node.health() or cluster._exited(node), START_SECONDS_MAX,
                    f"node {node.node_id} to answer /health")
@@ -358,6 +361,28 @@ def test_ssl_cluster_replicates_by_mutual_tls(secure):
         assert producer.flush(60) == 0 and failures == [], f"sends failed: {failures[:3]}"
         wait_until(lambda: cluster.in_sync(topic), 60, f"all three nodes in sync on {topic} over SSL")
         assert isr_members(cluster, topic) == {1, 2, 3}
+    except BaseException:
+        print(f"\n===== logs\n{cluster.logs()}")
+        raise
+
+
+def test_users_reach_a_redis_that_was_down_at_start(secure):
+    """Nodes started while Redis is down add their users (the inter-broker user among them) as
+    soon as it answers, so the cluster still forms and replicates over SASL_SSL."""
+    cluster, files, passwords = secure["cluster"], secure["files"], secure["passwords"]
+    try:
+        for node in cluster.nodes.values():
+            node.start()
+        for node in cluster.nodes.values():
+            wait_until(lambda: node.health() or cluster._exited(node), START_SECONDS_MAX,
+                       f"node {node.node_id} to answer /health without Redis")
+        start_secure(cluster)
+        addresses = [node.kafka for node in cluster.nodes.values()]
+        topic = f"late-{uuid.uuid4().hex[:8]}"
+        admin = AdminClient(kafka_config(addresses, files, "admin", passwords["admin"]))
+        admin.create_topics([NewTopic(topic, PARTITIONS, 3)])[topic].result(30)
+        produce(addresses, files, passwords["admin"], topic, [f"late{i}".encode() for i in range(50)])
+        wait_until(lambda: cluster.in_sync(topic), 60, f"all three nodes in sync on {topic}")
     except BaseException:
         print(f"\n===== logs\n{cluster.logs()}")
         raise

@@ -1335,7 +1335,7 @@ async fn refresh_security(broker: Arc<Broker>, interval: Duration) {
             _ = ticker.tick() => {}
             _ = broker.shutdown.cancelled() => return,
         }
-        match broker.security.refresh().await {
+        match broker.security.sync_with_store().await {
             Ok(_) => failing = false,
             // Once per outage: Redis being down is already reported by the controller.
             Err(error) if !failing => {

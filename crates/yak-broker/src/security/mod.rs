@@ -238,6 +238,9 @@ pub struct Security {
     store: RwLock<Arc<dyn SecurityStore>>,
     /// Serializes changes: read, change, save, publish.
     update_lock: tokio::sync::Mutex<()>,
+    /// The node's bootstrap and inter-broker users were found in, or added to, the shared store
+    /// (see [`Security::attach_store`]); until then [`Security::sync_with_store`] tries again.
+    store_users_ensured: std::sync::atomic::AtomicBool,
     pub kafka_limits: ClientLimits,
     /// HTTP requests per second per client address.
     pub http_requests: Arc<RequestRate>,
@@ -292,6 +295,7 @@ impl Security {
                 dir: data_dir.to_path_buf(),
             })),
             update_lock: tokio::sync::Mutex::new(()),
+            store_users_ensured: std::sync::atomic::AtomicBool::new(false),
             kafka_limits,
         };
         security.bootstrap()?;
@@ -329,61 +333,75 @@ impl Security {
     /// Moves the state to a store shared by the cluster: loads what it holds (or seeds it with
     /// this node's state), then makes sure the bootstrap user and the inter-broker user exist
     /// there (nodes log in to each other as the latter, so a cluster started from nothing must
-    /// have it; an existing user's password is never changed). Nodes starting together race for
-    /// the store's version: each step is retried up to `STORE_ATTACH_ATTEMPTS_MAX` times. A
-    /// store that cannot be read yet is not fatal: the controller's next [`Security::refresh`]
-    /// loads it.
+    /// have it). This happens once per start of the node: an existing user's password is never
+    /// changed, and a user an operator deletes later stays deleted. Nodes starting together race
+    /// for the store's version, so a refused change is retried up to
+    /// `STORE_ATTACH_ATTEMPTS_MAX` times; a store that cannot be reached yet is not fatal: the
+    /// cluster's periodic [`Security::sync_with_store`] finishes the job.
     pub async fn attach_store(self: &Arc<Self>, store: Arc<dyn SecurityStore>) {
         /// Attempts to load the shared state and add the node's users to it.
         const STORE_ATTACH_ATTEMPTS_MAX: u32 = 5;
         self.set_store(store);
-        let users: Vec<(String, Secret)> = [
-            self.config.bootstrap_user.clone(),
-            self.config.inter_broker_user.clone(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
         let mut last_error = None;
         for _ in 0..STORE_ATTACH_ATTEMPTS_MAX {
-            match self.attach_once(&users).await {
+            match self.ensure_store_users().await {
                 Ok(()) => return,
                 Err(error) => last_error = Some(error),
             }
         }
         if let Some(error) = last_error {
-            tracing::warn!(%error, "cannot load the cluster's users and ACLs yet; retrying on the next tick");
+            tracing::warn!(%error, "cannot load the cluster's users and ACLs yet; retrying");
         }
     }
 
-    /// One attempt of [`Security::attach_store`].
-    async fn attach_once(self: &Arc<Self>, users: &[(String, Secret)]) -> Result<(), BrokerError> {
+    /// The shared store's periodic check (the cluster calls it every tick): finishes
+    /// [`Security::attach_store`] if it could not, else reloads what another node changed.
+    pub async fn sync_with_store(self: &Arc<Self>) -> Result<(), BrokerError> {
+        use std::sync::atomic::Ordering;
+        if self.store_users_ensured.load(Ordering::Acquire) {
+            self.refresh().await.map(|_| ())
+        } else {
+            self.ensure_store_users().await
+        }
+    }
+
+    /// Loads the shared state, then adds this node's bootstrap and inter-broker users if they
+    /// are missing from it.
+    async fn ensure_store_users(self: &Arc<Self>) -> Result<(), BrokerError> {
         self.refresh().await?;
-        let missing: Vec<(String, Secret)> = users
-            .iter()
-            .filter(|(user, _)| !self.snapshot().users.contains_key(user))
-            .cloned()
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        let created = self
-            .update(move |state| {
-                let mut created = Vec::new();
-                for (user, password) in missing {
-                    if !state.users.contains_key(&user) {
-                        state
-                            .set_password(&user, &password.0, yak_auth::scram::ITERATIONS_DEFAULT)
-                            .map_err(store_error)?;
-                        created.push(user);
+        let missing: Vec<(String, Secret)> = [
+            self.config.bootstrap_user.clone(),
+            self.config.inter_broker_user.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|(user, _)| !self.snapshot().users.contains_key(user))
+        .collect();
+        if !missing.is_empty() {
+            let created = self
+                .update(move |state| {
+                    let mut created = Vec::new();
+                    for (user, password) in missing {
+                        if !state.users.contains_key(&user) {
+                            state
+                                .set_password(
+                                    &user,
+                                    &password.0,
+                                    yak_auth::scram::ITERATIONS_DEFAULT,
+                                )
+                                .map_err(store_error)?;
+                            created.push(user);
+                        }
                     }
-                }
-                Ok(created)
-            })
-            .await?;
-        for user in created {
-            tracing::info!(%user, "user created in the cluster at start-up");
+                    Ok(created)
+                })
+                .await?;
+            for user in created {
+                tracing::info!(%user, "user created in the cluster at start-up");
+            }
         }
+        self.store_users_ensured
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 
