@@ -386,3 +386,75 @@ def test_users_reach_a_redis_that_was_down_at_start(secure):
     except BaseException:
         print(f"\n===== logs\n{cluster.logs()}")
         raise
+
+
+class TlsProxy:
+    """TLS in front of the plain Redis (Debian's redis-server is built without TLS): accepts
+    TLS with the node certificate and forwards each connection's bytes to Redis."""
+
+    def __init__(self, files, target):
+        import ssl
+        import threading
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(str(files["node.pem"]), str(files["node.key"]))
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.handshakes = 0
+        self.threading = threading
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            self.threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
+
+    def _serve(self, raw):
+        try:
+            client = self.context.wrap_socket(raw, server_side=True)
+        except OSError:
+            raw.close()
+            return
+        self.handshakes += 1
+        upstream = socket.create_connection(self.target)
+
+        def pump(source, sink):
+            try:
+                while data := source.recv(65536):
+                    sink.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for end in (source, sink):
+                    try:
+                        end.close()
+                    except OSError:
+                        pass
+        self.threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+        pump(client, upstream)
+
+    def close(self):
+        self.listener.close()
+
+
+def test_node_logs_in_to_redis_over_tls(secure):
+    """`rediss://` with `--coordinator-ca-file`: the node checks Redis's certificate against
+    the CA, logs in as the ACL user, and leads a cluster of one."""
+    cluster, files, password_files = secure["cluster"], secure["files"], secure["password_files"]
+    cluster.redis.start()
+    proxy = TlsProxy(files, (cluster.redis.host, cluster.redis.port))
+    try:
+        node = Node(1, cluster.workdir, f"rediss://127.0.0.1:{proxy.port}/0", cluster_name(cluster), args=[
+            "--lease-ms", str(LEASE_MS), "--coordinator-ca-file", str(files["ca.pem"]),
+            "--coordinator-user", REDIS_USER, "--coordinator-password-file", str(password_files["redis"])])
+        secure["extra"].append(node)
+        node.start()
+        wait_until(lambda: (node.health() or {}).get("role") == "leader" or cluster._exited(node), START_SECONDS_MAX,
+                   "the node to lead through Redis over TLS")
+        assert proxy.handshakes > 0
+        assert cluster.redis.command("SISMEMBER", f"{cluster_name(cluster)}:nodes", 1) == b":1"
+    finally:
+        proxy.close()
