@@ -198,6 +198,9 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
     }
     let controller = match &config.coordinator {
         Some(cluster_config) => {
+            let client_security =
+                crate::cluster::kafka_client::ClientSecurity::from_config(&config.security)
+                    .map_err(BrokerError::InvalidField)?;
             let cluster = Arc::new(crate::cluster::Cluster::new(
                 cluster_config.clone(),
                 &config.cluster,
@@ -210,7 +213,14 @@ pub async fn start(config: BrokerConfig, fs: Arc<dyn FileSystem>) -> Result<Runn
                     .iter()
                     .map(|(protocol, address)| (protocol.name().to_string(), address.clone()))
                     .collect(),
+                client_security,
             )?);
+            // A node Redis refuses never joins; then users and ACLs come from the cluster.
+            cluster.check_coordinator().await?;
+            broker
+                .security
+                .attach_store(Arc::new(cluster.security_store()?))
+                .await;
             broker.attach_cluster(Arc::clone(&cluster));
             Some(cluster.spawn(Arc::clone(&broker)))
         }

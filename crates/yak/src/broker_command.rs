@@ -39,6 +39,17 @@ pub struct BrokerArgs {
     /// redis://HOST:PORT/DB of the coordinator: joins a replicated cluster (docs/REPLICATION.md).
     #[arg(long, env = "YAK_COORDINATOR")]
     pub coordinator: Option<String>,
+    /// The Redis ACL user this node logs in as (over the URL's; its password from
+    /// --coordinator-password-file or YAK_COORDINATOR_PASSWORD).
+    #[arg(long, env = "YAK_COORDINATOR_USER")]
+    pub coordinator_user: Option<String>,
+    /// A file whose first line is the Redis password (over the URL's).
+    #[arg(long, env = "YAK_COORDINATOR_PASSWORD_FILE")]
+    pub coordinator_password_file: Option<PathBuf>,
+    /// PEM CA certificates the Redis server's certificate is checked against (rediss:// URLs;
+    /// the system's roots without it).
+    #[arg(long, env = "YAK_COORDINATOR_CA_FILE")]
+    pub coordinator_ca_file: Option<PathBuf>,
     /// Cluster name: shown by `GET /cluster`, and the coordinator's key prefix.
     #[arg(long, env = "YAK_CLUSTER")]
     pub cluster: Option<String>,
@@ -124,6 +135,9 @@ impl BrokerArgs {
             advertise_http,
             advertise_kafka,
             coordinator,
+            coordinator_user,
+            coordinator_password_file,
+            coordinator_ca_file,
             cluster,
             default_partitions,
             default_replication_factor,
@@ -152,6 +166,12 @@ impl BrokerArgs {
             return Ok(());
         }
         const STANDALONE: &str = "this node has no --coordinator, so it is standalone";
+        if self.coordinator_user.is_some()
+            || self.coordinator_password_file.is_some()
+            || self.coordinator_ca_file.is_some()
+        {
+            bail!("--coordinator-user, --coordinator-password-file and --coordinator-ca-file log in to the coordinator and {STANDALONE}; remove them or add --coordinator");
+        }
         if let Some(lease_ms) = self.lease_ms {
             bail!("--lease-ms {lease_ms}: the leader lease comes with a coordinator and {STANDALONE}; remove the setting or add --coordinator");
         }
@@ -202,10 +222,16 @@ impl BrokerArgs {
             advertise_http: self.advertise_http,
             advertise_kafka: self.advertise_kafka,
             cluster: self.cluster.unwrap_or_else(|| "yak".into()),
-            coordinator: self
-                .coordinator
-                .map(|url| yak_broker::cluster::ClusterConfig {
-                    coordinator_url: url,
+            coordinator: match self.coordinator {
+                None => None,
+                Some(url) => Some(yak_broker::cluster::ClusterConfig {
+                    coordinator_user: self.coordinator_user,
+                    coordinator_password: crate::security_args::password(
+                        self.coordinator_password_file.as_deref(),
+                        "YAK_COORDINATOR_PASSWORD",
+                        "coordinator",
+                    )?,
+                    coordinator_ca_file: self.coordinator_ca_file,
                     lease_ms: self
                         .lease_ms
                         .unwrap_or(yak_broker::cluster::ClusterConfig::LEASE_MS_DEFAULT),
@@ -213,7 +239,9 @@ impl BrokerArgs {
                         .replica_lag_ms
                         .unwrap_or(yak_broker::cluster::ClusterConfig::REPLICA_LAG_MS_DEFAULT),
                     unclean_election: self.unclean_election.unwrap_or(false),
+                    ..yak_broker::cluster::ClusterConfig::new(url)
                 }),
+            },
             default_partitions: self.default_partitions.unwrap_or(3),
             default_replication_factor: self.default_replication_factor.unwrap_or(1),
             min_insync_replicas: self.min_insync_replicas.unwrap_or(1),
@@ -386,6 +414,43 @@ mod tests {
             from_file.into_config().is_err(),
             "the TOML key is refused too"
         );
+    }
+
+    /// The Redis user and password are given apart from the URL (the password from a file,
+    /// never a flag), and neither the password nor the URL's shows in the configuration's Debug;
+    /// a standalone node refuses them.
+    #[test]
+    fn coordinator_credentials_come_from_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("redis.password");
+        std::fs::write(&path, "file-secret\n").expect("write");
+        let args = BrokerArgs {
+            coordinator: Some("redis://yak:url-secret@127.0.0.1:6379/0".into()),
+            coordinator_user: Some("yak-node".into()),
+            coordinator_password_file: Some(path.clone()),
+            ..BrokerArgs::default()
+        };
+        let config = args.into_config().expect("config");
+        let cluster = config.coordinator.expect("a coordinator");
+        assert_eq!(cluster.coordinator_user.as_deref(), Some("yak-node"));
+        assert_eq!(
+            cluster.coordinator_password.as_ref().map(|p| p.0.as_str()),
+            Some("file-secret")
+        );
+        let shown = format!("{cluster:?}");
+        assert!(
+            !shown.contains("file-secret") && !shown.contains("url-secret"),
+            "{shown}"
+        );
+        let standalone = BrokerArgs {
+            coordinator_password_file: Some(path),
+            ..BrokerArgs::default()
+        };
+        let error = standalone
+            .into_config()
+            .expect_err("no coordinator")
+            .to_string();
+        assert!(error.contains("--coordinator"), "{error}");
     }
 
     /// An unknown key in the file is an error, not silently ignored.

@@ -86,7 +86,11 @@ macro_rules! layer {
 }
 
 /// Reads a password: the file's first line, or the variable.
-fn password(file: Option<&Path>, variable: &str, what: &str) -> anyhow::Result<Option<Secret>> {
+pub(crate) fn password(
+    file: Option<&Path>,
+    variable: &str,
+    what: &str,
+) -> anyhow::Result<Option<Secret>> {
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the {what} password file {}", path.display()))?;

@@ -5,6 +5,10 @@
 //! that nothing changed since they were taken. Every call has a timeout, and a failed call
 //! drops the connection so the next one reconnects: Redis restarting or a cut network shows up
 //! as errors, never as a stuck task.
+//!
+//! The node logs in as the URL's user (or `--coordinator-user`) with its password (or
+//! `--coordinator-password-file`), over TLS for `rediss://`; the URL is only ever shown with
+//! its password replaced ([`redacted_url`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,6 +29,12 @@ pub const HISTORY_ENTRIES_MAX: isize = 500;
 pub enum CoordinatorError {
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// Redis refused this node's user or password (AUTH), or wants one it was not given.
+    #[error("redis refused this node's credentials (AUTH): {0}; check the coordinator's user and password (--coordinator-user, --coordinator-password-file or YAK_COORDINATOR_PASSWORD)")]
+    Authentication(redis::RedisError),
+    /// The coordinator settings cannot work (found at start-up).
+    #[error("{0}")]
+    Config(String),
     #[error("redis did not answer within {REDIS_CALL_MS_MAX} ms")]
     Timeout,
     #[error("unexpected value in redis: {0}")]
@@ -192,6 +202,8 @@ type ViewReply = (
 
 pub struct Coordinator {
     client: redis::Client,
+    /// A refused login was logged and no call succeeded since: the next refusal is not.
+    refusal_logged: std::sync::atomic::AtomicBool,
     prefix: String,
     /// This node's name on its Redis connection (`CLIENT SETNAME`), so that other nodes can
     /// tell from `CLIENT LIST` whether it is still connected.
@@ -211,14 +223,87 @@ fn call_timeout() -> Duration {
     Duration::from_millis(REDIS_CALL_MS_MAX)
 }
 
+/// `url` with the password of its user info replaced by `***`, fit for logs, errors and pages.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((user_info, host)) = authority.rsplit_once('@') else {
+        return url.to_string();
+    };
+    let user_info = match user_info.split_once(':') {
+        Some((user, _password)) => format!("{user}:***"),
+        // Without a colon Redis takes the whole user info as the password.
+        None => "***".to_string(),
+    };
+    format!("{scheme}://{user_info}@{host}{path}")
+}
+
+/// Whether Redis refused the node's credentials: a failed AUTH or HELLO, or a command refused
+/// because the connection never authenticated.
+fn is_authentication(error: &redis::RedisError) -> bool {
+    error.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(error.code(), Some("NOAUTH" | "WRONGPASS"))
+}
+
+/// The Redis client `config` asks for: the URL, its user and password replaced by the ones
+/// given apart, TLS checked against `coordinator_ca_file` for `rediss://` (the system's roots
+/// without one).
+pub fn redis_client(config: &super::ClusterConfig) -> Result<redis::Client, CoordinatorError> {
+    use redis::IntoConnectionInfo;
+    let info = config
+        .coordinator_url
+        .as_str()
+        .into_connection_info()
+        .map_err(|e| {
+            CoordinatorError::Config(format!(
+                "coordinator {}: {e}",
+                redacted_url(&config.coordinator_url)
+            ))
+        })?;
+    let mut settings = info.redis_settings().clone();
+    if let Some(user) = &config.coordinator_user {
+        settings = settings.set_username(user);
+    }
+    if let Some(password) = &config.coordinator_password {
+        settings = settings.set_password(&password.0);
+    }
+    let info = info.set_redis_settings(settings);
+    let tls = matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+    match &config.coordinator_ca_file {
+        None => Ok(redis::Client::open(info)?),
+        Some(_) if !tls => Err(CoordinatorError::Config(
+            "coordinator_ca_file needs a rediss:// coordinator URL (TLS)".into(),
+        )),
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| {
+                CoordinatorError::Config(format!(
+                    "cannot read coordinator_ca_file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            Ok(redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
+            )?)
+        }
+    }
+}
+
 impl Coordinator {
     pub fn new(
-        url: &str,
+        config: &super::ClusterConfig,
         cluster: &str,
         client_name: String,
     ) -> Result<Coordinator, CoordinatorError> {
         Ok(Coordinator {
-            client: redis::Client::open(url)?,
+            client: redis_client(config)?,
+            refusal_logged: std::sync::atomic::AtomicBool::new(false),
             prefix: cluster.to_string(),
             client_name,
             connection: tokio::sync::Mutex::new(None),
@@ -233,9 +318,35 @@ impl Coordinator {
         self.key(&format!("hwm:{topic}:{partition}"))
     }
 
-    /// A connection, made if there is none. Cancel-safe: the lock is only held for the
-    /// connect, which leaves nothing half done when dropped.
+    /// A connection, made if there is none. A refused login is an error in the log once (not
+    /// at every tick of the controller), until a connection succeeds again.
     async fn connection(&self) -> Result<MultiplexedConnection, CoordinatorError> {
+        use std::sync::atomic::Ordering;
+        match self.connect().await {
+            Ok(connection) => {
+                self.refusal_logged.store(false, Ordering::Relaxed);
+                Ok(connection)
+            }
+            Err(CoordinatorError::Redis(error)) if is_authentication(&error) => {
+                let error = CoordinatorError::Authentication(error);
+                if !self.refusal_logged.swap(true, Ordering::Relaxed) {
+                    tracing::error!(%error, "cannot log in to the coordinator: this node stays out of the cluster");
+                }
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Checks that Redis accepts this node's credentials (a connection and a PING).
+    pub async fn ping(&self) -> Result<(), CoordinatorError> {
+        self.run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
+            .await
+    }
+
+    /// Makes a connection if there is none. Cancel-safe: the lock is only held for the
+    /// connect, which leaves nothing half done when dropped.
+    async fn connect(&self) -> Result<MultiplexedConnection, CoordinatorError> {
         let mut slot = self.connection.lock().await;
         if let Some(connection) = slot.as_ref() {
             return Ok(connection.clone());
@@ -280,6 +391,9 @@ impl Coordinator {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => {
                 self.forget_connection().await;
+                if is_authentication(&error) {
+                    return Err(CoordinatorError::Authentication(error));
+                }
                 Err(error.into())
             }
             Err(_) => {
@@ -633,4 +747,43 @@ impl Coordinator {
 
 fn to_json(record: &PartitionRecord) -> Result<String, CoordinatorError> {
     serde_json::to_string(record).map_err(|e| CoordinatorError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The coordinator URL's password never reaches a log or a page: only the user stays.
+    #[test]
+    fn redacted_url_hides_the_password() {
+        assert_eq!(
+            redacted_url("redis://yak:s3cret@redis.example.com:6379/0"),
+            "redis://yak:***@redis.example.com:6379/0"
+        );
+        assert_eq!(
+            redacted_url("rediss://:s3cret@10.0.0.1:6380"),
+            "rediss://:***@10.0.0.1:6380"
+        );
+        assert_eq!(redacted_url("redis://s3cret@host/1"), "redis://***@host/1");
+        // A password may itself hold an '@'.
+        assert_eq!(
+            redacted_url("redis://yak:p@ss@host:6379/0"),
+            "redis://yak:***@host:6379/0"
+        );
+        assert_eq!(
+            redacted_url("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+    }
+
+    /// A CA file only makes sense with TLS: refused for a redis:// URL rather than ignored.
+    #[test]
+    fn coordinator_ca_file_needs_rediss() {
+        let config = crate::cluster::ClusterConfig {
+            coordinator_ca_file: Some("/nonexistent/ca.pem".into()),
+            ..crate::cluster::ClusterConfig::new("redis://127.0.0.1:6379/0".into())
+        };
+        let error = redis_client(&config).expect_err("plain URL").to_string();
+        assert!(error.contains("rediss://"), "{error}");
+    }
 }

@@ -39,6 +39,10 @@ pub const REPLICA_REQUEST_MS_MAX: u64 = 5_000;
 /// Pause between attempts to reach the leader, doubling up to the maximum.
 pub const RECONNECT_BACKOFF_MS_MIN: u64 = 50;
 pub const RECONNECT_BACKOFF_MS_MAX: u64 = 1_000;
+/// Pause between logins the leader refused, doubling up to the maximum: wrong credentials are
+/// fixed by an operator, not by retrying, and each refusal costs the leader a SCRAM exchange.
+pub const LOGIN_BACKOFF_MS_MIN: u64 = 1_000;
+pub const LOGIN_BACKOFF_MS_MAX: u64 = 30_000;
 
 const FETCH_VERSION: i16 = 12;
 const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 3;
@@ -53,6 +57,9 @@ enum Stop {
     Cancelled,
     /// The connection failed: reconnect.
     Connection(String),
+    /// The leader refused this node's TLS certificate or login: this node cannot replicate
+    /// (and so stays out of the ISR) until its credentials or the leader's users change.
+    Login(String),
     /// The leader refused our epoch (it is not the leader, or not at this epoch): the
     /// controller must look at the coordinator again.
     Epoch(String),
@@ -66,6 +73,9 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     let mut backoff_ms = RECONNECT_BACKOFF_MS_MIN;
+    // One task per epoch: the first refused login of the epoch is an error in the log, the
+    // retries are not (a node left with a wrong password must not fill the log).
+    let mut login_refusals: u64 = 0;
     loop {
         let session = follow(&cluster, &broker, &leader, epoch, &cancel);
         let stop = tokio::select! {
@@ -74,6 +84,15 @@ pub async fn run(
         };
         match stop {
             Stop::Cancelled => return,
+            Stop::Login(error) => {
+                login_refusals += 1;
+                if login_refusals == 1 {
+                    tracing::error!(leader = leader.node_id, epoch, %error, "the leader refused this node's login: not replicating (this node stays out of the ISR) until the inter-broker credentials are fixed");
+                } else {
+                    tracing::debug!(leader = leader.node_id, epoch, %error, refusals = login_refusals, "the leader refused this node's login again");
+                }
+                backoff_ms = backoff_ms.max(LOGIN_BACKOFF_MS_MIN);
+            }
             Stop::Connection(error) => {
                 tracing::info!(leader = leader.node_id, epoch, %error, "replication connection lost");
                 // The leader may be dead: let the controller look at the lease now.
@@ -88,7 +107,11 @@ pub async fn run(
             _ = tokio::time::sleep(Duration::from_millis(backoff_ms)) => {}
             _ = cancel.cancelled() => return,
         }
-        backoff_ms = (backoff_ms * 2).min(RECONNECT_BACKOFF_MS_MAX);
+        backoff_ms = if login_refusals > 0 {
+            (backoff_ms * 2).min(LOGIN_BACKOFF_MS_MAX)
+        } else {
+            (backoff_ms * 2).min(RECONNECT_BACKOFF_MS_MAX)
+        };
     }
 }
 
@@ -110,8 +133,11 @@ async fn follow(
     cancel: &CancellationToken,
 ) -> Stop {
     let client_id = format!("yak-replica-{}", cluster.node_id);
-    let mut client = match KafkaClient::connect(&leader.kafka, client_id).await {
+    let security = cluster.client_security();
+    let address = super::inter_broker_address(leader, security);
+    let mut client = match KafkaClient::connect(address, client_id, security).await {
         Ok(client) => client,
+        Err(error) if error.is_authentication() => return Stop::Login(error.to_string()),
         Err(error) => {
             if error.is_refused() {
                 cluster.report_leader_refused();

@@ -10,13 +10,16 @@
 //! - [`decide`]: the decisions as plain code, with seeded tests.
 //! - [`coordinator`]: Redis, through compare-and-set scripts.
 //! - [`node_file`]: `DATA/cluster.json`, the epoch floor and last-seen partition records.
-//! - [`fetcher`]: the follower's replication loop; [`kafka_client`] its connection.
+//! - [`fetcher`]: the follower's replication loop; [`kafka_client`] its connection, secured as
+//!   the inter-broker listener asks (TLS, SASL SCRAM-SHA-512 as the inter-broker user).
+//! - [`security_store`]: the cluster's users, ACLs and tokens, kept in the coordinator.
 
 pub mod coordinator;
 pub mod decide;
 pub mod fetcher;
 pub mod kafka_client;
 pub mod node_file;
+pub mod security_store;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -36,17 +39,55 @@ use decide::PartitionRecord;
 use node_file::NodeFile;
 
 /// Cluster settings (`--coordinator`, `--lease-ms`, ...).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClusterConfig {
+    /// `redis://[user:password@]host:port/db`, or `rediss://` for TLS. May hold a password:
+    /// shown only through [`coordinator::redacted_url`].
     pub coordinator_url: String,
+    /// The Redis ACL user (over the URL's).
+    pub coordinator_user: Option<String>,
+    /// The Redis password (over the URL's).
+    pub coordinator_password: Option<crate::security::Secret>,
+    /// PEM CA certificates the Redis server's certificate is checked against (`rediss://`).
+    pub coordinator_ca_file: Option<std::path::PathBuf>,
     pub lease_ms: u64,
     pub replica_lag_ms: u64,
     pub unclean_election: bool,
 }
 
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field(
+                "coordinator_url",
+                &coordinator::redacted_url(&self.coordinator_url),
+            )
+            .field("coordinator_user", &self.coordinator_user)
+            .field("coordinator_password", &self.coordinator_password)
+            .field("coordinator_ca_file", &self.coordinator_ca_file)
+            .field("lease_ms", &self.lease_ms)
+            .field("replica_lag_ms", &self.replica_lag_ms)
+            .field("unclean_election", &self.unclean_election)
+            .finish()
+    }
+}
+
 impl ClusterConfig {
     pub const LEASE_MS_DEFAULT: u64 = 3_000;
     pub const REPLICA_LAG_MS_DEFAULT: u64 = 5_000;
+
+    /// The defaults, with the coordinator at `coordinator_url`.
+    pub fn new(coordinator_url: String) -> ClusterConfig {
+        ClusterConfig {
+            coordinator_url,
+            coordinator_user: None,
+            coordinator_password: None,
+            coordinator_ca_file: None,
+            lease_ms: ClusterConfig::LEASE_MS_DEFAULT,
+            replica_lag_ms: ClusterConfig::REPLICA_LAG_MS_DEFAULT,
+            unclean_election: false,
+        }
+    }
 
     pub fn validate(&self) -> Result<(), String> {
         if !(300..=60_000).contains(&self.lease_ms) {
@@ -82,6 +123,8 @@ pub struct Cluster {
     cluster_name: String,
     pub config: ClusterConfig,
     coordinator: Coordinator,
+    /// How this node connects to the leader's inter-broker listener.
+    client_security: kafka_client::ClientSecurity,
     /// The lease as the partitions check it.
     pub gate: Arc<LeaseGate>,
     status_tx: watch::Sender<Status>,
@@ -146,7 +189,20 @@ fn field(topic: &str, partition: i32) -> String {
     format!("{topic}:{partition}")
 }
 
+/// Where to reach `leader` with `security`: its listener of the same security protocol as it
+/// registered it, else its inter-broker address (a node registered before listeners were).
+pub fn inter_broker_address<'a>(
+    leader: &'a NodeRegistration,
+    security: &kafka_client::ClientSecurity,
+) -> &'a str {
+    leader
+        .listeners
+        .get(security.protocol.name())
+        .unwrap_or(&leader.kafka)
+}
+
 impl Cluster {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: ClusterConfig,
         cluster_name: &str,
@@ -155,11 +211,12 @@ impl Cluster {
         http: String,
         kafka: String,
         listeners: BTreeMap<String, String>,
+        client_security: kafka_client::ClientSecurity,
     ) -> Result<Cluster, BrokerError> {
         config.validate().map_err(BrokerError::InvalidField)?;
         let incarnation = uuid::Uuid::new_v4().simple().to_string();
         let coordinator = Coordinator::new(
-            &config.coordinator_url,
+            &config,
             cluster_name,
             redis_client_name(cluster_name, node_id, &incarnation),
         )
@@ -182,6 +239,7 @@ impl Cluster {
             node_id,
             cluster_name: cluster_name.to_string(),
             coordinator,
+            client_security,
             gate: Arc::new(LeaseGate::new()),
             status_tx: watch::channel(Status {
                 role: Role::Offline,
@@ -222,6 +280,41 @@ impl Cluster {
 
     pub fn status(&self) -> Status {
         self.status_tx.borrow().clone()
+    }
+
+    /// How this node connects to other nodes.
+    pub fn client_security(&self) -> &kafka_client::ClientSecurity {
+        &self.client_security
+    }
+
+    /// At start-up: a node whose credentials Redis refuses must not run as if it were part of
+    /// the cluster, so that is an error naming AUTH. A Redis that cannot be reached yet is
+    /// not: the controller keeps trying, as after any outage.
+    pub async fn check_coordinator(&self) -> Result<(), BrokerError> {
+        let url = coordinator::redacted_url(&self.config.coordinator_url);
+        match self.coordinator.ping().await {
+            Ok(()) => {
+                tracing::info!(coordinator = %url, "connected to the coordinator");
+                Ok(())
+            }
+            Err(error @ coordinator::CoordinatorError::Authentication(_)) => Err(
+                BrokerError::InvalidField(format!("coordinator {url}: {error}")),
+            ),
+            Err(error) => {
+                tracing::warn!(coordinator = %url, %error, "cannot reach the coordinator yet; retrying");
+                Ok(())
+            }
+        }
+    }
+
+    /// The store of the cluster's users, ACLs and tokens, in this cluster's coordinator.
+    pub fn security_store(&self) -> Result<security_store::RedisSecurityStore, BrokerError> {
+        let client = coordinator::redis_client(&self.config)
+            .map_err(|e| BrokerError::InvalidField(format!("--coordinator: {e}")))?;
+        Ok(security_store::RedisSecurityStore::new(
+            client,
+            &self.cluster_name,
+        ))
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Status> {
@@ -301,12 +394,17 @@ impl Cluster {
             return Err(BrokerError::LeaderNotAvailable);
         };
         let unavailable = |error: kafka_client::ClientError| {
-            tracing::debug!(%error, "cannot forward a topic creation to the leader");
+            if error.is_authentication() {
+                tracing::warn!(%error, "the leader refused this node's login; cannot forward a topic creation");
+            } else {
+                tracing::debug!(%error, "cannot forward a topic creation to the leader");
+            }
             BrokerError::LeaderNotAvailable
         };
         let mut client = kafka_client::KafkaClient::connect(
-            &leader.kafka,
+            inter_broker_address(&leader, &self.client_security),
             format!("yak-forward-{}", self.node_id),
+            &self.client_security,
         )
         .await
         .map_err(unavailable)?;
@@ -459,6 +557,9 @@ impl Cluster {
     }
 
     async fn run(self: Arc<Self>, broker: Arc<Broker>) {
+        // Its own task, so a slow or unreachable Redis never delays a lease renewal. Aborting
+        // it is safe: each refresh runs in a task of its own (`Security::refresh`).
+        let refresher = tokio::spawn(refresh_security(Arc::clone(&broker), self.tick()));
         let mut fetcher: Option<Fetcher> = None;
         let mut wait = Duration::ZERO;
         loop {
@@ -472,6 +573,7 @@ impl Cluster {
             wait = self.step(&broker, &mut fetcher).await;
             self.flush_history().await;
         }
+        refresher.abort();
         // Shutdown: stop copying, and hand the lease over at once rather than let it lapse.
         if let Some(fetcher) = fetcher.take() {
             fetcher.stop().await;
@@ -1219,6 +1321,29 @@ impl Cluster {
         let _ = writeln!(out, "# HELP yak_cluster_follower_lag_records Records each follower is behind the leader (on the leader).\n# TYPE yak_cluster_follower_lag_records gauge");
         out.push_str(&lag_lines);
         out
+    }
+}
+
+/// Every `interval` (the controller's tick), reloads the users, ACLs and tokens if another
+/// node changed them: one GET of their version when nothing changed.
+async fn refresh_security(broker: Arc<Broker>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = broker.shutdown.cancelled() => return,
+        }
+        match broker.security.sync_with_store().await {
+            Ok(_) => failing = false,
+            // Once per outage: Redis being down is already reported by the controller.
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "cannot read the cluster's users and ACLs; retrying");
+            }
+            Err(_) => {}
+        }
     }
 }
 

@@ -107,7 +107,8 @@ pub struct SecurityConfig {
     pub sasl_mechanisms: Vec<SaslMechanism>,
     /// Created at start-up when it does not exist yet (a super user, typically).
     pub bootstrap_user: Option<(String, Secret)>,
-    /// How this node logs in to the others' inter-broker listener (SCRAM-SHA-512).
+    /// How this node logs in to the others' inter-broker listener (SCRAM-SHA-512). In a
+    /// cluster the user is created at start-up when missing, like the bootstrap user.
     pub inter_broker_user: Option<(String, Secret)>,
     pub limits: SecurityLimits,
 }
@@ -210,6 +211,12 @@ impl SecurityConfig {
 pub trait SecurityStore: Send + Sync + std::fmt::Debug {
     /// Makes `state` durable (and visible to the other nodes); the change is lost if this fails.
     fn save(&self, state: &SecurityState) -> Result<(), BrokerError>;
+
+    /// The state another node saved since this node last loaded or saved it, if any (a store
+    /// shared by the cluster). A shared store that holds nothing yet is seeded with `current`.
+    fn refresh(&self, _current: &SecurityState) -> Result<Option<SecurityState>, BrokerError> {
+        Ok(None)
+    }
 }
 
 /// `DATA/security.json`.
@@ -232,6 +239,9 @@ pub struct Security {
     store: RwLock<Arc<dyn SecurityStore>>,
     /// Serializes changes: read, change, save, publish.
     update_lock: tokio::sync::Mutex<()>,
+    /// The node's bootstrap and inter-broker users were found in, or added to, the shared store
+    /// (see [`Security::attach_store`]); until then [`Security::sync_with_store`] tries again.
+    store_users_ensured: std::sync::atomic::AtomicBool,
     pub kafka_limits: ClientLimits,
     /// HTTP requests per second per client address.
     pub http_requests: Arc<RequestRate>,
@@ -286,6 +296,7 @@ impl Security {
                 dir: data_dir.to_path_buf(),
             })),
             update_lock: tokio::sync::Mutex::new(()),
+            store_users_ensured: std::sync::atomic::AtomicBool::new(false),
             kafka_limits,
         };
         security.bootstrap()?;
@@ -318,6 +329,105 @@ impl Security {
     /// Moves the state to another store (the cluster's coordinator), saving it there first.
     pub fn set_store(&self, store: Arc<dyn SecurityStore>) {
         *self.store.write().unwrap_or_else(|e| e.into_inner()) = store;
+    }
+
+    /// Moves the state to a store shared by the cluster: loads what it holds (or seeds it with
+    /// this node's state), then makes sure the bootstrap user and the inter-broker user exist
+    /// there (nodes log in to each other as the latter, so a cluster started from nothing must
+    /// have it). This happens once per start of the node: an existing user's password is never
+    /// changed, and a user an operator deletes later stays deleted. Nodes starting together race
+    /// for the store's version, so a refused change is retried up to
+    /// `STORE_ATTACH_ATTEMPTS_MAX` times; a store that cannot be reached yet is not fatal: the
+    /// cluster's periodic [`Security::sync_with_store`] finishes the job.
+    pub async fn attach_store(self: &Arc<Self>, store: Arc<dyn SecurityStore>) {
+        /// Attempts to load the shared state and add the node's users to it.
+        const STORE_ATTACH_ATTEMPTS_MAX: u32 = 5;
+        self.set_store(store);
+        let mut last_error = None;
+        for _ in 0..STORE_ATTACH_ATTEMPTS_MAX {
+            match self.ensure_store_users().await {
+                Ok(()) => return,
+                Err(error) => last_error = Some(error),
+            }
+        }
+        if let Some(error) = last_error {
+            tracing::warn!(%error, "cannot load the cluster's users and ACLs yet; retrying");
+        }
+    }
+
+    /// The shared store's periodic check (the cluster calls it every tick): finishes
+    /// [`Security::attach_store`] if it could not, else reloads what another node changed.
+    pub async fn sync_with_store(self: &Arc<Self>) -> Result<(), BrokerError> {
+        use std::sync::atomic::Ordering;
+        if self.store_users_ensured.load(Ordering::Acquire) {
+            self.refresh().await.map(|_| ())
+        } else {
+            self.ensure_store_users().await
+        }
+    }
+
+    /// Loads the shared state, then adds this node's bootstrap and inter-broker users if they
+    /// are missing from it.
+    async fn ensure_store_users(self: &Arc<Self>) -> Result<(), BrokerError> {
+        self.refresh().await?;
+        let missing: Vec<(String, Secret)> = [
+            self.config.bootstrap_user.clone(),
+            self.config.inter_broker_user.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|(user, _)| !self.snapshot().users.contains_key(user))
+        .collect();
+        if !missing.is_empty() {
+            let created = self
+                .update(move |state| {
+                    let mut created = Vec::new();
+                    for (user, password) in missing {
+                        if !state.users.contains_key(&user) {
+                            state
+                                .set_password(
+                                    &user,
+                                    &password.0,
+                                    yak_auth::scram::ITERATIONS_DEFAULT,
+                                )
+                                .map_err(store_error)?;
+                            created.push(user);
+                        }
+                    }
+                    Ok(created)
+                })
+                .await?;
+            for user in created {
+                tracing::info!(%user, "user created in the cluster at start-up");
+            }
+        }
+        self.store_users_ensured
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// Loads the state again if another node changed it (see [`SecurityStore::refresh`]).
+    /// Serialized with [`Security::update`], and run in a task of its own, so a caller that
+    /// goes away cannot leave the store's version and the published state apart.
+    pub async fn refresh(self: &Arc<Self>) -> Result<bool, BrokerError> {
+        let security = Arc::clone(self);
+        tokio::spawn(async move {
+            let _guard = security.update_lock.lock().await;
+            let store = security.store_handle();
+            let current = security.snapshot();
+            let loaded = tokio::task::spawn_blocking(move || store.refresh(&current))
+                .await
+                .map_err(|e| BrokerError::Internal(format!("security load task failed: {e}")))??;
+            match loaded {
+                Some(state) => {
+                    security.publish(state);
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        })
+        .await
+        .map_err(|e| BrokerError::Internal(format!("security refresh task failed: {e}")))?
     }
 
     /// The current users, ACLs and tokens.
