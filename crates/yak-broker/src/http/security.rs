@@ -433,15 +433,16 @@ pub fn binding_of(entry: &AclEntry) -> Result<AclBinding, HttpError> {
     Ok(binding)
 }
 
+/// An ACL as the API shows it, in Kafka's upper-case names (`DESCRIBE_CONFIGS`).
 pub fn entry_of(binding: &AclBinding) -> AclEntry {
     AclEntry {
-        resource_type: binding.resource_type.name().to_string(),
+        resource_type: binding.resource_type.to_string(),
         resource_name: binding.resource_name.clone(),
-        pattern_type: binding.pattern_type.name().to_string(),
+        pattern_type: binding.pattern_type.to_string(),
         principal: binding.principal.clone(),
         host: binding.host.clone(),
-        operation: binding.operation.name().to_string(),
-        permission: binding.permission.name().to_string(),
+        operation: binding.operation.to_string(),
+        permission: binding.permission.to_string(),
     }
 }
 
