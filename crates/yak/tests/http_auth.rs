@@ -98,15 +98,28 @@ async fn authentication_on_refuses_requests_without_valid_credentials() {
     let (broker, _dir) = secure_broker(false);
     let http = client();
 
-    for path in ["/topics", "/cluster", "/auth/whoami", "/openapi.json", "/no-such"] {
+    for path in [
+        "/topics",
+        "/cluster",
+        "/auth/whoami",
+        "/openapi.json",
+        "/no-such",
+    ] {
         let answer = get_as(&http, &As::Nobody, &broker.url(path)).await;
         assert_error(path, &answer, 401, "unauthenticated");
     }
     let answer = post_as(&http, &As::Nobody, &broker.url("/produce"), &record("t")).await;
     assert_error("anonymous produce", &answer, 401, "unauthenticated");
-    assert_eq!(get_as(&http, &As::Nobody, &broker.url("/health")).await.0, 200);
+    assert_eq!(
+        get_as(&http, &As::Nobody, &broker.url("/health")).await.0,
+        200
+    );
     let console = http.get(broker.url("/")).send().await.expect("GET /");
-    assert_eq!(console.status().as_u16(), 200, "the console's login page is open");
+    assert_eq!(
+        console.status().as_u16(),
+        200,
+        "the console's login page is open"
+    );
 
     let wrong = As::Basic("admin", "not-the-password");
     assert_error(
@@ -151,7 +164,12 @@ async fn authentication_on_refuses_requests_without_valid_credentials() {
     );
     assert_error(
         "forged token",
-        &get_as(&http, &As::Bearer("yak_forged".into()), &broker.url("/topics")).await,
+        &get_as(
+            &http,
+            &As::Bearer("yak_forged".into()),
+            &broker.url("/topics"),
+        )
+        .await,
         401,
         "unauthenticated",
     );
@@ -217,7 +235,12 @@ async fn acls_decide_produce_consume_and_topic_creation() {
     let answer = post_as(&http, &ALICE, &broker.url("/produce"), &record("secret")).await;
     assert_error("produce to another topic", &answer, 403, "forbidden");
     let answer = post_as(&http, &ALICE, &broker.url("/produce"), &record("fresh")).await;
-    assert_error("produce that would create a topic", &answer, 403, "forbidden");
+    assert_error(
+        "produce that would create a topic",
+        &answer,
+        403,
+        "forbidden",
+    );
     let answer = post_as(
         &http,
         &ALICE,
@@ -386,7 +409,10 @@ async fn users_and_acls_round_trip_and_need_alter_on_the_cluster() {
 
     // Bob's password works and is remembered; a new password replaces it at once.
     let bob = As::Basic("bob", "bob-secret");
-    assert_eq!(get_as(&http, &bob, &broker.url("/auth/whoami")).await.0, 200);
+    assert_eq!(
+        get_as(&http, &bob, &broker.url("/auth/whoami")).await.0,
+        200
+    );
     add_user(&http, &broker, "bob", "bob-new-secret").await;
     assert_error(
         "bob's old password",
@@ -456,7 +482,10 @@ async fn login(http: &reqwest::Client, broker: &Broker, user: &str, password: &s
     assert_eq!(status, 200, "login: {body}");
     Session {
         cookie: set_cookie.split(';').next().unwrap_or_default().to_string(),
-        csrf_token: body["csrf_token"].as_str().expect("a CSRF token").to_string(),
+        csrf_token: body["csrf_token"]
+            .as_str()
+            .expect("a CSRF token")
+            .to_string(),
         set_cookie,
     }
 }
@@ -511,9 +540,19 @@ async fn console_session_writes_need_the_csrf_token_and_logout_ends_it() {
         request.send()
     };
     let answer = json_of(create(None, "no-token").await.expect("create")).await;
-    assert_error("write without the token", &answer, 403, "csrf_token_invalid");
+    assert_error(
+        "write without the token",
+        &answer,
+        403,
+        "csrf_token_invalid",
+    );
     let answer = json_of(create(Some("guess"), "bad-token").await.expect("create")).await;
-    assert_error("write with a wrong token", &answer, 403, "csrf_token_invalid");
+    assert_error(
+        "write with a wrong token",
+        &answer,
+        403,
+        "csrf_token_invalid",
+    );
     let answer = json_of(
         create(Some(&session.csrf_token), "with-token")
             .await
@@ -565,7 +604,14 @@ async fn node_without_authentication_behaves_as_before() {
     let http = client();
     let (status, landed) = post_as(&http, &As::Nobody, &broker.url("/produce"), &record("t")).await;
     assert_eq!(status, 200, "{landed}");
-    for path in ["/topics", "/topics/t", "/cluster", "/groups", "/activity", "/metrics"] {
+    for path in [
+        "/topics",
+        "/topics/t",
+        "/cluster",
+        "/groups",
+        "/activity",
+        "/metrics",
+    ] {
         let answer = http.get(broker.url(path)).send().await.expect("GET");
         assert_eq!(answer.status().as_u16(), 200, "{path}");
     }

@@ -65,19 +65,31 @@ fn who_am_i(state: &AppState, principal: &Principal, csrf_token: Option<String>)
 /// The `Set-Cookie` of a session: never readable by scripts, never sent cross-site, and only
 /// over TLS when the node serves TLS.
 fn session_cookie(state: &AppState, value: &str, max_age_s: Option<u64>) -> Option<HeaderValue> {
+    HeaderValue::from_str(&session_cookie_text(
+        value,
+        max_age_s,
+        state.broker.security.config.http_tls,
+    ))
+    .ok()
+}
+
+/// `Secure` only under HTTPS: a browser drops a `Secure` cookie that arrives over plain HTTP,
+/// which would make the console's login impossible on a node without TLS.
+fn session_cookie_text(value: &str, max_age_s: Option<u64>, secure: bool) -> String {
     let mut cookie = format!("{SESSION_COOKIE_NAME}={value}; HttpOnly; SameSite=Strict; Path=/");
     if let Some(max_age_s) = max_age_s {
         cookie.push_str(&format!("; Max-Age={max_age_s}"));
     }
-    if state.broker.security.config.http_tls {
+    if secure {
         cookie.push_str("; Secure");
     }
-    HeaderValue::from_str(&cookie).ok()
+    cookie
 }
 
 #[utoipa::path(post, path = "/auth/login", tag = "security", request_body = LoginRequest,
     responses(
         (status = 200, description = "A console session: the cookie `yak_session`, and the CSRF token writes must carry", body = WhoAmI),
+        (status = 400, description = "A body that is not a login (`invalid_json`)", body = yak_api::ErrorBody),
         (status = 401, description = "Wrong user name or password (answered after a delay that grows with failures)", body = yak_api::ErrorBody),
     ))]
 pub async fn login(
@@ -160,6 +172,7 @@ fn check_token_name(name: &str) -> Result<(), HttpError> {
 #[utoipa::path(post, path = "/auth/tokens", tag = "security", request_body = CreateTokenRequest,
     responses(
         (status = 201, description = "The token, shown this once", body = CreatedToken),
+        (status = 400, description = "A bad body, name or principal (`invalid_json`, `invalid_field`)", body = yak_api::ErrorBody),
         (status = 401, description = "An anonymous caller has no one to make a token for", body = yak_api::ErrorBody),
         (status = 403, description = "A token for someone else needs ALTER on the cluster", body = yak_api::ErrorBody),
     ))]
@@ -295,7 +308,7 @@ pub async fn list_users(
 #[utoipa::path(post, path = "/users", tag = "security", request_body = UpsertUserRequest,
     responses(
         (status = 201, description = "The user exists with this password", body = UserInfo),
-        (status = 400, description = "Bad name, mechanism or iterations (`invalid_field`)", body = yak_api::ErrorBody),
+        (status = 400, description = "A bad body, name, mechanism or iterations (`invalid_json`, `invalid_field`)", body = yak_api::ErrorBody),
         (status = 403, description = "Needs ALTER on the cluster", body = yak_api::ErrorBody),
     ))]
 pub async fn upsert_user(
@@ -526,6 +539,7 @@ fn filter_of_query(query: &HashMap<String, String>) -> Result<AclFilter, HttpErr
 #[utoipa::path(get, path = "/acls", tag = "security", params(AclFilterParams),
     responses(
         (status = 200, description = "The ACLs the filter matches", body = AclList),
+        (status = 400, description = "A filter field that does not parse (`invalid_field`)", body = yak_api::ErrorBody),
         (status = 403, description = "Needs DESCRIBE on the cluster", body = yak_api::ErrorBody),
     ))]
 pub async fn list_acls(
@@ -622,4 +636,60 @@ pub struct AclFilterParams {
     operation: Option<String>,
     /// ALLOW or DENY.
     permission: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The session cookie is HttpOnly and SameSite=Strict always, and Secure exactly under HTTPS.
+    #[test]
+    fn session_cookie_is_secure_only_under_https() {
+        let https = session_cookie_text("abc", None, true);
+        let flags: Vec<&str> = https.split("; ").collect();
+        assert_eq!(
+            flags,
+            [
+                "yak_session=abc",
+                "HttpOnly",
+                "SameSite=Strict",
+                "Path=/",
+                "Secure"
+            ]
+        );
+        let http = session_cookie_text("abc", Some(0), false);
+        assert!(!http.contains("Secure"), "{http}");
+        assert!(http.contains("HttpOnly; SameSite=Strict"), "{http}");
+        assert!(http.ends_with("Max-Age=0"), "{http}");
+    }
+
+    /// ACLs read in Kafka's names come back in them, and a filter field that does not parse is
+    /// refused rather than read as "anything".
+    #[test]
+    fn acl_entries_round_trip_and_bad_filters_are_refused() {
+        let entry = AclEntry {
+            resource_type: "topic".into(),
+            resource_name: "orders".into(),
+            pattern_type: "prefixed".into(),
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: "describe-configs".into(),
+            permission: "allow".into(),
+        };
+        let shown = entry_of(&binding_of(&entry).expect("a valid ACL"));
+        assert_eq!(
+            (
+                shown.resource_type.as_str(),
+                shown.pattern_type.as_str(),
+                shown.operation.as_str(),
+                shown.permission.as_str()
+            ),
+            ("TOPIC", "PREFIXED", "DESCRIBE_CONFIGS", "ALLOW")
+        );
+        let bad = AclFilter {
+            operation: Some("fly".into()),
+            ..AclFilter::default()
+        };
+        assert!(filter_of(&bad).is_err());
+    }
 }
