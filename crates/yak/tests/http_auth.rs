@@ -425,6 +425,21 @@ async fn users_and_acls_round_trip_and_need_alter_on_the_cluster() {
         get_as(&http, &new_bob, &broker.url("/auth/whoami")).await.0,
         200
     );
+    // A console session of bob's ends with bob.
+    let bob_session = login(&http, &broker, "bob", "bob-new-secret").await;
+    let whoami_with_cookie = || {
+        http.get(broker.url("/auth/whoami"))
+            .header("cookie", &bob_session.cookie)
+            .send()
+    };
+    assert_eq!(
+        whoami_with_cookie()
+            .await
+            .expect("whoami")
+            .status()
+            .as_u16(),
+        200
+    );
     let deleted = call(
         &http,
         &ALICE,
@@ -437,6 +452,12 @@ async fn users_and_acls_round_trip_and_need_alter_on_the_cluster() {
     assert_error(
         "deleted user",
         &get_as(&http, &new_bob, &broker.url("/auth/whoami")).await,
+        401,
+        "unauthenticated",
+    );
+    assert_error(
+        "deleted user's console session",
+        &json_of(whoami_with_cookie().await.expect("whoami")).await,
         401,
         "unauthenticated",
     );

@@ -29,7 +29,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use yak_api::ErrorCode;
 use yak_auth::store::UserRecord;
-use yak_auth::{Operation, Principal, Resource};
+use yak_auth::{Operation, Principal, Resource, SecurityState};
 
 use super::{AppState, HttpError};
 use crate::broker::Broker;
@@ -142,6 +142,8 @@ impl FromRequestParts<AppState> for Caller {
 
 struct Session {
     principal: Principal,
+    /// The user's credentials at login: a changed password or a deleted user ends the session.
+    credentials: Option<UserRecord>,
     csrf_token: String,
     last_use: Instant,
 }
@@ -193,6 +195,7 @@ impl Authenticator {
     pub fn create_session(
         &self,
         principal: Principal,
+        credentials: Option<UserRecord>,
         sessions_max: usize,
         idle: Duration,
     ) -> (SessionId, String) {
@@ -217,6 +220,7 @@ impl Authenticator {
             id.clone(),
             Session {
                 principal,
+                credentials,
                 csrf_token: csrf_token.clone(),
                 last_use: now,
             },
@@ -224,12 +228,19 @@ impl Authenticator {
         (id, csrf_token)
     }
 
-    /// The principal and CSRF token of a live session, marking it used.
-    fn use_session(&self, id: &SessionId, idle: Duration) -> Option<(Principal, String)> {
+    /// The principal and CSRF token of a live session, marking it used. A session ends when
+    /// it sat idle too long, or when its user's credentials are no longer those of the login.
+    fn use_session(
+        &self,
+        id: &SessionId,
+        idle: Duration,
+        security: &SecurityState,
+    ) -> Option<(Principal, String)> {
         let now = Instant::now();
         let mut sessions = lock(&self.sessions);
         let session = sessions.get_mut(id)?;
-        if now.duration_since(session.last_use) >= idle {
+        let current = security.users.get(&session.principal.name);
+        if now.duration_since(session.last_use) >= idle || current != session.credentials.as_ref() {
             sessions.remove(id);
             return None;
         }
@@ -467,7 +478,8 @@ pub async fn authenticate(
                     }
                 }
             }
-            Credentials::Session(id) => match state.auth.use_session(&id, idle) {
+            Credentials::Session(id) => match state.auth.use_session(&id, idle, &security.snapshot())
+            {
                 Some((principal, csrf_token)) => {
                     if is_write(request.method()) {
                         let presented = request
@@ -529,24 +541,92 @@ mod tests {
     #[test]
     fn full_session_table_drops_the_least_recently_used() {
         let auth = Authenticator::default();
+        let none = SecurityState::default();
         let idle = Duration::from_secs(3600);
-        let (first, _) = auth.create_session(Principal::user("a"), 2, idle);
-        let (second, _) = auth.create_session(Principal::user("b"), 2, idle);
+        let (first, _) = auth.create_session(Principal::user("a"), None, 2, idle);
+        let (second, _) = auth.create_session(Principal::user("b"), None, 2, idle);
         // Using the first makes the second the least recently used.
-        assert!(auth.use_session(&first, idle).is_some());
-        let (third, _) = auth.create_session(Principal::user("c"), 2, idle);
+        assert!(auth.use_session(&first, idle, &none).is_some());
+        let (third, _) = auth.create_session(Principal::user("c"), None, 2, idle);
         assert_eq!(auth.session_count(), 2);
-        assert!(auth.use_session(&second, idle).is_none());
-        assert!(auth.use_session(&first, idle).is_some());
-        assert!(auth.use_session(&third, idle).is_some());
+        assert!(auth.use_session(&second, idle, &none).is_none());
+        assert!(auth.use_session(&first, idle, &none).is_some());
+        assert!(auth.use_session(&third, idle, &none).is_some());
     }
 
     #[test]
     fn idle_session_expires() {
         let auth = Authenticator::default();
-        let (id, _) = auth.create_session(Principal::user("a"), 10, Duration::from_secs(3600));
-        assert!(auth.use_session(&id, Duration::ZERO).is_none());
+        let none = SecurityState::default();
+        let (id, _) =
+            auth.create_session(Principal::user("a"), None, 10, Duration::from_secs(3600));
+        assert!(auth.use_session(&id, Duration::ZERO, &none).is_none());
         assert_eq!(auth.session_count(), 0);
+    }
+
+    /// A session ends when its user's password changes or the user goes.
+    #[test]
+    fn session_ends_when_the_credentials_change() {
+        let auth = Authenticator::default();
+        let idle = Duration::from_secs(3600);
+        let mut security = SecurityState::default();
+        security
+            .set_password("alice", "one", yak_auth::scram::ITERATIONS_MIN)
+            .expect("set a password");
+        let record = security.users.get("alice").cloned();
+        let (id, _) = auth.create_session(Principal::user("alice"), record, 10, idle);
+        assert!(auth.use_session(&id, idle, &security).is_some());
+        security
+            .set_password("alice", "two", yak_auth::scram::ITERATIONS_MIN)
+            .expect("set a password");
+        assert!(auth.use_session(&id, idle, &security).is_none());
+        assert_eq!(auth.session_count(), 0);
+    }
+
+    /// A client over its request rate gets 429 `rate_limited` with Retry-After, and another
+    /// address is not held back by it.
+    #[tokio::test]
+    async fn request_rate_over_the_limit_answers_429_with_retry_after() {
+        use tower::ServiceExt;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = crate::config::BrokerConfig::on_ephemeral_ports(dir.path().to_path_buf());
+        config.security.limits.requests_per_s_per_address = 1;
+        config.security.limits.requests_burst = 1;
+        let broker = Broker::open(
+            config,
+            Arc::new(yak_log::OsFileSystem),
+            "http://127.0.0.1:0".into(),
+            [(
+                yak_kafka::SecurityProtocol::Plaintext,
+                "127.0.0.1:0".to_string(),
+            )]
+            .into(),
+        )
+        .expect("broker opens");
+        let app = super::super::router(broker);
+        let request_from = |address: &str| {
+            let mut request = Request::builder()
+                .uri("/health")
+                .body(axum::body::Body::empty())
+                .expect("request");
+            request.extensions_mut().insert(ConnectInfo(PeerInfo {
+                address: address.parse().expect("address"),
+                principal: None,
+            }));
+            request
+        };
+        let first = app.clone().oneshot(request_from("10.0.0.1:1000")).await;
+        assert_eq!(first.expect("answer").status().as_u16(), 200);
+        let second = app
+            .clone()
+            .oneshot(request_from("10.0.0.1:1001"))
+            .await
+            .expect("answer");
+        assert_eq!(second.status().as_u16(), 429);
+        assert!(second.headers().contains_key(header::RETRY_AFTER));
+        let other = app.oneshot(request_from("10.0.0.2:1000")).await;
+        assert_eq!(other.expect("answer").status().as_u16(), 200);
     }
 
     #[test]

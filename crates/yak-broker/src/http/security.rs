@@ -100,8 +100,9 @@ pub async fn login(
     let request: LoginRequest = json_body(&state, body).await?;
     let broker = &state.broker;
     let address = caller.address;
+    let snapshot = broker.security.snapshot();
     let verified = {
-        let snapshot = broker.security.snapshot();
+        let snapshot = std::sync::Arc::clone(&snapshot);
         let LoginRequest { username, password } = request.clone();
         tokio::task::spawn_blocking(move || snapshot.verify_password(&username, &password))
             .await
@@ -119,6 +120,7 @@ pub async fn login(
     let limits = &broker.security.config.limits;
     let (id, csrf_token) = state.auth.create_session(
         principal.clone(),
+        snapshot.users.get(&request.username).cloned(),
         limits.console_sessions_max,
         Duration::from_millis(limits.console_session_idle_ms),
     );
