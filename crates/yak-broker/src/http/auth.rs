@@ -29,7 +29,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use yak_api::ErrorCode;
 use yak_auth::store::UserRecord;
-use yak_auth::{Operation, Principal, Resource, SecurityState};
+use yak_auth::{Operation, Principal, Resource, ScramCredential, ScramMechanism, SecurityState};
 
 use super::{AppState, HttpError};
 use crate::broker::Broker;
@@ -273,11 +273,9 @@ impl Authenticator {
     async fn check_password(&self, broker: &Broker, user: &str, password: &str) -> bool {
         let key = Authenticator::password_key(user, password);
         let snapshot = broker.security.snapshot();
-        let Some(record) = snapshot.users.get(user) else {
-            return false;
-        };
+        let record = snapshot.users.get(user).cloned();
         let now = Instant::now();
-        {
+        if let Some(record) = &record {
             let mut passwords = lock(&self.passwords);
             match passwords.get(&key) {
                 Some(entry) if entry.expires > now && entry.record == *record => return true,
@@ -287,20 +285,9 @@ impl Authenticator {
                 None => {}
             }
         }
-        let record = record.clone();
-        let verified = {
-            let (snapshot, user, password) = (
-                Arc::clone(&snapshot),
-                user.to_string(),
-                password.to_string(),
-            );
-            // PBKDF2 runs thousands of hash rounds: off the async threads.
-            tokio::task::spawn_blocking(move || snapshot.verify_password(&user, &password))
-                .await
-                .unwrap_or(false)
-        };
+        let verified = verify_password(snapshot, user.to_string(), password.to_string()).await;
         Metrics::authentication(&broker.metrics, METRICS_LISTENER, verified);
-        if verified {
+        if let (true, Some(record)) = (verified, record) {
             let mut passwords = lock(&self.passwords);
             if passwords.len() >= PASSWORD_CACHE_ENTRIES_MAX {
                 passwords.retain(|_, entry| entry.expires > now);
@@ -320,6 +307,25 @@ impl Authenticator {
         }
         verified
     }
+}
+
+/// Checks a password on a blocking thread (PBKDF2 runs thousands of hash rounds). An unknown
+/// user costs the same derivation as a known one, so the time of the answer does not tell which
+/// users exist.
+pub async fn verify_password(snapshot: Arc<SecurityState>, user: String, password: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        if snapshot.users.contains_key(&user) {
+            return snapshot.verify_password(&user, &password);
+        }
+        let _ = ScramCredential::new(
+            ScramMechanism::Sha512,
+            &password,
+            yak_auth::scram::ITERATIONS_DEFAULT,
+        );
+        false
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// Paths anyone may reach: the health check, the login itself, and the console's page and

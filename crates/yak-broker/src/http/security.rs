@@ -101,13 +101,12 @@ pub async fn login(
     let broker = &state.broker;
     let address = caller.address;
     let snapshot = broker.security.snapshot();
-    let verified = {
-        let snapshot = std::sync::Arc::clone(&snapshot);
-        let LoginRequest { username, password } = request.clone();
-        tokio::task::spawn_blocking(move || snapshot.verify_password(&username, &password))
-            .await
-            .unwrap_or(false)
-    };
+    let verified = super::auth::verify_password(
+        std::sync::Arc::clone(&snapshot),
+        request.username.clone(),
+        request.password.clone(),
+    )
+    .await;
     broker.metrics.authentication("http", verified);
     if !verified {
         tracing::info!(host = ?address, "console login failed");
