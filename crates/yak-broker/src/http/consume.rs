@@ -19,6 +19,7 @@ use serde::Serializer;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use yak_api::{ConsumeStreamEvent, ErrorCode};
+use yak_auth::{Operation, Resource};
 
 use super::auth::Caller;
 use super::records::RecordOut;
@@ -27,7 +28,6 @@ use crate::compression::{for_each_record, DecodeError};
 use crate::groups::GroupCoordinator;
 use crate::metrics::Metrics;
 use crate::partition::Partition;
-use yak_auth::{Operation, Resource};
 
 /// Records a default `GET /consume` returns.
 pub const CONSUME_RECORDS_DEFAULT: i64 = 100;

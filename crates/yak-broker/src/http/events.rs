@@ -12,7 +12,6 @@ use axum::{Json, Router};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use yak_api::{ActivityList, ConsoleEvent, StatsEvent};
-
 use yak_auth::{Operation, Resource};
 
 use super::auth::Caller;

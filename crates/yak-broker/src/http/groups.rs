@@ -18,6 +18,7 @@ use yak_api::{
     GroupOffset, GroupSummary, ResetOffsetsRequest, ResetOffsetsResponse, ResetPosition, ResetTo,
     TopicPartitions,
 };
+use yak_auth::{Operation, Resource};
 
 use super::auth::Caller;
 use super::{AppState, HttpError};
@@ -25,7 +26,6 @@ use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::groups::state::code;
 use crate::groups::{GroupCoordinator, OffsetCommit, OFFSETS_TOPIC};
-use yak_auth::{Operation, Resource};
 
 pub fn router() -> Router<AppState> {
     Router::new()

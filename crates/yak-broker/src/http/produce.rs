@@ -19,7 +19,6 @@ use axum::{Json, Router};
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 use yak_api::{ApiError, ErrorCode};
-
 use yak_auth::{Operation, Resource};
 
 use super::auth::Caller;

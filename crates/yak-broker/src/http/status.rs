@@ -8,7 +8,6 @@ use axum::{Json, Router};
 use yak_api::{
     ClusterState, Election, ErrorCode, FollowerState, Health, LeaderInfo, LeaseState, NodeState,
 };
-
 use yak_auth::{Operation, Resource};
 
 use super::auth::Caller;
