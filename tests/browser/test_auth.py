@@ -2,6 +2,7 @@
 exists, pages that work after it, writes refused without the session's CSRF token, a logout that
 ends the session, and a wrong password shown in words."""
 import re
+import subprocess
 import uuid
 
 import pytest
@@ -107,3 +108,30 @@ def test_login_pages_work_csrf_is_enforced_and_logout_ends_the_session(secure_pa
     assert after.status == 401, after.text()
     page.goto("/#/topics")
     expect(page.locator("#login-form")).to_be_visible()
+
+
+def test_session_cookie_is_secure_under_https(browser, start_broker, tmp_path):
+    """Over HTTPS the session cookie carries Secure (with HttpOnly and SameSite=Strict), and the
+    console logs in through it."""
+    key, cert = tmp_path / "node.key", tmp_path / "node.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    password_file = tmp_path / "admin-password"
+    password_file.write_text(ADMIN_PASSWORD)
+    broker = start_broker("--tls-cert-file", str(cert), "--tls-key-file", str(key), "--http-tls", "true",
+                          "--authentication", "true", "--bootstrap-user", "admin",
+                          "--bootstrap-password-file", str(password_file))
+    assert broker.http.startswith("https://"), broker.http
+    context = browser.new_context(base_url=broker.http, ignore_https_errors=True)
+    try:
+        answer = context.request.post("/auth/login", data={"username": "admin", "password": ADMIN_PASSWORD})
+        assert answer.status == 200, answer.text()
+        flags = [flag.strip() for flag in answer.headers["set-cookie"].split(";")]
+        for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure"]:
+            assert flag in flags, f"{flag} missing from {flags}"
+        page = context.new_page()
+        page.goto("/#/topics")
+        expect(page.get_by_role("heading", name="Topics", exact=True)).to_be_visible()
+    finally:
+        context.close()
