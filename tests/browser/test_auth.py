@@ -135,3 +135,40 @@ def test_session_cookie_is_secure_under_https(browser, start_broker, tmp_path):
         expect(page.get_by_role("heading", name="Topics", exact=True)).to_be_visible()
     finally:
         context.close()
+
+
+def openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def test_client_certificate_is_the_principal_over_https(browser, start_broker, tmp_path):
+    """An HTTPS client certificate signed by the node's CA authenticates as User:<CN>, with no
+    login; without one the same node answers 401."""
+    ca_key, ca = tmp_path / "ca.key", tmp_path / "ca.pem"
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=yak-test-ca",
+            "-keyout", str(ca_key), "-out", str(ca))
+    signed = {}
+    for name, extension in [("node", "subjectAltName=DNS:localhost,IP:127.0.0.1"), ("alice", "extendedKeyUsage=clientAuth")]:
+        key, csr, cert, ext = (tmp_path / f"{name}.{suffix}" for suffix in ("key", "csr", "pem", "ext"))
+        subject = "/CN=localhost" if name == "node" else "/CN=alice"
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", str(key), "-out", str(csr))
+        ext.write_text(extension + "\n")
+        openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
+                "-days", "1", "-extfile", str(ext), "-out", str(cert))
+        signed[name] = (cert, key)
+    broker = start_broker("--tls-cert-file", str(signed["node"][0]), "--tls-key-file", str(signed["node"][1]),
+                          "--tls-ca-file", str(ca), "--tls-client-auth", "requested", "--http-tls", "true",
+                          "--authentication", "true")
+    with_cert = browser.new_context(base_url=broker.http, ignore_https_errors=True, client_certificates=[
+        {"origin": broker.http, "certPath": str(signed["alice"][0]), "keyPath": str(signed["alice"][1])}])
+    without = browser.new_context(base_url=broker.http, ignore_https_errors=True)
+    try:
+        answer = with_cert.request.get("/auth/whoami")
+        assert answer.status == 200, answer.text()
+        assert answer.json()["principal"] == "User:alice"
+        refused = without.request.get("/auth/whoami")
+        assert refused.status == 401, refused.text()
+        assert refused.json()["error"]["code"] == "unauthenticated"
+    finally:
+        with_cert.close()
+        without.close()
