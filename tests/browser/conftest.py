@@ -56,14 +56,15 @@ class Broker:
 class BrokerProcess:
     """One `yak broker` process; `stop()` ends it, `kill()` ends it without warning."""
 
-    def __init__(self, data_dir, http="127.0.0.1:0", kafka="127.0.0.1:0"):
+    def __init__(self, data_dir, http="127.0.0.1:0", kafka="127.0.0.1:0", extra_args=()):
         binary = yak_bin()
         if not binary.exists():
             pytest.fail(f"no broker binary at {binary}: build it with `cargo build -p yak` or set YAK_BIN")
         self.log_path = data_dir.parent / f"{data_dir.name}-broker.log"
         self.log_file = open(self.log_path, "a")
         self.process = subprocess.Popen(
-            [str(binary), "broker", "--data-dir", str(data_dir), "--http", http, "--kafka", kafka],
+            [str(binary), "broker", "--data-dir", str(data_dir), "--http", http, "--kafka", kafka,
+             *extra_args],
             stdout=subprocess.PIPE, stderr=self.log_file, text=True, cwd=data_dir)
         lines = queue.Queue()
         threading.Thread(target=self._read_stdout, args=(lines,), daemon=True).start()
@@ -110,6 +111,22 @@ def broker(tmp_path_factory):
     running = BrokerProcess(tmp_path_factory.mktemp("yak-data"))
     yield running.api
     running.stop()
+
+
+@pytest.fixture
+def start_broker(tmp_path_factory):
+    """Starts brokers with extra flags (`start_broker("--authentication", "true")`); each is
+    stopped when the test ends."""
+    started = []
+
+    def start(*extra_args):
+        running = BrokerProcess(tmp_path_factory.mktemp("yak-data"), extra_args=extra_args)
+        started.append(running)
+        return running.api
+
+    yield start
+    for running in started:
+        running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,11 @@
 // to the first that answers, on the same hash route (`?failover_from=N` tells the new page why).
 // A cross-origin fetch in `no-cors` mode cannot read the answer, but it resolves only when the
 // node answered at all, which is all the move needs to know.
+//
+// Login: on a node that requires it, the console holds a session cookie (`yak_session`, set by
+// POST /auth/login, unreadable by scripts) and the session's CSRF token, which every write sends
+// in `X-CSRF-Token`. A 401 from any request means the session is gone: the shell is told and
+// shows the login form again.
 
 import { logClient } from './log.js';
 import { sleep } from './dom.js';
@@ -57,6 +62,22 @@ function setState(patch) {
 }
 
 export function apiUrl(path) { return path; }
+
+// The session's CSRF token (from the login or GET /auth/whoami), sent with every write.
+let csrfToken = null;
+const unauthenticatedWatchers = new Set();
+
+export function setCsrfToken(token) { csrfToken = token || null; }
+
+/** fn(error) is called whenever the node answers 401: the session ended or never was. */
+export function watchUnauthenticated(fn) {
+  unauthenticatedWatchers.add(fn);
+  return () => unauthenticatedWatchers.delete(fn);
+}
+
+function unauthenticated(err) {
+  for (const fn of unauthenticatedWatchers) fn(err);
+}
 
 // The cluster's other nodes, as the last GET /cluster listed them: [{node_id, http}].
 let knownNodes = [];
@@ -145,18 +166,26 @@ function networkError(cause) {
 
 async function requestOnce(method, path, body, signal) {
   let response;
+  const headers = body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' };
+  if (method !== 'GET' && method !== 'HEAD' && csrfToken) headers['x-csrf-token'] = csrfToken;
   try {
     response = await fetch(path, {
       method,
       signal,
-      headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json', accept: 'application/json' },
+      headers,
+      credentials: 'same-origin',
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (cause) {
     if (cause.name === 'AbortError') throw cause;
     throw networkError(cause);
   }
-  if (!response.ok) throw await errorFrom(response);
+  if (!response.ok) {
+    const err = await errorFrom(response);
+    // The login itself answers 401 for a wrong password; that is the form's to show.
+    if (response.status === 401 && path !== '/auth/login') unauthenticated(err);
+    throw err;
+  }
   const text = await response.text();
   if (!text) return null;
   try {
@@ -222,6 +251,32 @@ export async function api(method, path, body, { signal, retries } = {}) {
 export const get = (path, options) => api('GET', path, undefined, options);
 export const post = (path, body, options) => api('POST', path, body, options);
 export const del = (path, options) => api('DELETE', path, undefined, options);
+
+/**
+ * Who the console acts as: {principal, authentication_required, authorization_enabled,
+ * csrf_token?}; an ApiError with status 401 when the node requires a login and there is none.
+ */
+export async function whoami() {
+  const me = await requestOnce('GET', '/auth/whoami');
+  setCsrfToken(me.csrf_token);
+  return me;
+}
+
+/** Starts a console session; the cookie is the browser's, the CSRF token ours. */
+export async function login(username, password) {
+  const me = await requestOnce('POST', '/auth/login', { username, password });
+  setCsrfToken(me.csrf_token);
+  return me;
+}
+
+/** Ends the session on the node (with its CSRF token) and forgets the token. */
+export async function logout() {
+  try {
+    await requestOnce('POST', '/auth/logout', {});
+  } finally {
+    setCsrfToken(null);
+  }
+}
 
 /** Asks who leads; remembers it for the connection indicator. */
 export async function refreshLeader({ announce = false } = {}) {
@@ -295,7 +350,11 @@ export function stream(path, { events = {}, onError, onStatus } = {}) {
     // EventSource hides the body of a refused request; fetch it once to show the API's reason.
     try {
       const response = await fetch(url, { signal: abort.signal, headers: { accept: 'text/event-stream' } });
-      if (!response.ok) return errorFrom(response);
+      if (!response.ok) {
+        const err = await errorFrom(response);
+        if (response.status === 401) unauthenticated(err);
+        return err;
+      }
       response.body?.cancel().catch(() => {});
       return null;
     } catch (err) {

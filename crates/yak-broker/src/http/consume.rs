@@ -19,7 +19,9 @@ use serde::Serializer;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use yak_api::{ConsumeStreamEvent, ErrorCode};
+use yak_auth::{Operation, Resource};
 
+use super::auth::Caller;
 use super::records::RecordOut;
 use super::{AppState, HttpError};
 use crate::compression::{for_each_record, DecodeError};
@@ -90,7 +92,11 @@ fn parse_number(query: &HashMap<String, String>, name: &str) -> Result<Option<i6
     }
 }
 
-fn parse_request(state: &AppState, query: &HashMap<String, String>) -> Result<Request, HttpError> {
+fn parse_request(
+    state: &AppState,
+    caller: &Caller,
+    query: &HashMap<String, String>,
+) -> Result<Request, HttpError> {
     let limits = &state.broker.config.http_limits;
     let topic = query
         .get("topic")
@@ -98,6 +104,12 @@ fn parse_request(state: &AppState, query: &HashMap<String, String>) -> Result<Re
         .clone();
     crate::topic::validate_topic_name(&topic)
         .map_err(|e| HttpError::new(ErrorCode::InvalidTopicName, e))?;
+    // As Kafka's OffsetFetch and Fetch: READ on the group, then READ on the topic, both before
+    // anything is looked up, so a refusal tells nothing about what exists.
+    if let Some(group) = query.get("group").filter(|id| !id.is_empty()) {
+        caller.authorize(&state.broker, Operation::Read, &Resource::group(group))?;
+    }
+    caller.authorize(&state.broker, Operation::Read, &Resource::topic(&topic))?;
     let partition_index = parse_number(query, "partition")?.unwrap_or(0);
     let partition_index = i32::try_from(partition_index).map_err(|_| {
         HttpError::new(
@@ -269,10 +281,11 @@ fn read_records(
 )]
 pub async fn consume(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
     Metrics::add(&state.broker.metrics.fetch_requests_total, 1);
-    let result = consume_inner(&state, &query).await;
+    let result = consume_inner(&state, &caller, &query).await;
     if result.is_err() {
         Metrics::add(&state.broker.metrics.failed_fetch_requests_total, 1);
     }
@@ -281,9 +294,10 @@ pub async fn consume(
 
 async fn consume_inner(
     state: &AppState,
+    caller: &Caller,
     query: &HashMap<String, String>,
 ) -> Result<Response, HttpError> {
-    let mut request = parse_request(state, query)?;
+    let mut request = parse_request(state, caller, query)?;
     let group = request.group.take();
     let (topic, partition_index, start) = (
         request.topic.clone(),
@@ -418,9 +432,10 @@ fn error_event(error: &HttpError) -> Event {
 )]
 pub async fn consume_stream(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
-    let request = parse_request(&state, &query)?;
+    let request = parse_request(&state, &caller, &query)?;
     let slot = state.stream_slot()?;
     let (sender, receiver) = mpsc::channel::<Result<Event, Infallible>>(STREAM_EVENTS_BUFFER_MAX);
     tokio::spawn(async move {

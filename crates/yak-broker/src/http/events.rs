@@ -12,7 +12,9 @@ use axum::{Json, Router};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use yak_api::{ActivityList, ConsoleEvent, StatsEvent};
+use yak_auth::{Operation, Resource};
 
+use super::auth::Caller;
 use super::{AppState, HttpError};
 
 /// How often `event: stats` goes out.
@@ -61,7 +63,8 @@ fn sse_event(event: &ConsoleEvent) -> Option<Event> {
         (status = 200, description = "Server-sent events, each shown here as `{event, data}`: `event: stats` once per second, `event: activity` as it happens; the `data:` line holds the JSON", content_type = "text/event-stream", body = ConsoleEvent),
         (status = 503, description = "Too many streams are open", body = yak_api::ErrorBody),
     ))]
-pub async fn events(State(state): State<AppState>) -> Result<Response, HttpError> {
+pub async fn events(State(state): State<AppState>, caller: Caller) -> Result<Response, HttpError> {
+    caller.authorize(&state.broker, Operation::Describe, &Resource::cluster())?;
     let slot = state.stream_slot()?;
     let (sender, receiver) = mpsc::channel::<Result<Event, Infallible>>(EVENTS_BUFFER_MAX);
     tokio::spawn(async move {
@@ -93,7 +96,15 @@ pub async fn events(State(state): State<AppState>) -> Result<Response, HttpError
 
 #[utoipa::path(get, path = "/activity", tag = "console",
     responses((status = 200, description = "Recent activity, oldest first", body = ActivityList)))]
-pub async fn activity(State(state): State<AppState>) -> Json<ActivityList> {
+pub async fn activity(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ActivityList>, HttpError> {
+    caller.authorize(&state.broker, Operation::Describe, &Resource::cluster())?;
+    Ok(activity_list(&state))
+}
+
+fn activity_list(state: &AppState) -> Json<ActivityList> {
     Json(ActivityList {
         events: state.broker.activity.history(),
     })

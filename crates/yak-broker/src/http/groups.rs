@@ -18,7 +18,9 @@ use yak_api::{
     GroupOffset, GroupSummary, ResetOffsetsRequest, ResetOffsetsResponse, ResetPosition, ResetTo,
     TopicPartitions,
 };
+use yak_auth::{Operation, Resource};
 
+use super::auth::Caller;
 use super::{AppState, HttpError};
 use crate::broker::Broker;
 use crate::error::BrokerError;
@@ -205,12 +207,23 @@ pub fn all_groups(broker: &Broker) -> Vec<GroupDetail> {
         (status = 200, description = "Consumer groups with their state, members and total lag", body = GroupList),
         (status = 421, description = "This node does not coordinate groups: the leader does", body = yak_api::ErrorBody),
     ))]
-pub async fn list_groups(State(state): State<AppState>) -> Result<Json<GroupList>, HttpError> {
+pub async fn list_groups(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<GroupList>, HttpError> {
     let broker = &state.broker;
     let coordinator = coordinator(broker)?;
+    // As Kafka's ListGroups: only the groups the caller may describe.
     let groups = coordinator
         .list()
         .iter()
+        .filter(|summary| {
+            caller.may(
+                broker,
+                Operation::Describe,
+                &Resource::group(&summary.group_id),
+            )
+        })
         .filter_map(|summary| group_detail(broker, &coordinator, &summary.group_id))
         .map(|detail| GroupSummary {
             group_id: detail.group_id,
@@ -236,8 +249,10 @@ pub async fn list_groups(State(state): State<AppState>) -> Result<Json<GroupList
     ))]
 pub async fn describe_group(
     State(state): State<AppState>,
+    caller: Caller,
     Path(group): Path<String>,
 ) -> Result<Json<GroupDetail>, HttpError> {
+    caller.authorize(&state.broker, Operation::Describe, &Resource::group(&group))?;
     let coordinator = coordinator(&state.broker)?;
     group_detail(&state.broker, &coordinator, &group)
         .map(Json)
@@ -254,8 +269,10 @@ pub async fn describe_group(
     ))]
 pub async fn delete_group(
     State(state): State<AppState>,
+    caller: Caller,
     Path(group): Path<String>,
 ) -> Result<Json<DeleteGroupResponse>, HttpError> {
+    caller.authorize(&state.broker, Operation::Delete, &Resource::group(&group))?;
     let coordinator = coordinator(&state.broker)?;
     // The tombstones' write belongs to a task: a client that goes away must not cut it short.
     let result = {
@@ -273,9 +290,10 @@ pub async fn delete_group(
 /// Refuses a group name that is not a usable id.
 /// The start of every group write: the body read under its limit and parsed, the group id
 /// checked, this node's coordinator found (421 on a follower), and the internal offsets topic
-/// refused as the target.
+/// refused as the target. As Kafka's OffsetCommit: READ on the group, then READ on the topic.
 async fn group_write<T: serde::de::DeserializeOwned>(
     broker: &Arc<crate::Broker>,
+    caller: &Caller,
     group: &str,
     body: Body,
     topic_of: impl Fn(&T) -> &String,
@@ -284,6 +302,12 @@ async fn group_write<T: serde::de::DeserializeOwned>(
     let request: T = serde_json::from_slice(&body)
         .map_err(|e| HttpError::new(ErrorCode::InvalidJson, e.to_string()))?;
     check_group_id(group)?;
+    caller.authorize(broker, Operation::Read, &Resource::group(group))?;
+    caller.authorize(
+        broker,
+        Operation::Read,
+        &Resource::topic(topic_of(&request)),
+    )?;
     let coordinator = coordinator(broker)?;
     if *topic_of(&request) == OFFSETS_TOPIC {
         return Err(HttpError::new(
@@ -330,12 +354,16 @@ pub fn check_no_members(coordinator: &GroupCoordinator, group: &str) -> Result<(
     ))]
 pub async fn reset_offsets(
     State(state): State<AppState>,
+    caller: Caller,
     Path(group): Path<String>,
     body: Body,
 ) -> Result<Json<ResetOffsetsResponse>, HttpError> {
     let broker = Arc::clone(&state.broker);
     let (request, coordinator): (ResetOffsetsRequest, _) =
-        group_write(&broker, &group, body, |r: &ResetOffsetsRequest| &r.topic).await?;
+        group_write(&broker, &caller, &group, body, |r: &ResetOffsetsRequest| {
+            &r.topic
+        })
+        .await?;
     let topic = broker.topic(&request.topic).ok_or_else(|| {
         HttpError::new(
             ErrorCode::UnknownTopic,
@@ -436,12 +464,16 @@ pub async fn commit_outside_member(
     ))]
 pub async fn commit_offset(
     State(state): State<AppState>,
+    caller: Caller,
     Path(group): Path<String>,
     body: Body,
 ) -> Result<Json<GroupOffset>, HttpError> {
     let broker = Arc::clone(&state.broker);
     let (request, coordinator): (CommitOffsetRequest, _) =
-        group_write(&broker, &group, body, |r: &CommitOffsetRequest| &r.topic).await?;
+        group_write(&broker, &caller, &group, body, |r: &CommitOffsetRequest| {
+            &r.topic
+        })
+        .await?;
     let partition = broker.partition(&request.topic, request.partition)?;
     let (start, end) = (partition.log_start_offset(), partition.log_end_offset());
     if request.offset < start || request.offset > end {

@@ -7,9 +7,14 @@
 //! - [`groups`]: `/groups`, `/groups/{group}` (describe, delete, reset offsets, commit).
 //! - [`events`]: the console's live feed, `GET /events` and `GET /activity`.
 //! - [`console`]: the embedded web console at `/`, `/leader` and `/ui/…`.
+//! - [`auth`]: the middleware that resolves every request's principal (Basic, bearer token,
+//!   console session, client certificate), the console's sessions and CSRF tokens, and the ACL
+//!   check handlers call.
+//! - [`security`]: `/auth/…` (login, logout, whoami, tokens), `/users` and `/acls`.
 //! - [`records`]: between JSON records and Kafka record batches.
 //! - [`openapi`]: the OpenAPI document at `/openapi.json`, generated from the handlers.
 
+pub mod auth;
 pub mod console;
 pub mod consume;
 pub mod events;
@@ -17,6 +22,7 @@ pub mod groups;
 pub mod openapi;
 pub mod produce;
 pub mod records;
+pub mod security;
 pub mod status;
 pub mod topics;
 
@@ -37,6 +43,8 @@ pub struct AppState {
     pub broker: Arc<Broker>,
     /// Open server-sent-event streams, held against `HttpLimits::streams_max`.
     pub streams_open: Arc<AtomicUsize>,
+    /// Console sessions and recently verified passwords.
+    pub auth: Arc<auth::Authenticator>,
 }
 
 /// Counts an open stream for as long as it lives.
@@ -109,6 +117,7 @@ pub fn router(broker: Arc<Broker>) -> Router {
     let state = AppState {
         broker,
         streams_open: Arc::new(AtomicUsize::new(0)),
+        auth: Arc::new(auth::Authenticator::default()),
     };
     Router::new()
         .merge(produce::router())
@@ -117,8 +126,15 @@ pub fn router(broker: Arc<Broker>) -> Router {
         .merge(status::router())
         .merge(groups::router())
         .merge(events::router())
+        .merge(security::router())
         .merge(openapi)
         .merge(console::router())
         .fallback(|| async { HttpError::new(ErrorCode::NotFound, "no such path") })
+        // Around the fallback too: an unknown path answers 401 before 404 to a stranger, so
+        // probing cannot map the API without credentials.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .with_state(state)
 }

@@ -50,6 +50,18 @@ pub const TOPIC_NAME_PATTERN: &str =
         super::groups::commit_offset,
         super::events::events,
         super::events::activity,
+        super::security::login,
+        super::security::logout,
+        super::security::whoami,
+        super::security::create_token,
+        super::security::list_tokens,
+        super::security::delete_token,
+        super::security::list_users,
+        super::security::upsert_user,
+        super::security::delete_user,
+        super::security::list_acls,
+        super::security::create_acl,
+        super::security::delete_acls,
     ),
     components(schemas(
         yak_api::ErrorBody,
@@ -95,6 +107,20 @@ pub const TOPIC_NAME_PATTERN: &str =
         yak_api::ActivityKind,
         yak_api::ActivityList,
         yak_api::ConsoleEvent,
+        yak_api::security::LoginRequest,
+        yak_api::security::WhoAmI,
+        yak_api::security::CreateTokenRequest,
+        yak_api::security::CreatedToken,
+        yak_api::security::TokenInfo,
+        yak_api::security::TokenList,
+        yak_api::security::UpsertUserRequest,
+        yak_api::security::UserInfo,
+        yak_api::security::UserMechanism,
+        yak_api::security::UserList,
+        yak_api::security::AclEntry,
+        yak_api::security::AclFilter,
+        yak_api::security::AclList,
+        yak_api::security::AclCreated,
     ))
 )]
 pub struct ApiDoc;
@@ -279,6 +305,25 @@ pub fn document(limits: &HttpLimits) -> Value {
             } },
         }),
     );
+    // How a request authenticates on a node with `authentication` on (see `http::auth`);
+    // `/health`, `/auth/login` and the console's page need none.
+    merge(
+        &mut document,
+        &["components"],
+        json!({
+            "securitySchemes": {
+                "basic": { "type": "http", "scheme": "basic" },
+                "bearer": { "type": "http", "scheme": "bearer", "description": "A token from POST /auth/tokens (`yak_…`)." },
+                "session": { "type": "apiKey", "in": "cookie", "name": super::auth::SESSION_COOKIE_NAME, "description": "The console's session from POST /auth/login; a write also carries `X-CSRF-Token`." },
+            },
+        }),
+    );
+    if let Some(root) = document.as_object_mut() {
+        root.insert(
+            "security".to_string(),
+            json!([{ "basic": [] }, { "bearer": [] }, { "session": [] }, {}]),
+        );
+    }
     document
 }
 

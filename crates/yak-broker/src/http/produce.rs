@@ -19,7 +19,9 @@ use axum::{Json, Router};
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 use yak_api::{ApiError, ErrorCode};
+use yak_auth::{Operation, Resource};
 
+use super::auth::Caller;
 use super::records::{self, RecordIn};
 use super::{AppState, HttpError};
 use crate::error::BrokerError;
@@ -197,13 +199,14 @@ fn validate(records: &[RecordIn<'_>], batch: bool) -> Result<(), HttpError> {
 )]
 pub async fn produce(
     State(state): State<AppState>,
+    caller: Caller,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
     let metrics = &state.broker.metrics;
     Metrics::add(&metrics.produce_requests_total, 1);
-    let result = produce_inner(&state, query, headers, body).await;
+    let result = produce_inner(&state, &caller, query, headers, body).await;
     if result.is_err() {
         Metrics::add(&metrics.failed_produce_requests_total, 1);
     }
@@ -212,6 +215,7 @@ pub async fn produce(
 
 async fn produce_inner(
     state: &AppState,
+    caller: &Caller,
     query: HashMap<String, String>,
     headers: HeaderMap,
     body: Body,
@@ -236,7 +240,7 @@ async fn produce_inner(
     let body = read_body(body, limit).await?;
     let (records, batch) = parse_records(&body, ndjson, state)?;
     validate(&records, batch)?;
-    let outcomes = append_records(state, &records, durability).await?;
+    let outcomes = append_records(state, caller, &records, durability).await?;
 
     if !batch {
         return match outcomes.into_iter().next() {
@@ -337,6 +341,7 @@ impl Serialize for BatchAnswer<'_, '_> {
 /// Appends validated records; one outcome per record, in order.
 async fn append_records<'a>(
     state: &AppState,
+    caller: &Caller,
     records: &'a [RecordIn<'a>],
     durability: Durability,
 ) -> Result<Vec<Outcome<'a>>, HttpError> {
@@ -352,6 +357,12 @@ async fn append_records<'a>(
                     ErrorCode::InvalidTopicName,
                     format!("{name} is internal: offsets are committed through consumer groups"),
                 ));
+            }
+            // Every topic of the request is authorized before any record is appended, so a
+            // refused topic leaves the whole request unwritten.
+            caller.authorize(broker, Operation::Write, &Resource::topic(name))?;
+            if broker.topic(name).is_none() {
+                caller.authorize_create_topic(broker, name)?;
             }
             let topic = broker.topic_or_create(name).await?;
             topics.insert(name, (topic, KeylessSpread::default()));

@@ -8,7 +8,9 @@ use axum::{Json, Router};
 use yak_api::{
     ClusterState, Election, ErrorCode, FollowerState, Health, LeaderInfo, LeaseState, NodeState,
 };
+use yak_auth::{Operation, Resource};
 
+use super::auth::Caller;
 use super::AppState;
 use crate::metrics::{prometheus_text, PartitionGauges};
 
@@ -66,7 +68,15 @@ pub async fn leader(State(state): State<AppState>) -> Result<Json<LeaderInfo>, s
 
 #[utoipa::path(get, path = "/cluster", tag = "cluster",
     responses((status = 200, description = "Nodes, leader, epoch, and every partition's replicas, ISR and offsets", body = ClusterState)))]
-pub async fn cluster(State(state): State<AppState>) -> Json<ClusterState> {
+pub async fn cluster(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ClusterState>, super::HttpError> {
+    caller.authorize(&state.broker, Operation::Describe, &Resource::cluster())?;
+    Ok(cluster_state(&state))
+}
+
+fn cluster_state(state: &AppState) -> Json<ClusterState> {
     let broker = &state.broker;
     if broker.cluster().is_some() {
         return Json(clustered(broker));
@@ -214,7 +224,14 @@ fn clustered(broker: &crate::Broker) -> ClusterState {
         (String = "text/plain"),
         (serde_json::Value = "application/json"),
     ))))]
-pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn metrics(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(error) = caller.authorize(&state.broker, Operation::Describe, &Resource::cluster()) {
+        return error.into_response();
+    }
     let broker = &state.broker;
     let topics = broker.topics();
     let mut gauges = Vec::new();

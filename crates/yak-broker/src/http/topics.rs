@@ -10,7 +10,9 @@ use yak_api::{
     AlterTopicConfigsRequest, CreateTopicRequest, DeleteTopicResponse, ErrorCode, PartitionState,
     TopicDetail, TopicList, TopicSummary,
 };
+use yak_auth::{Operation, Resource};
 
+use super::auth::Caller;
 use super::{AppState, HttpError};
 use crate::broker::{Broker, ConfigChange, NewTopic};
 use crate::topic::{Topic, RETENTION_MS};
@@ -47,7 +49,9 @@ fn retention_ms(broker: &Broker, topic: &Topic) -> Option<i64> {
     Some(broker.topic_settings(&topic.config).retention_ms).filter(|ms| *ms >= 0)
 }
 
-fn detail(state: &AppState, topic: &Topic) -> TopicDetail {
+/// A topic as `caller` may see it: its configs only with DESCRIBE_CONFIGS, as Kafka's
+/// DescribeConfigs asks.
+fn detail(state: &AppState, caller: &Caller, topic: &Topic) -> TopicDetail {
     let node_id = state.broker.config.node_id;
     let mut partitions = partition_states(topic, false);
     match state.broker.cluster() {
@@ -74,18 +78,34 @@ fn detail(state: &AppState, topic: &Topic) -> TopicDetail {
         name: topic.name().to_string(),
         replication_factor: topic.config.replication_factor,
         retention_ms: retention_ms(&state.broker, topic),
-        configs: state.broker.topic_configs(&topic.config),
+        configs: if caller.may(
+            &state.broker,
+            Operation::DescribeConfigs,
+            &Resource::topic(topic.name()),
+        ) {
+            state.broker.topic_configs(&topic.config)
+        } else {
+            Default::default()
+        },
         partitions,
     }
 }
 
 #[utoipa::path(get, path = "/topics", tag = "topics",
     responses((status = 200, description = "Every topic", body = TopicList)))]
-pub async fn list_topics(State(state): State<AppState>) -> Json<TopicList> {
+pub async fn list_topics(State(state): State<AppState>, caller: Caller) -> Json<TopicList> {
+    // As Kafka's Metadata: a topic the caller may not describe is not there for it.
     let topics = state
         .broker
         .topics()
         .iter()
+        .filter(|topic| {
+            caller.may(
+                &state.broker,
+                Operation::Describe,
+                &Resource::topic(topic.name()),
+            )
+        })
         .map(|topic| {
             let partitions = partition_states(topic, false);
             TopicSummary {
@@ -112,12 +132,14 @@ pub async fn list_topics(State(state): State<AppState>) -> Json<TopicList> {
     ))]
 pub async fn create_topic(
     State(state): State<AppState>,
+    caller: Caller,
     body: Body,
 ) -> Result<Response, HttpError> {
     let body =
         super::produce::read_body(body, state.broker.config.http_limits.body_bytes_max).await?;
     let request: CreateTopicRequest = serde_json::from_slice(&body)
         .map_err(|e| HttpError::new(ErrorCode::InvalidJson, e.to_string()))?;
+    caller.authorize_create_topic(&state.broker, &request.name)?;
     let mut configs = request.configs;
     if let Some(retention_ms) = request.retention_ms {
         if configs.contains_key(RETENTION_MS) {
@@ -137,7 +159,7 @@ pub async fn create_topic(
             configs,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(detail(&state, &topic))).into_response())
+    Ok((StatusCode::CREATED, Json(detail(&state, &caller, &topic))).into_response())
 }
 
 #[utoipa::path(get, path = "/topics/{name}", tag = "topics",
@@ -148,12 +170,15 @@ pub async fn create_topic(
     ))]
 pub async fn describe_topic(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<TopicDetail>, HttpError> {
+    // Checked before the topic is looked up, so a refusal does not tell whether it exists.
+    caller.authorize(&state.broker, Operation::Describe, &Resource::topic(&name))?;
     let topic = state.broker.topic(&name).ok_or_else(|| {
         HttpError::new(ErrorCode::UnknownTopic, format!("unknown topic {name:?}"))
     })?;
-    Ok(Json(detail(&state, &topic)))
+    Ok(Json(detail(&state, &caller, &topic)))
 }
 
 #[utoipa::path(delete, path = "/topics/{name}", tag = "topics",
@@ -164,8 +189,10 @@ pub async fn describe_topic(
     ))]
 pub async fn delete_topic(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<DeleteTopicResponse>, HttpError> {
+    caller.authorize(&state.broker, Operation::Delete, &Resource::topic(&name))?;
     state.broker.delete_topic(&name).await?;
     Ok(Json(DeleteTopicResponse { deleted: name }))
 }
@@ -180,9 +207,15 @@ pub async fn delete_topic(
     ))]
 pub async fn alter_topic_configs(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Json<TopicDetail>, HttpError> {
+    caller.authorize(
+        &state.broker,
+        Operation::AlterConfigs,
+        &Resource::topic(&name),
+    )?;
     let body =
         super::produce::read_body(body, state.broker.config.http_limits.body_bytes_max).await?;
     let request: AlterTopicConfigsRequest = serde_json::from_slice(&body)
@@ -196,5 +229,5 @@ pub async fn alter_topic_configs(
         .broker
         .alter_topic_configs(&name, &changes, false)
         .await?;
-    Ok(Json(detail(&state, &topic)))
+    Ok(Json(detail(&state, &caller, &topic)))
 }
