@@ -32,7 +32,11 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     if urls.is_empty() {
         bail!("--broker is empty: give at least one URL");
     }
-    let http = reqwest::Client::builder()
+    let options = args
+        .target
+        .connection
+        .options(std::env::var(crate::connection::PASSWORD_VARIABLE).ok())?;
+    let http = yak_client::http_builder(&options)?
         .timeout(Duration::from_millis(STATUS_REQUEST_TIMEOUT_MS))
         .build()
         .context("cannot build the HTTP client")?;
@@ -92,7 +96,7 @@ async fn fetch_cluster(
 }
 
 /// Left-aligned columns, two spaces apart.
-fn columns(rows: &[Vec<String>]) -> String {
+pub fn columns(rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = Vec::new();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
