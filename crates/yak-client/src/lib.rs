@@ -79,6 +79,10 @@ pub enum ClientError {
     /// The CA file for `https://` nodes could not be used.
     #[error("TLS: {0}")]
     Tls(#[from] yak_auth::tls::TlsError),
+    /// The TLS handshake failed (an untrusted certificate, a name that does not match): another
+    /// attempt would fail the same way, so there is none.
+    #[error("TLS handshake with {broker} failed: {message} (does --ca-file name the CA that signed the node's certificate?)")]
+    Handshake { broker: String, message: String },
     /// A credential that cannot travel in an HTTP header (a control character in it).
     #[error("the {0} cannot be sent in an HTTP header")]
     InvalidCredential(&'static str),
@@ -138,6 +142,12 @@ fn retryable_code(code: ErrorCode, resend: Resend) -> bool {
 
 /// A failure of `reqwest` before the request left (connecting) or after (anything else).
 fn transport_error(base: &str, error: &reqwest::Error) -> ClientError {
+    if let Some(reason) = tls_failure(error) {
+        return ClientError::Handshake {
+            broker: base.to_string(),
+            message: reason,
+        };
+    }
     if error.is_connect() {
         ClientError::Unreachable {
             brokers: base.to_string(),
@@ -149,6 +159,23 @@ fn transport_error(base: &str, error: &reqwest::Error) -> ClientError {
             message: error.to_string(),
         }
     }
+}
+
+/// The TLS error under a transport failure, if that is what it was. rustls's error travels
+/// inside nested `io::Error`s, whose `source()` skips the error they wrap, so the walk steps
+/// into each `io::Error` with `get_ref()` instead.
+fn tls_failure(error: &reqwest::Error) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = next {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+    }
+    None
 }
 
 /// Where to start reading.
