@@ -171,7 +171,9 @@ fn tls_failure(error: &reqwest::Error) -> Option<String> {
             return Some(tls.to_string());
         }
         next = match current.downcast_ref::<std::io::Error>() {
-            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
             None => current.source(),
         };
     }
