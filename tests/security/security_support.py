@@ -36,6 +36,7 @@ CLI_SECONDS_MAX = 60
 SOCKET_TIMEOUT_SECONDS = 10
 LISTENING = re.compile(r"listening http=(\S+) kafka=(\S+)(?: listeners=(\S+))?")
 ADMIN_PASSWORD = "admin-secret"
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 # Kafka API keys and the versions the raw-frame tests use (non-flexible versions: plain headers).
 API_METADATA = 3
@@ -177,8 +178,9 @@ class Node:
         lines.put(None)
 
     def log(self):
+        """The node's log without colours, so `principal=User:alice` can be searched for."""
         self._log.flush()
-        return self.log_path.read_text(errors="replace")
+        return ANSI_ESCAPE.sub("", self.log_path.read_text(errors="replace"))
 
     def alive(self):
         return self.process.poll() is None
