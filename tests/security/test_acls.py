@@ -36,13 +36,15 @@ def admin_client(node):
 
 
 def create_topic(node, name, partitions=1):
-    futures = admin_client(node).create_topics([NewTopic(name, num_partitions=partitions)])
-    futures[name].result(ADMIN_SECONDS_MAX)
+    # The client must outlive its futures: a destroyed handle fails them with _DESTROY.
+    admin = admin_client(node)
+    admin.create_topics([NewTopic(name, num_partitions=partitions)])[name].result(ADMIN_SECONDS_MAX)
 
 
 def create_acls(node, *bindings):
     """Adds ACLs as the admin over Kafka's CreateAcls."""
-    for future in admin_client(node).create_acls(list(bindings)).values():
+    admin = admin_client(node)
+    for future in admin.create_acls(list(bindings)).values():
         future.result(ADMIN_SECONDS_MAX)
 
 
