@@ -27,16 +27,23 @@
 //! [`ClientOptions`] carries who the client is ([`Credentials`]: HTTP Basic with a user's
 //! password, or a bearer token) and which CA it trusts for `https://` nodes. The credentials go
 //! into every request as an `Authorization` header marked sensitive, so they never appear in
-//! debug output. Without a CA file an `https://` node is checked against the system's trust
-//! store. A `401`/`403` answer is never retried: another node would say the same.
+//! debug output. Without a CA file an `https://` node is checked against the system's CA bundle
+//! ([`SYSTEM_CA_FILES`]). A `401`/`403` answer is never retried: another node would say the same.
+
+mod transport;
+
+pub use transport::SYSTEM_CA_FILES;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use reqwest::Method;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Uri};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use yak_api::{
@@ -83,6 +90,11 @@ pub enum ClientError {
     /// attempt would fail the same way, so there is none.
     #[error("TLS handshake with {broker} failed: {message} (does --ca-file name the CA that signed the node's certificate?)")]
     Handshake { broker: String, message: String },
+    /// An `https://` broker, no CA file given, and no system CA bundle found.
+    #[error(
+        "https:// needs a CA to trust: give --ca-file (no system CA bundle at {SYSTEM_CA_FILES:?})"
+    )]
+    NoCaFile,
     /// A credential that cannot travel in an HTTP header (a control character in it).
     #[error("the {0} cannot be sent in an HTTP header")]
     InvalidCredential(&'static str),
@@ -140,8 +152,8 @@ fn retryable_code(code: ErrorCode, resend: Resend) -> bool {
     }
 }
 
-/// A failure of `reqwest` before the request left (connecting) or after (anything else).
-fn transport_error(base: &str, error: &reqwest::Error) -> ClientError {
+/// A failure of the transport before the request left (connecting) or after (anything else).
+fn transport_error(base: &str, error: &hyper_util::client::legacy::Error) -> ClientError {
     if let Some(reason) = tls_failure(error) {
         return ClientError::Handshake {
             broker: base.to_string(),
@@ -151,20 +163,32 @@ fn transport_error(base: &str, error: &reqwest::Error) -> ClientError {
     if error.is_connect() {
         ClientError::Unreachable {
             brokers: base.to_string(),
-            message: error.to_string(),
+            message: error_chain(error),
         }
     } else {
         ClientError::Interrupted {
             broker: base.to_string(),
-            message: error.to_string(),
+            message: error_chain(error),
         }
     }
+}
+
+/// An error and its causes, `: `-separated: hyper's own message alone says little.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }
 
 /// The TLS error under a transport failure, if that is what it was. rustls's error travels
 /// inside nested `io::Error`s, whose `source()` skips the error they wrap, so the walk steps
 /// into each `io::Error` with `get_ref()` instead.
-fn tls_failure(error: &reqwest::Error) -> Option<String> {
+fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = next {
         if let Some(tls) = current.downcast_ref::<rustls::Error>() {
@@ -301,32 +325,27 @@ pub struct ClientOptions {
     pub ca_file: Option<PathBuf>,
 }
 
-/// A `reqwest` builder that speaks to YAK nodes as `options` says: the credentials on every
-/// request, HTTPS trusting `options.ca_file`. [`Client`] is built on it; tools that need raw
-/// HTTP (`yak cluster status`) start from it too.
-pub fn http_builder(options: &ClientOptions) -> Result<reqwest::ClientBuilder, ClientError> {
-    // reqwest is built without a crypto provider of its own: the process uses ring, as the
-    // node's TLS does. Installing it fails only when one is installed already, which is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder();
-    if let Some(ca_file) = &options.ca_file {
-        let config = yak_auth::tls::client_config(ca_file, None)?;
-        builder = builder.tls_backend_preconfigured(rustls::ClientConfig::clone(&config));
-    }
-    if let Some(value) = options.credentials.header()? {
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, value);
-        builder = builder.default_headers(headers);
-    }
-    Ok(builder)
-}
+/// The most idle connections kept per node (the bench keeps this many requests in flight).
+pub const IDLE_CONNECTIONS_PER_BROKER_MAX: usize = 1024;
 
-#[derive(Debug)]
 pub struct Client {
-    http: reqwest::Client,
+    http: HyperClient<transport::Connector, Full<bytes::Bytes>>,
+    /// The `Authorization` header of every request, when the client has credentials.
+    authorization: Option<HeaderValue>,
     brokers: Vec<String>,
     current: Mutex<String>,
     limits: RetryLimits,
+}
+
+// By hand: the credentials stay out of it, and the connection pool says nothing useful.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("brokers", &self.brokers)
+            .field("current", &self.current())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A request body.
@@ -365,19 +384,29 @@ impl Client {
             .cloned()
             .ok_or_else(|| ClientError::InvalidUrl(String::new()))?;
         for broker in &brokers {
-            reqwest::Url::parse(broker).map_err(|_| ClientError::InvalidUrl(broker.clone()))?;
+            let uri: Uri = broker
+                .parse()
+                .map_err(|_| ClientError::InvalidUrl(broker.clone()))?;
+            if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                return Err(ClientError::InvalidUrl(broker.clone()));
+            }
         }
-        let http = http_builder(options)?
-            .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
-            .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
-            .pool_max_idle_per_host(1024)
-            .build()
-            .map_err(|e| ClientError::Unreachable {
-                brokers: brokers.join(","),
-                message: e.to_string(),
-            })?;
+        let tls = if brokers.iter().any(|b| b.starts_with("https://")) {
+            Some(transport::tls_config(options.ca_file.as_deref())?)
+        } else {
+            None
+        };
+        let connector = transport::Connector {
+            tls,
+            connect_timeout: Duration::from_millis(CONNECT_TIMEOUT_MS),
+        };
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_BROKER_MAX)
+            .build(connector);
+        let authorization = options.credentials.header()?;
         Ok(Client {
             http,
+            authorization,
             brokers,
             current: Mutex::new(first),
             limits: RetryLimits::default(),
@@ -415,28 +444,49 @@ impl Client {
         body: &Body<'_>,
     ) -> Result<bytes::Bytes, ClientError> {
         let url = format!("{base}{path_and_query}");
-        let mut request = self.http.request(method.clone(), &url);
-        request = match body {
-            Body::None => request,
-            Body::Json(bytes) => request
-                .header("content-type", "application/json")
-                .body(bytes.clone()),
-            Body::Ndjson(bytes) => request
-                .header("content-type", "application/x-ndjson")
-                .body(bytes.to_vec()),
+        let mut request = hyper::Request::builder().method(method.clone()).uri(&url);
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        let body = match body {
+            Body::None => bytes::Bytes::new(),
+            Body::Json(bytes) => {
+                request = request.header(CONTENT_TYPE, "application/json");
+                bytes::Bytes::from(bytes.clone())
+            }
+            Body::Ndjson(bytes) => {
+                request = request.header(CONTENT_TYPE, "application/x-ndjson");
+                bytes::Bytes::copy_from_slice(bytes)
+            }
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(base, &e))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Interrupted {
-                broker: base.to_string(),
-                message: e.to_string(),
-            })?;
+        let request = request
+            .body(Full::new(body))
+            .map_err(|_| ClientError::InvalidUrl(url.clone()))?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| transport_error(base, &e))?;
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| ClientError::Interrupted {
+                    broker: base.to_string(),
+                    message: error_chain(&e),
+                })?
+                .to_bytes();
+            Ok::<_, ClientError>((status, bytes))
+        };
+        let (status, bytes) =
+            tokio::time::timeout(Duration::from_millis(REQUEST_TIMEOUT_MS), exchange)
+                .await
+                .map_err(|_| ClientError::Interrupted {
+                    broker: base.to_string(),
+                    message: format!("no answer within {REQUEST_TIMEOUT_MS} ms"),
+                })??;
         if status.is_success() {
             return Ok(bytes);
         }
@@ -450,6 +500,18 @@ impl Client {
                 message: format!("status {status}: {}", String::from_utf8_lossy(&bytes)),
             }),
         }
+    }
+
+    /// One `GET` of `path_and_query` from the node at `base` (one of this client's brokers or
+    /// any other node), without retries or leader discovery: for tools that ask each node in
+    /// turn, such as `yak cluster status`.
+    pub async fn get_from(
+        &self,
+        base: &str,
+        path_and_query: &str,
+    ) -> Result<bytes::Bytes, ClientError> {
+        self.send_once(base, &Method::GET, path_and_query, &Body::None)
+            .await
     }
 
     /// Finds the leader through any broker that answers.

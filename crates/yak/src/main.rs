@@ -76,13 +76,7 @@ fn init_tracing(default: &str) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let is_broker = matches!(cli.command, Command::Broker(_) | Command::Console(_));
-    // A CLI reports a rejected certificate in its error; the verifier's own log line would
-    // say it once more per attempt.
-    init_tracing(if is_broker {
-        "info"
-    } else {
-        "warn,rustls_platform_verifier=off"
-    });
+    init_tracing(if is_broker { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -32,14 +32,9 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     if urls.is_empty() {
         bail!("--broker is empty: give at least one URL");
     }
-    let options = args
-        .target
-        .connection
-        .options(std::env::var(crate::connection::PASSWORD_VARIABLE).ok())?;
-    let http = yak_client::http_builder(&options)?
-        .timeout(Duration::from_millis(STATUS_REQUEST_TIMEOUT_MS))
-        .build()
-        .context("cannot build the HTTP client")?;
+    // Every node of the list is asked through one client, with the connection flags'
+    // credentials and CA; `get_from` asks exactly the node named, without retries.
+    let http = args.target.client()?;
     let mut failures = Vec::new();
     for url in &urls {
         match fetch_cluster(&http, url).await {
@@ -82,15 +77,16 @@ fn leader_url(state: &ClusterState, asked: &str) -> Option<String> {
 }
 
 async fn fetch_cluster(
-    http: &reqwest::Client,
+    http: &yak_client::Client,
     base: &str,
 ) -> anyhow::Result<(String, ClusterState)> {
-    let response = http.get(format!("{base}/cluster")).send().await?;
-    let status = response.status();
-    let body = response.text().await?;
-    if !status.is_success() {
-        bail!("status {status}: {}", body.trim());
-    }
+    let answer = tokio::time::timeout(
+        Duration::from_millis(STATUS_REQUEST_TIMEOUT_MS),
+        http.get_from(base, "/cluster"),
+    )
+    .await
+    .with_context(|| format!("no answer within {STATUS_REQUEST_TIMEOUT_MS} ms"))??;
+    let body = String::from_utf8_lossy(&answer).into_owned();
     let state = serde_json::from_str(&body).context("the answer is not a cluster state")?;
     Ok((body, state))
 }
