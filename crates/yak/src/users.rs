@@ -4,7 +4,7 @@
 //! The new user's password is never a flag: it comes from `--new-password-file`,
 //! `YAK_NEW_PASSWORD`, or the first line of standard input.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -58,6 +58,10 @@ fn new_password(file: Option<&PathBuf>) -> anyhow::Result<String> {
     } else if let Ok(password) = std::env::var(NEW_PASSWORD_VARIABLE) {
         password
     } else {
+        if std::io::stdin().is_terminal() {
+            // No echo control without another crate: say so, rather than hang silently.
+            eprint!("new password (shown as typed; pipe it in or use --new-password-file to avoid that): ");
+        }
         let mut line = String::new();
         std::io::stdin()
             .lock()
