@@ -23,6 +23,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 # tests/groups: the Java client and Kafka's admin tool come from Maven Central, built with Maven.
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+# crates/yak/tests/security_cli.rs makes its test certificates with openssl.
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "== installing ${missing[*]}"
   $SUDO apt-get update -qq
@@ -39,7 +41,8 @@ done
 
 # --- Java (Maven Central, repository in ~/.m2) ---------------------------------------------
 echo "== mvn package (tests/groups/java)"
-# tests/groups reads the class path from target/classpath.txt (rewritten only when absent).
+# tests/groups and tests/security read the class path from target/classpath.txt (rewritten only
+# when absent).
 (cd tests/groups/java && rm -f target/classpath.txt &&
   mvn -q -B package dependency:build-classpath -Dmdep.outputFile=target/classpath.txt)
 
@@ -55,7 +58,7 @@ cargo test --workspace
 export YAK_BIN="$PWD/target/debug/yak"
 mkdir -p target/screenshots
 failed=0
-for suite in tests/kafka tests/groups tests/api tests/browser tests/cluster; do
+for suite in tests/kafka tests/groups tests/security tests/api tests/browser tests/cluster; do
   echo "== $suite"
   .venv/bin/python -m pytest "$suite" -q -p no:cacheprovider || failed=1
 done

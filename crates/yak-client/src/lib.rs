@@ -21,19 +21,38 @@
 //! at-least-once contract Kafka gives a producer without idempotence. A record without a
 //! `msg_id` is not resent; its error ([`ClientError::Interrupted`] or `request_timed_out`)
 //! reaches the caller, who decides. Reads and `GET`s are always resent.
+//!
+//! # Credentials and HTTPS
+//!
+//! [`ClientOptions`] carries who the client is ([`Credentials`]: HTTP Basic with a user's
+//! password, or a bearer token) and which CA it trusts for `https://` nodes. The credentials go
+//! into every request as an `Authorization` header marked sensitive, so they never appear in
+//! debug output. Without a CA file an `https://` node is checked against the system's CA bundle
+//! ([`SYSTEM_CA_FILES`]). A `401`/`403` answer is never retried: another node would say the same.
 
+mod transport;
+
+pub use transport::SYSTEM_CA_FILES;
+
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
+use base64::Engine as _;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Uri};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use yak_api::{
-    Acks, AlterTopicConfigsRequest, ApiError, ClusterState, CommitOffsetRequest, ConsumeResponse,
-    CreateTopicRequest, DeleteGroupResponse, DeleteTopicResponse, ErrorBody, ErrorCode,
-    GroupDetail, GroupList, GroupOffset, Health, LeaderInfo, ProduceBatch, ProduceBatchResponse,
-    ProduceOutcome, ProduceRecord, ProduceResult, ResetOffsetsRequest, ResetOffsetsResponse,
-    TopicDetail, TopicList,
+    Acks, AclCreated, AclEntry, AclFilter, AclList, AlterTopicConfigsRequest, ApiError,
+    ClusterState, CommitOffsetRequest, ConsumeResponse, CreateTokenRequest, CreateTopicRequest,
+    CreatedToken, DeleteGroupResponse, DeleteTopicResponse, ErrorBody, ErrorCode, GroupDetail,
+    GroupList, GroupOffset, Health, LeaderInfo, ProduceBatch, ProduceBatchResponse, ProduceOutcome,
+    ProduceRecord, ProduceResult, ResetOffsetsRequest, ResetOffsetsResponse, TokenList,
+    TopicDetail, TopicList, UpsertUserRequest, UserList, WhoAmI,
 };
 
 /// Attempts of one request across brokers before the error reaches the caller. With the backoff
@@ -64,6 +83,21 @@ pub enum ClientError {
     Decode { url: String, message: String },
     #[error("invalid broker URL {0:?}")]
     InvalidUrl(String),
+    /// The CA file for `https://` nodes could not be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] yak_auth::tls::TlsError),
+    /// The TLS handshake failed (an untrusted certificate, a name that does not match): another
+    /// attempt would fail the same way, so there is none.
+    #[error("TLS handshake with {broker} failed: {message} (does --ca-file name the CA that signed the node's certificate?)")]
+    Handshake { broker: String, message: String },
+    /// An `https://` broker, no CA file given, and no system CA bundle found.
+    #[error(
+        "https:// needs a CA to trust: give --ca-file (no system CA bundle at {SYSTEM_CA_FILES:?})"
+    )]
+    NoCaFile,
+    /// A credential that cannot travel in an HTTP header (a control character in it).
+    #[error("the {0} cannot be sent in an HTTP header")]
+    InvalidCredential(&'static str),
 }
 
 impl ClientError {
@@ -118,19 +152,56 @@ fn retryable_code(code: ErrorCode, resend: Resend) -> bool {
     }
 }
 
-/// A failure of `reqwest` before the request left (connecting) or after (anything else).
-fn transport_error(base: &str, error: &reqwest::Error) -> ClientError {
+/// A failure of the transport before the request left (connecting) or after (anything else).
+fn transport_error(base: &str, error: &hyper_util::client::legacy::Error) -> ClientError {
+    if let Some(reason) = tls_failure(error) {
+        return ClientError::Handshake {
+            broker: base.to_string(),
+            message: reason,
+        };
+    }
     if error.is_connect() {
         ClientError::Unreachable {
             brokers: base.to_string(),
-            message: error.to_string(),
+            message: error_chain(error),
         }
     } else {
         ClientError::Interrupted {
             broker: base.to_string(),
-            message: error.to_string(),
+            message: error_chain(error),
         }
     }
+}
+
+/// An error and its causes, `: `-separated: hyper's own message alone says little.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
+/// The TLS error under a transport failure, if that is what it was. rustls's error travels
+/// inside nested `io::Error`s, whose `source()` skips the error they wrap, so the walk steps
+/// into each `io::Error` with `get_ref()` instead.
+fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = next {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+    }
+    None
 }
 
 /// Where to start reading.
@@ -201,12 +272,80 @@ impl Default for RetryLimits {
     }
 }
 
-#[derive(Debug)]
+/// Who the client says it is to every node.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum Credentials {
+    /// No `Authorization` header: enough for a node that does not require authentication.
+    #[default]
+    None,
+    /// HTTP Basic: a user's name and password, checked against its SCRAM credential.
+    Basic { user: String, password: String },
+    /// A bearer token (`yak_…`) from `POST /auth/tokens`.
+    Bearer { token: String },
+}
+
+// Written by hand so that a password or token never reaches a log line through `{:?}`.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::None => f.write_str("None"),
+            Credentials::Basic { user, .. } => {
+                write!(f, "Basic {{ user: {user:?}, password: *** }}")
+            }
+            Credentials::Bearer { .. } => f.write_str("Bearer { token: *** }"),
+        }
+    }
+}
+
+impl Credentials {
+    /// The `Authorization` header, marked sensitive so that HTTP logging leaves it out.
+    fn header(&self) -> Result<Option<HeaderValue>, ClientError> {
+        let (text, what) = match self {
+            Credentials::None => return Ok(None),
+            Credentials::Basic { user, password } => {
+                let pair =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                (format!("Basic {pair}"), "user name or password")
+            }
+            Credentials::Bearer { token } => (format!("Bearer {token}"), "token"),
+        };
+        let mut value =
+            HeaderValue::from_str(&text).map_err(|_| ClientError::InvalidCredential(what))?;
+        value.set_sensitive(true);
+        Ok(Some(value))
+    }
+}
+
+/// How the client connects: its credentials and the CA it trusts for `https://` nodes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientOptions {
+    pub credentials: Credentials,
+    /// PEM file of the CA that signed the nodes' certificates; the system's trust store when
+    /// absent.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The most idle connections kept per node (the bench keeps this many requests in flight).
+pub const IDLE_CONNECTIONS_PER_BROKER_MAX: usize = 1024;
+
 pub struct Client {
-    http: reqwest::Client,
+    http: HyperClient<transport::Connector, Full<bytes::Bytes>>,
+    /// The `Authorization` header of every request, when the client has credentials.
+    authorization: Option<HeaderValue>,
     brokers: Vec<String>,
     current: Mutex<String>,
     limits: RetryLimits,
+}
+
+// By hand: the credentials stay out of it, and the connection pool says nothing useful.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("brokers", &self.brokers)
+            .field("current", &self.current())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A request body.
@@ -219,6 +358,14 @@ enum Body<'a> {
 impl Client {
     /// A client for the brokers at `brokers` (`http://host:port`, comma-separated lists are split).
     pub fn new<S: AsRef<str>>(brokers: &[S]) -> Result<Client, ClientError> {
+        Client::with_options(brokers, &ClientOptions::default())
+    }
+
+    /// A client with credentials and, for `https://` brokers, a CA to trust.
+    pub fn with_options<S: AsRef<str>>(
+        brokers: &[S],
+        options: &ClientOptions,
+    ) -> Result<Client, ClientError> {
         let brokers: Vec<String> = brokers
             .iter()
             .flat_map(|b| b.as_ref().split(','))
@@ -237,19 +384,29 @@ impl Client {
             .cloned()
             .ok_or_else(|| ClientError::InvalidUrl(String::new()))?;
         for broker in &brokers {
-            reqwest::Url::parse(broker).map_err(|_| ClientError::InvalidUrl(broker.clone()))?;
+            let uri: Uri = broker
+                .parse()
+                .map_err(|_| ClientError::InvalidUrl(broker.clone()))?;
+            if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                return Err(ClientError::InvalidUrl(broker.clone()));
+            }
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(CONNECT_TIMEOUT_MS))
-            .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
-            .pool_max_idle_per_host(1024)
-            .build()
-            .map_err(|e| ClientError::Unreachable {
-                brokers: brokers.join(","),
-                message: e.to_string(),
-            })?;
+        let tls = if brokers.iter().any(|b| b.starts_with("https://")) {
+            Some(transport::tls_config(options.ca_file.as_deref())?)
+        } else {
+            None
+        };
+        let connector = transport::Connector {
+            tls,
+            connect_timeout: Duration::from_millis(CONNECT_TIMEOUT_MS),
+        };
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_BROKER_MAX)
+            .build(connector);
+        let authorization = options.credentials.header()?;
         Ok(Client {
             http,
+            authorization,
             brokers,
             current: Mutex::new(first),
             limits: RetryLimits::default(),
@@ -287,28 +444,49 @@ impl Client {
         body: &Body<'_>,
     ) -> Result<bytes::Bytes, ClientError> {
         let url = format!("{base}{path_and_query}");
-        let mut request = self.http.request(method.clone(), &url);
-        request = match body {
-            Body::None => request,
-            Body::Json(bytes) => request
-                .header("content-type", "application/json")
-                .body(bytes.clone()),
-            Body::Ndjson(bytes) => request
-                .header("content-type", "application/x-ndjson")
-                .body(bytes.to_vec()),
+        let mut request = hyper::Request::builder().method(method.clone()).uri(&url);
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        let body = match body {
+            Body::None => bytes::Bytes::new(),
+            Body::Json(bytes) => {
+                request = request.header(CONTENT_TYPE, "application/json");
+                bytes::Bytes::from(bytes.clone())
+            }
+            Body::Ndjson(bytes) => {
+                request = request.header(CONTENT_TYPE, "application/x-ndjson");
+                bytes::Bytes::copy_from_slice(bytes)
+            }
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(base, &e))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Interrupted {
-                broker: base.to_string(),
-                message: e.to_string(),
-            })?;
+        let request = request
+            .body(Full::new(body))
+            .map_err(|_| ClientError::InvalidUrl(url.clone()))?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| transport_error(base, &e))?;
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| ClientError::Interrupted {
+                    broker: base.to_string(),
+                    message: error_chain(&e),
+                })?
+                .to_bytes();
+            Ok::<_, ClientError>((status, bytes))
+        };
+        let (status, bytes) =
+            tokio::time::timeout(Duration::from_millis(REQUEST_TIMEOUT_MS), exchange)
+                .await
+                .map_err(|_| ClientError::Interrupted {
+                    broker: base.to_string(),
+                    message: format!("no answer within {REQUEST_TIMEOUT_MS} ms"),
+                })??;
         if status.is_success() {
             return Ok(bytes);
         }
@@ -322,6 +500,18 @@ impl Client {
                 message: format!("status {status}: {}", String::from_utf8_lossy(&bytes)),
             }),
         }
+    }
+
+    /// One `GET` of `path_and_query` from the node at `base` (one of this client's brokers or
+    /// any other node), without retries or leader discovery: for tools that ask each node in
+    /// turn, such as `yak cluster status`.
+    pub async fn get_from(
+        &self,
+        base: &str,
+        path_and_query: &str,
+    ) -> Result<bytes::Bytes, ClientError> {
+        self.send_once(base, &Method::GET, path_and_query, &Body::None)
+            .await
     }
 
     /// Finds the leader through any broker that answers.
@@ -694,6 +884,104 @@ impl Client {
     }
 }
 
+/// Logins, users, ACLs and tokens (`/auth/…`, `/users`, `/acls`).
+impl Client {
+    /// The principal these credentials stand for, and whether the node checks them.
+    pub async fn whoami(&self) -> Result<WhoAmI, ClientError> {
+        self.call(Method::GET, "/auth/whoami", Body::None).await
+    }
+
+    pub async fn users(&self) -> Result<UserList, ClientError> {
+        self.call(Method::GET, "/users", Body::None).await
+    }
+
+    /// Creates a user or sets its password; the node keeps only salted SCRAM credentials.
+    pub async fn upsert_user(&self, request: &UpsertUserRequest) -> Result<(), ClientError> {
+        self.send(Method::POST, "/users", Self::json(request))
+            .await
+            .map(drop)
+    }
+
+    pub async fn delete_user(&self, name: &str) -> Result<(), ClientError> {
+        self.send(
+            Method::DELETE,
+            &format!("/users/{}", encode(name)),
+            Body::None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// The ACLs that match `filter` (every ACL for an empty one).
+    pub async fn acls(&self, filter: &AclFilter) -> Result<AclList, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/acls{}", acl_filter_query(filter)),
+            Body::None,
+        )
+        .await
+    }
+
+    pub async fn create_acl(&self, entry: &AclEntry) -> Result<AclCreated, ClientError> {
+        self.call(Method::POST, "/acls", Self::json(entry)).await
+    }
+
+    /// Deletes the ACLs that match `filter` and returns them; the node refuses an empty filter.
+    pub async fn delete_acls(&self, filter: &AclFilter) -> Result<AclList, ClientError> {
+        self.call(
+            Method::DELETE,
+            &format!("/acls{}", acl_filter_query(filter)),
+            Body::None,
+        )
+        .await
+    }
+
+    /// A new bearer token; the answer is the only time the token itself is seen.
+    pub async fn create_token(
+        &self,
+        request: &CreateTokenRequest,
+    ) -> Result<CreatedToken, ClientError> {
+        self.call(Method::POST, "/auth/tokens", Self::json(request))
+            .await
+    }
+
+    pub async fn tokens(&self) -> Result<TokenList, ClientError> {
+        self.call(Method::GET, "/auth/tokens", Body::None).await
+    }
+
+    pub async fn revoke_token(&self, name: &str) -> Result<(), ClientError> {
+        self.send(
+            Method::DELETE,
+            &format!("/auth/tokens/{}", encode(name)),
+            Body::None,
+        )
+        .await
+        .map(drop)
+    }
+}
+
+/// The query string of an ACL filter (`?resource_type=TOPIC&…`), empty when nothing is set.
+fn acl_filter_query(filter: &AclFilter) -> String {
+    let fields = [
+        ("resource_type", &filter.resource_type),
+        ("resource_name", &filter.resource_name),
+        ("pattern_type", &filter.pattern_type),
+        ("principal", &filter.principal),
+        ("host", &filter.host),
+        ("operation", &filter.operation),
+        ("permission", &filter.permission),
+    ];
+    let pairs: Vec<String> = fields
+        .iter()
+        .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name}={}", encode(v))))
+        .collect();
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", pairs.join("&"))
+    }
+}
+
 /// A group id as one path segment or query value: Kafka allows any characters in it.
 fn encode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
@@ -905,6 +1193,136 @@ mod tests {
         assert_eq!(
             broker.produces.load(Ordering::SeqCst),
             FAST.retries_max as usize
+        );
+    }
+
+    /// A node that answers one request with `status` and `body`, and hands back the request's
+    /// head (request line and headers).
+    async fn recording(
+        status: u16,
+        body: &'static str,
+    ) -> (String, tokio::sync::oneshot::Receiver<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut stream = BufReader::new(stream);
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if stream.read_line(&mut line).await.unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            let response = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.get_mut().write_all(response.as_bytes()).await;
+            let _ = sender.send(head);
+        });
+        (url, receiver)
+    }
+
+    const WHOAMI: &str = r#"{"principal":"User:alice","authentication_required":true,"authorization_enabled":false}"#;
+
+    /// Basic credentials reach the node as `Authorization: Basic base64(user:password)`.
+    #[tokio::test]
+    async fn basic_credentials_are_sent_in_the_authorization_header() {
+        let (url, head) = recording(200, WHOAMI).await;
+        let options = ClientOptions {
+            credentials: Credentials::Basic {
+                user: "alice".into(),
+                password: "s3cret".into(),
+            },
+            ca_file: None,
+        };
+        let client = Client::with_options(&[&url], &options).expect("client");
+        let whoami = client.whoami().await.expect("whoami");
+        assert_eq!(whoami.principal, "User:alice");
+        let head = head.await.expect("request").to_ascii_lowercase();
+        // base64("alice:s3cret")
+        assert!(
+            head.contains("authorization: basic ywxpy2u6cznjcmv0\r\n"),
+            "{head}"
+        );
+    }
+
+    /// A token reaches the node as `Authorization: Bearer …`.
+    #[tokio::test]
+    async fn bearer_token_is_sent_in_the_authorization_header() {
+        let (url, head) = recording(200, WHOAMI).await;
+        let options = ClientOptions {
+            credentials: Credentials::Bearer {
+                token: "yak_abc".into(),
+            },
+            ca_file: None,
+        };
+        let client = Client::with_options(&[&url], &options).expect("client");
+        client.whoami().await.expect("whoami");
+        let head = head.await.expect("request");
+        assert!(head.contains("authorization: Bearer yak_abc\r\n"), "{head}");
+    }
+
+    /// A refusal for missing credentials is the caller's to fix: one attempt, its code intact.
+    #[tokio::test]
+    async fn unauthenticated_is_not_retried() {
+        let broker = scripted(vec![(401, error_body("unauthenticated"))]).await;
+        let client = Client::new(&[&broker.url])
+            .expect("client")
+            .with_retry_limits(FAST);
+        let error = client.produce(&record(None), Acks::All).await.unwrap_err();
+        assert_eq!(error.code(), Some(ErrorCode::Unauthenticated));
+        assert_eq!(broker.produces.load(Ordering::SeqCst), 1);
+    }
+
+    /// Passwords and tokens stay out of `{:?}`, which log lines use.
+    #[test]
+    fn credentials_debug_hides_secrets() {
+        let basic = Credentials::Basic {
+            user: "alice".into(),
+            password: "s3cret".into(),
+        };
+        let bearer = Credentials::Bearer {
+            token: "yak_abc".into(),
+        };
+        let text = format!("{basic:?} {bearer:?}");
+        assert!(text.contains("alice"), "{text}");
+        assert!(
+            !text.contains("s3cret") && !text.contains("yak_abc"),
+            "{text}"
+        );
+    }
+
+    /// A CA file that cannot be read is an error at construction, not at the first request.
+    #[test]
+    fn unreadable_ca_file_is_a_tls_error() {
+        let options = ClientOptions {
+            credentials: Credentials::None,
+            ca_file: Some("/nonexistent/ca.pem".into()),
+        };
+        let error = Client::with_options(&["https://127.0.0.1:1"], &options).unwrap_err();
+        assert!(matches!(error, ClientError::Tls(_)), "{error}");
+    }
+
+    /// The ACL filter becomes a query string with every value percent-encoded.
+    #[test]
+    fn acl_filter_query_encodes_values() {
+        assert_eq!(acl_filter_query(&AclFilter::default()), "");
+        let filter = AclFilter {
+            resource_type: Some("TOPIC".into()),
+            principal: Some("User:alice".into()),
+            ..AclFilter::default()
+        };
+        assert_eq!(
+            acl_filter_query(&filter),
+            "?resource_type=TOPIC&principal=User%3Aalice"
         );
     }
 

@@ -2,7 +2,7 @@
 
 use anyhow::bail;
 use clap::Args;
-use yak_client::{Client, Offset};
+use yak_client::Offset;
 
 /// Records asked for per request.
 pub const CONSUME_REQUEST_RECORDS_MAX: i64 = 1000;
@@ -13,6 +13,8 @@ pub const FOLLOW_WAIT_MS: i64 = 1000;
 pub struct ConsumeArgs {
     #[arg(long, env = "YAK_BROKER", default_value = "http://127.0.0.1:5001")]
     pub broker: String,
+    #[command(flatten)]
+    pub connection: crate::connection::Connection,
     #[arg(long)]
     pub topic: String,
     /// One partition; every partition of the topic when absent.
@@ -37,7 +39,7 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     if args.group.is_some() && args.offset != Offset::Earliest {
         bail!("--group reads from the group's committed offsets: leave out --offset");
     }
-    let client = Client::new(&[args.broker.as_str()])?;
+    let client = args.connection.client(&args.broker)?;
     let partitions: Vec<i32> = match args.partition {
         Some(p) => vec![p],
         None => {

@@ -5,7 +5,6 @@
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use yak_api::{ResetOffsetsRequest, ResetPosition, ResetTo, ResetToOffset, ResetToTimestamp};
-use yak_client::Client;
 
 use crate::topics::{print, BrokerUrl};
 
@@ -82,7 +81,7 @@ fn target(args: &ResetArgs) -> anyhow::Result<ResetTo> {
 }
 
 pub async fn run(args: GroupsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&[args.target.broker.as_str()])?;
+    let client = args.target.client()?;
     match args.command {
         GroupsCommand::List => print(&client.groups().await?),
         GroupsCommand::Describe { group } => print(&client.describe_group(&group).await?),

@@ -1,16 +1,20 @@
 //! The `yak` binary: the broker, the command-line client, the standalone console and the
 //! benchmark. Each subcommand is a module; this file only parses flags and dispatches.
 
+mod acls;
 mod bench;
 mod bench_kafka;
 mod broker_command;
 mod cluster;
+mod connection;
 mod console;
 mod consume;
 mod groups;
 mod produce;
 mod security_args;
+mod tokens;
 mod topics;
+mod users;
 
 use std::process::ExitCode;
 
@@ -52,6 +56,12 @@ enum Command {
     Console(console::ConsoleArgs),
     /// Load generator with a progress bar and a JSON summary.
     Bench(bench::BenchArgs),
+    /// SCRAM users: list, add (or change a password), delete.
+    Users(users::UsersArgs),
+    /// ACLs: add, list, delete, with the flags of Kafka's kafka-acls.
+    Acls(acls::AclsArgs),
+    /// Bearer tokens for the HTTP API: create, list, revoke.
+    Tokens(tokens::TokensArgs),
 }
 
 fn init_tracing(default: &str) {
@@ -87,6 +97,9 @@ fn main() -> ExitCode {
             Command::Cluster(args) => cluster::run(args).await,
             Command::Console(args) => console::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Users(args) => users::run(args).await,
+            Command::Acls(args) => acls::run(args).await,
+            Command::Tokens(args) => tokens::run(args).await,
         }
     });
     match result {

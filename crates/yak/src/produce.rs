@@ -19,6 +19,8 @@ pub struct ProduceArgs {
     /// Broker URLs, comma-separated; the client finds the leader.
     #[arg(long, env = "YAK_BROKER", default_value = "http://127.0.0.1:5001")]
     pub broker: String,
+    #[command(flatten)]
+    pub connection: crate::connection::Connection,
     #[arg(long)]
     pub topic: String,
     /// Key of every record (picks the partition).
@@ -132,7 +134,7 @@ impl Summary {
 }
 
 pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
-    let client = Client::new(&[args.broker.as_str()])?;
+    let client = args.connection.client(&args.broker)?;
     let acks = parse_acks(&args.acks)?;
     let mut ids = MessageIds::new();
     if let Some(path) = &args.csv {

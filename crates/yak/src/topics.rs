@@ -18,6 +18,15 @@ pub struct BrokerUrl {
         global = true
     )]
     pub broker: String,
+    #[command(flatten)]
+    pub connection: crate::connection::Connection,
+}
+
+impl BrokerUrl {
+    /// A client for these brokers with the connection flags' credentials and CA.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        self.connection.client(&self.broker)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -79,7 +88,7 @@ pub fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 pub async fn run_topics(args: TopicsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&[args.target.broker.as_str()])?;
+    let client = args.target.client()?;
     match args.command {
         TopicsCommand::List => print(&client.topics().await?),
         TopicsCommand::Create {

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::topics::BrokerUrl;
+pub use status::columns;
 
 #[derive(Debug, Args)]
 pub struct ClusterArgs {

@@ -32,10 +32,9 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
     if urls.is_empty() {
         bail!("--broker is empty: give at least one URL");
     }
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_millis(STATUS_REQUEST_TIMEOUT_MS))
-        .build()
-        .context("cannot build the HTTP client")?;
+    // Every node of the list is asked through one client, with the connection flags'
+    // credentials and CA; `get_from` asks exactly the node named, without retries.
+    let http = args.target.client()?;
     let mut failures = Vec::new();
     for url in &urls {
         match fetch_cluster(&http, url).await {
@@ -78,21 +77,22 @@ fn leader_url(state: &ClusterState, asked: &str) -> Option<String> {
 }
 
 async fn fetch_cluster(
-    http: &reqwest::Client,
+    http: &yak_client::Client,
     base: &str,
 ) -> anyhow::Result<(String, ClusterState)> {
-    let response = http.get(format!("{base}/cluster")).send().await?;
-    let status = response.status();
-    let body = response.text().await?;
-    if !status.is_success() {
-        bail!("status {status}: {}", body.trim());
-    }
+    let answer = tokio::time::timeout(
+        Duration::from_millis(STATUS_REQUEST_TIMEOUT_MS),
+        http.get_from(base, "/cluster"),
+    )
+    .await
+    .with_context(|| format!("no answer within {STATUS_REQUEST_TIMEOUT_MS} ms"))??;
+    let body = String::from_utf8_lossy(&answer).into_owned();
     let state = serde_json::from_str(&body).context("the answer is not a cluster state")?;
     Ok((body, state))
 }
 
 /// Left-aligned columns, two spaces apart.
-fn columns(rows: &[Vec<String>]) -> String {
+pub fn columns(rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = Vec::new();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

@@ -126,7 +126,9 @@ impl Broker {
                             }
                         }
                         assert!(
-                            self.http.starts_with("http://127.0.0.1:") && !self.kafka.is_empty(),
+                            (self.http.starts_with("http://127.0.0.1:")
+                                || self.http.starts_with("https://127.0.0.1:"))
+                                && !self.kafka.is_empty(),
                             "unexpected listening line {line:?}"
                         );
                         return;
