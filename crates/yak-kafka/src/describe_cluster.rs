@@ -1,11 +1,14 @@
 //! DescribeCluster (key 60, v0-1): the cluster id, controller and brokers, as Metadata
-//! lists them. Only the broker endpoint type (1) is served.
+//! lists them. Only the broker endpoint type (1) is served. Needs DESCRIBE on the cluster,
+//! else CLUSTER_AUTHORIZATION_FAILED (as Kafka 3.x answers).
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::backend::{error_code, Backend};
+use yak_auth::{Operation, Resource};
+
+use crate::backend::{error_code, Backend, BackendError};
 use crate::session::Session;
 
 /// `endpoint_type` 1 = brokers (2 = controllers, which YAK does not expose).
@@ -20,6 +23,12 @@ pub fn handle<B: Backend>(
     let response = DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(backend.cluster_id()))
         .with_controller_id(BrokerId(backend.controller_id()));
+    if !backend.authorize(session, Operation::Describe, &Resource::cluster()) {
+        let error = BackendError::ClusterAuthorizationFailed;
+        return response
+            .with_error_code(error.code())
+            .with_error_message(Some(StrBytes::from_string(error.to_string())));
+    }
     if version >= 1 && request.endpoint_type != ENDPOINT_TYPE_BROKERS {
         return response
             .with_error_code(error_code::UNSUPPORTED_ENDPOINT_TYPE)

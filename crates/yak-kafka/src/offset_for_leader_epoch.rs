@@ -4,30 +4,59 @@
 //! KIP-279); consumers ask it to check their position after a leader change (KIP-320). Each
 //! partition answers `(leader_epoch, end_offset)` as the backend finds them: the largest epoch at
 //! or below the one asked, and the offset where it ends (the log end offset for the latest).
+//!
+//! Authorization, as Kafka's: a follower (`replica_id` >= 0, v3+) needs CLUSTER_ACTION on the
+//! cluster, else every partition answers CLUSTER_AUTHORIZATION_FAILED; a consumer needs
+//! DESCRIBE on each topic, else its partitions answer TOPIC_AUTHORIZATION_FAILED.
 
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use crate::backend::{error_code, Backend};
+use yak_auth::{Operation, Resource};
+
+use crate::backend::{error_code, Backend, BackendError};
+use crate::session::Session;
 
 pub async fn handle<B: Backend>(
     backend: &B,
+    session: &Session,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    let follower = request.replica_id.0 >= 0;
+    let cluster_allowed =
+        !follower || backend.authorize(session, Operation::ClusterAction, &Resource::cluster());
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
+        let refused = if !cluster_allowed {
+            Some(BackendError::ClusterAuthorizationFailed)
+        } else if !follower
+            && !backend.authorize(
+                session,
+                Operation::Describe,
+                &Resource::topic(topic.topic.as_str()),
+            )
+        {
+            Some(BackendError::TopicAuthorizationFailed)
+        } else {
+            None
+        };
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
-            let answer = backend
-                .offset_for_leader_epoch(
-                    topic.topic.as_str(),
-                    partition.partition,
-                    partition.current_leader_epoch,
-                    partition.leader_epoch,
-                )
-                .await;
+            let answer = match &refused {
+                Some(error) => Err(error.clone()),
+                None => {
+                    backend
+                        .offset_for_leader_epoch(
+                            topic.topic.as_str(),
+                            partition.partition,
+                            partition.current_leader_epoch,
+                            partition.leader_epoch,
+                        )
+                        .await
+                }
+            };
             let entry = EpochEndOffset::default().with_partition(partition.partition);
             partitions.push(match answer {
                 Ok((leader_epoch, end_offset)) => entry

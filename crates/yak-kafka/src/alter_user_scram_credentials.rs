@@ -1,0 +1,188 @@
+//! AlterUserScramCredentials (key 51, v0): sets and deletes users' SCRAM credentials. Clients
+//! send the salt and the salted password (never the password); the node keeps only the
+//! derived StoredKey and ServerKey (`ScramCredential::from_salted_password`). Needs ALTER on
+//! the cluster (CLUSTER_AUTHORIZATION_FAILED per user otherwise). Answers one result per user,
+//! and a user's changes apply together or not at all, as in Kafka: an unknown mechanism is
+//! UNSUPPORTED_SASL_MECHANISM; iterations out of range, an empty user name or a bad salted
+//! password UNACCEPTABLE_CREDENTIAL; a mechanism named twice for one user DUPLICATE_RESOURCE;
+//! deleting a credential the user does not have RESOURCE_NOT_FOUND.
+
+use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+use yak_auth::scram::{ITERATIONS_MAX, ITERATIONS_MIN};
+use yak_auth::store::StoreError;
+use yak_auth::{Operation, Resource, ScramCredential, ScramMechanism, SecurityState};
+
+use crate::backend::{error_code, Backend, BackendError, UserScramChange};
+use crate::session::Session;
+
+fn mechanism(code: i8) -> Result<ScramMechanism, BackendError> {
+    ScramMechanism::from_kafka_type(code).ok_or_else(|| {
+        BackendError::UnsupportedSaslMechanism(format!("unknown SCRAM mechanism {code}"))
+    })
+}
+
+/// Adds one request entry to its user's change; the first error of a user sticks.
+fn add_entry(
+    changes: &mut Vec<(UserScramChange, Option<BackendError>)>,
+    user: &str,
+    entry: impl FnOnce(&mut UserScramChange) -> Result<ScramMechanism, BackendError>,
+) {
+    let position = match changes.iter().position(|(c, _)| c.user == user) {
+        Some(position) => position,
+        None => {
+            changes.push((
+                UserScramChange {
+                    user: user.to_owned(),
+                    deletions: Vec::new(),
+                    upsertions: Vec::new(),
+                },
+                None,
+            ));
+            changes.len() - 1
+        }
+    };
+    let (change, error) = &mut changes[position];
+    let outcome = entry(change).and_then(|added| {
+        let times = change.deletions.iter().filter(|m| **m == added).count()
+            + change
+                .upsertions
+                .iter()
+                .filter(|c| c.mechanism == added)
+                .count();
+        if times > 1 {
+            return Err(BackendError::DuplicateResource(format!(
+                "{} is changed more than once for the user",
+                added.name()
+            )));
+        }
+        Ok(())
+    });
+    if let Err(failure) = outcome {
+        error.get_or_insert(failure);
+    }
+}
+
+/// The request as checked changes per user, in the order users first appear; a user whose
+/// entries failed a check carries that error instead.
+pub fn changes(
+    request: &AlterUserScramCredentialsRequest,
+) -> Vec<(UserScramChange, Option<BackendError>)> {
+    let mut changes = Vec::new();
+    for deletion in &request.deletions {
+        add_entry(&mut changes, deletion.name.as_str(), |change| {
+            let mechanism = mechanism(deletion.mechanism)?;
+            change.deletions.push(mechanism);
+            Ok(mechanism)
+        });
+    }
+    for upsertion in &request.upsertions {
+        add_entry(&mut changes, upsertion.name.as_str(), |change| {
+            let mechanism = mechanism(upsertion.mechanism)?;
+            let iterations = u32::try_from(upsertion.iterations)
+                .ok()
+                .filter(|i| (ITERATIONS_MIN..=ITERATIONS_MAX).contains(i))
+                .ok_or_else(|| {
+                    BackendError::UnacceptableCredential(format!(
+                        "iterations must be {ITERATIONS_MIN}..={ITERATIONS_MAX}, got {}",
+                        upsertion.iterations
+                    ))
+                })?;
+            let credential = ScramCredential::from_salted_password(
+                mechanism,
+                &upsertion.salted_password,
+                upsertion.salt.to_vec(),
+                iterations,
+            )
+            .map_err(|error| BackendError::UnacceptableCredential(error.to_string()))?;
+            change.upsertions.push(credential);
+            Ok(mechanism)
+        });
+    }
+    for (change, error) in &mut changes {
+        if change.user.is_empty() {
+            error.get_or_insert(BackendError::UnacceptableCredential(
+                "the user name must not be empty".into(),
+            ));
+        }
+    }
+    changes
+}
+
+/// Applies one user's change to `state`, all of it or none. Backends call this inside their
+/// change of the stored state.
+pub fn apply(state: &mut SecurityState, change: &UserScramChange) -> Result<(), BackendError> {
+    let mut changed = state.clone();
+    for mechanism in &change.deletions {
+        changed
+            .delete_credential(&change.user, *mechanism)
+            .map_err(|error| match error {
+                StoreError::NoSuchUser(_) | StoreError::NoSuchCredential { .. } => {
+                    BackendError::ResourceNotFound(error.to_string())
+                }
+                other => BackendError::UnacceptableCredential(other.to_string()),
+            })?;
+    }
+    for credential in &change.upsertions {
+        changed
+            .set_credential(&change.user, credential.clone())
+            .map_err(|error| BackendError::UnacceptableCredential(error.to_string()))?;
+    }
+    *state = changed;
+    Ok(())
+}
+
+fn result(user: &str, outcome: Result<(), BackendError>) -> AlterUserScramCredentialsResult {
+    let result = AlterUserScramCredentialsResult::default()
+        .with_user(StrBytes::from_string(user.to_owned()));
+    match outcome {
+        Ok(()) => result.with_error_code(error_code::NONE),
+        Err(error) => result
+            .with_error_code(error.code())
+            .with_error_message(Some(StrBytes::from_string(
+                error.message().unwrap_or_else(|| error.to_string()),
+            ))),
+    }
+}
+
+pub async fn handle<B: Backend>(
+    backend: &B,
+    session: &Session,
+    request: AlterUserScramCredentialsRequest,
+) -> AlterUserScramCredentialsResponse {
+    let checked = changes(&request);
+    if !backend.authorize(session, Operation::Alter, &Resource::cluster()) {
+        let results = checked
+            .iter()
+            .map(|(change, _)| result(&change.user, Err(BackendError::ClusterAuthorizationFailed)))
+            .collect();
+        return AlterUserScramCredentialsResponse::default().with_results(results);
+    }
+    let valid: Vec<UserScramChange> = checked
+        .iter()
+        .filter(|(_, error)| error.is_none())
+        .map(|(change, _)| change.clone())
+        .collect();
+    let mut applied = if valid.is_empty() {
+        Vec::new()
+    } else {
+        backend.alter_scram_credentials(valid).await
+    }
+    .into_iter();
+    let results = checked
+        .into_iter()
+        .map(|(change, error)| {
+            let outcome = match error {
+                Some(error) => Err(error),
+                None => applied.next().unwrap_or_else(|| {
+                    Err(BackendError::Unknown("the backend lost an answer".into()))
+                }),
+            };
+            result(&change.user, outcome)
+        })
+        .collect();
+    AlterUserScramCredentialsResponse::default().with_results(results)
+}
