@@ -14,8 +14,10 @@
 //!   not deleted).
 //! - OffsetDelete: DELETE on the group, then READ per topic, as OffsetCommit.
 //!
-//! Refused parts of a request are taken out before the coordinator sees it (nothing refused is
-//! ever changed) and answered in their place in the response.
+//! Refused parts of a request that changes something (OffsetCommit, DeleteGroups,
+//! OffsetDelete) are taken out before the coordinator sees it, so nothing refused is ever
+//! changed, and answered in their place in the response; the answers of read-only requests
+//! (OffsetFetch, ListGroups) are cut to what the session may see.
 
 use std::collections::VecDeque;
 
