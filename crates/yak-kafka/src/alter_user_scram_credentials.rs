@@ -186,3 +186,122 @@ pub async fn handle<B: Backend>(
         .collect();
     AlterUserScramCredentialsResponse::default().with_results(results)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory_backend::MemoryBackend;
+    use kafka_protocol::messages::alter_user_scram_credentials_request::{
+        ScramCredentialDeletion, ScramCredentialUpsertion,
+    };
+    use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
+    use kafka_protocol::messages::DescribeUserScramCredentialsRequest;
+
+    fn upsertion(user: &str, mechanism: i8, iterations: i32) -> ScramCredentialUpsertion {
+        // A SHA-256 salted password is 32 bytes; its value does not matter here.
+        ScramCredentialUpsertion::default()
+            .with_name(StrBytes::from_string(user.to_owned()))
+            .with_mechanism(mechanism)
+            .with_iterations(iterations)
+            .with_salt(bytes::Bytes::from_static(b"salt"))
+            .with_salted_password(bytes::Bytes::from(vec![7u8; 32]))
+    }
+
+    fn deletion(user: &str, mechanism: i8) -> ScramCredentialDeletion {
+        ScramCredentialDeletion::default()
+            .with_name(StrBytes::from_string(user.to_owned()))
+            .with_mechanism(mechanism)
+    }
+
+    fn answered(response: &AlterUserScramCredentialsResponse) -> Vec<(String, i16)> {
+        response
+            .results
+            .iter()
+            .map(|r| (r.user.to_string(), r.error_code))
+            .collect()
+    }
+
+    /// Proves each user gets Kafka's code: bad iterations UNACCEPTABLE_CREDENTIAL, an unknown
+    /// mechanism UNSUPPORTED_SASL_MECHANISM, a mechanism twice DUPLICATE_RESOURCE, deleting a
+    /// missing credential RESOURCE_NOT_FOUND; a failed user changes nothing, a good one is
+    /// stored and described with its iterations.
+    #[tokio::test]
+    async fn per_user_errors_and_describe() {
+        let backend = MemoryBackend::for_tests();
+        backend.enable_security();
+        let sha256 = ScramMechanism::Sha256.kafka_type();
+        let request = AlterUserScramCredentialsRequest::default()
+            .with_deletions(vec![deletion("dave", sha256), deletion("erin", sha256)])
+            .with_upsertions(vec![
+                upsertion("alice", sha256, 4096),
+                upsertion("bob", sha256, 100),
+                upsertion("carol", 9, 4096),
+                upsertion("dave", sha256, 4096),
+                upsertion("", sha256, 4096),
+            ]);
+        let response = handle(&backend, &Session::anonymous(), request).await;
+        assert_eq!(
+            answered(&response),
+            vec![
+                ("dave".into(), error_code::DUPLICATE_RESOURCE),
+                ("erin".into(), error_code::RESOURCE_NOT_FOUND),
+                ("alice".into(), 0),
+                ("bob".into(), error_code::UNACCEPTABLE_CREDENTIAL),
+                ("carol".into(), error_code::UNSUPPORTED_SASL_MECHANISM),
+                ("".into(), error_code::UNACCEPTABLE_CREDENTIAL),
+            ]
+        );
+        let state = backend.security_state().expect("enabled");
+        assert_eq!(state.users.keys().collect::<Vec<_>>(), vec!["alice"]);
+
+        let describe = |users: Option<Vec<&'static str>>| {
+            crate::describe_user_scram_credentials::handle(
+                &backend,
+                &Session::anonymous(),
+                DescribeUserScramCredentialsRequest::default().with_users(users.map(|users| {
+                    users
+                        .into_iter()
+                        .map(|u| UserName::default().with_name(StrBytes::from_static_str(u)))
+                        .collect()
+                })),
+            )
+        };
+        let all = describe(None);
+        assert_eq!(all.results.len(), 1);
+        assert_eq!(all.results[0].credential_infos[0].iterations, 4096);
+        let named = describe(Some(vec!["alice", "nobody", "bob", "bob"]));
+        let codes: Vec<(String, i16)> = named
+            .results
+            .iter()
+            .map(|r| (r.user.to_string(), r.error_code))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                ("alice".into(), 0),
+                ("nobody".into(), error_code::RESOURCE_NOT_FOUND),
+                ("bob".into(), error_code::DUPLICATE_RESOURCE),
+            ]
+        );
+
+        backend.allow_only(Vec::new());
+        let refused = handle(
+            &backend,
+            &Session::anonymous(),
+            AlterUserScramCredentialsRequest::default()
+                .with_deletions(vec![deletion("alice", sha256)]),
+        )
+        .await;
+        assert_eq!(
+            answered(&refused),
+            vec![("alice".into(), error_code::CLUSTER_AUTHORIZATION_FAILED)]
+        );
+        assert!(backend
+            .security_state()
+            .is_some_and(|s| s.users.contains_key("alice")));
+        assert_eq!(
+            describe(None).error_code,
+            error_code::CLUSTER_AUTHORIZATION_FAILED
+        );
+    }
+}

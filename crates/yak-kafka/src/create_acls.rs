@@ -95,3 +95,147 @@ pub async fn handle<B: Backend>(
         .collect();
     CreateAclsResponse::default().with_results(results)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::describe_acls::tests::describe;
+    use crate::memory_backend::MemoryBackend;
+    use crate::versions;
+    use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+    use kafka_protocol::messages::{ApiKey, DeleteAclsRequest};
+    use kafka_protocol::protocol::Encodable;
+
+    pub(crate) fn creation(name: &str, pattern_type: i8, operation: i8) -> AclCreation {
+        AclCreation::default()
+            .with_resource_type(ResourceType::Topic.kafka_code())
+            .with_resource_name(StrBytes::from_string(name.to_owned()))
+            .with_resource_pattern_type(pattern_type)
+            .with_principal(StrBytes::from_static_str("User:alice"))
+            .with_host(StrBytes::from_static_str("*"))
+            .with_operation(operation)
+            .with_permission_type(Permission::Allow.kafka_code())
+    }
+
+    fn request(creations: Vec<AclCreation>) -> CreateAclsRequest {
+        CreateAclsRequest::default().with_creations(creations)
+    }
+
+    fn codes(response: &CreateAclsResponse) -> Vec<i16> {
+        response.results.iter().map(|r| r.error_code).collect()
+    }
+
+    /// Proves a node without an authorizer answers SECURITY_DISABLED, as Kafka does.
+    #[tokio::test]
+    async fn without_an_authorizer_is_security_disabled() {
+        let backend = MemoryBackend::for_tests();
+        let read = Operation::Read.kafka_code();
+        let response = handle(
+            &backend,
+            &Session::anonymous(),
+            request(vec![creation("t", 3, read)]),
+        )
+        .await;
+        assert_eq!(codes(&response), vec![error_code::SECURITY_DISABLED]);
+        let described = describe(&backend, None);
+        assert_eq!(described.error_code, error_code::SECURITY_DISABLED);
+    }
+
+    /// Proves creations are checked one by one (an unknown pattern type, an operation that
+    /// does not apply to topics, a bad principal: INVALID_REQUEST), the valid ones stored,
+    /// and that DescribeAcls and DeleteAcls find them with a MATCH filter.
+    #[tokio::test]
+    async fn create_describe_delete_round_trip() {
+        let backend = MemoryBackend::for_tests();
+        backend.enable_security();
+        let read = Operation::Read.kafka_code();
+        let prefixed = PatternType::Prefixed.kafka_code();
+        let mut bad_principal = creation("t", 3, read);
+        bad_principal.principal = StrBytes::from_static_str("alice");
+        let response = handle(
+            &backend,
+            &Session::anonymous(),
+            request(vec![
+                creation("logs-", prefixed, read),
+                creation("t", 2, read),
+                creation("t", 3, Operation::IdempotentWrite.kafka_code()),
+                bad_principal,
+                creation("logs-", prefixed, read),
+            ]),
+        )
+        .await;
+        assert_eq!(
+            codes(&response),
+            vec![
+                0,
+                error_code::INVALID_REQUEST,
+                error_code::INVALID_REQUEST,
+                error_code::INVALID_REQUEST,
+                0
+            ]
+        );
+        assert!(response.results[1].error_message.is_some());
+        for version in versions::decoded_versions(ApiKey::CreateAcls) {
+            let mut buf = bytes::BytesMut::new();
+            response.encode(&mut buf, version).expect("encodes");
+        }
+        assert_eq!(backend.security_state().map(|s| s.acls.len()), Some(1));
+
+        let described = describe(&backend, Some("logs-web"));
+        assert_eq!(described.error_code, 0);
+        assert_eq!(described.resources.len(), 1);
+        assert_eq!(described.resources[0].resource_name.as_str(), "logs-");
+        assert!(describe(&backend, Some("metrics")).resources.is_empty());
+
+        let delete = DeleteAclsRequest::default().with_filters(vec![
+            DeleteAclsFilter::default()
+                .with_resource_type_filter(ResourceType::Topic.kafka_code())
+                .with_resource_name_filter(Some(StrBytes::from_static_str("logs-web")))
+                .with_pattern_type_filter(PatternFilter::Match.kafka_code())
+                .with_principal_filter(None)
+                .with_host_filter(None)
+                .with_operation(KAFKA_CODE_ANY)
+                .with_permission_type(KAFKA_CODE_ANY),
+            DeleteAclsFilter::default().with_pattern_type_filter(0),
+        ]);
+        let deleted = crate::delete_acls::handle(&backend, &Session::anonymous(), delete).await;
+        assert_eq!(deleted.filter_results[0].error_code, 0);
+        assert_eq!(deleted.filter_results[0].matching_acls.len(), 1);
+        assert_eq!(
+            deleted.filter_results[1].error_code,
+            error_code::INVALID_REQUEST,
+            "pattern type UNKNOWN is no filter"
+        );
+        assert_eq!(backend.security_state().map(|s| s.acls.len()), Some(0));
+        for version in versions::decoded_versions(ApiKey::DeleteAcls) {
+            let mut buf = bytes::BytesMut::new();
+            deleted.encode(&mut buf, version).expect("encodes");
+        }
+    }
+
+    /// Proves the ACL APIs need ALTER (create, delete) or DESCRIBE (describe) on the cluster.
+    #[tokio::test]
+    async fn without_cluster_rights_is_cluster_authorization_failed() {
+        let backend = MemoryBackend::for_tests();
+        backend.enable_security();
+        backend.allow_only(Vec::new());
+        let read = Operation::Read.kafka_code();
+        let response = handle(
+            &backend,
+            &Session::anonymous(),
+            request(vec![creation("t", 3, read)]),
+        )
+        .await;
+        assert_eq!(
+            codes(&response),
+            vec![error_code::CLUSTER_AUTHORIZATION_FAILED]
+        );
+        assert_eq!(backend.security_state().map(|s| s.acls.len()), Some(0));
+        assert_eq!(
+            describe(&backend, None).error_code,
+            error_code::CLUSTER_AUTHORIZATION_FAILED
+        );
+    }
+
+    use yak_auth::acl::{PatternFilter, KAFKA_CODE_ANY};
+}

@@ -124,3 +124,31 @@ pub fn handle<B: Backend>(
         Err(error) => failed(error),
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::memory_backend::MemoryBackend;
+
+    /// DescribeAcls of every topic binding that would apply to `name` (MATCH), or of every
+    /// binding.
+    pub(crate) fn describe(backend: &MemoryBackend, name: Option<&str>) -> DescribeAclsResponse {
+        let request = DescribeAclsRequest::default()
+            .with_resource_type_filter(if name.is_some() {
+                ResourceType::Topic.kafka_code()
+            } else {
+                KAFKA_CODE_ANY
+            })
+            .with_resource_name_filter(name.map(|n| StrBytes::from_string(n.to_owned())))
+            .with_pattern_type_filter(if name.is_some() {
+                PatternFilter::Match.kafka_code()
+            } else {
+                KAFKA_CODE_ANY
+            })
+            .with_principal_filter(None)
+            .with_host_filter(None)
+            .with_operation(KAFKA_CODE_ANY)
+            .with_permission_type(KAFKA_CODE_ANY);
+        handle(backend, &Session::anonymous(), request)
+    }
+}

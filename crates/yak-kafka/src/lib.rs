@@ -31,6 +31,8 @@
 
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+#[cfg(test)]
+mod authorization_tests;
 pub mod backend;
 pub mod create_acls;
 pub mod create_partitions;
