@@ -261,10 +261,26 @@ impl Backend for KafkaBackend {
     }
 
     fn authorize(&self, session: &Session, operation: Operation, resource: &Resource) -> bool {
-        let allowed =
-            self.broker
-                .security
-                .authorize(&session.principal, &session.host, operation, resource);
+        // Followers fetch, list offsets, truncate by epoch and forward topic creations as the
+        // inter-broker user; Kafka requires that principal among the super users, and a
+        // cluster that forgot would stop replicating the moment ACLs go on, so it is one here.
+        let inter_broker = self
+            .broker
+            .security
+            .config
+            .inter_broker_user
+            .as_ref()
+            .is_some_and(|(user, _)| {
+                session.principal.principal_type == yak_auth::principal::USER_TYPE
+                    && session.principal.name == *user
+            });
+        let allowed = inter_broker
+            || self.broker.security.authorize(
+                &session.principal,
+                &session.host,
+                operation,
+                resource,
+            );
         if !allowed {
             Metrics::add(&self.broker.metrics.denied_requests_total, 1);
             tracing::debug!(principal = %session.principal, host = %session.host, ?operation, ?resource, "denied");

@@ -46,8 +46,10 @@ const PERMISSION_ALLOW: i8 = 3;
 /// Most bytes of a response frame these tests accept.
 const RESPONSE_BYTES_MAX: usize = 1 << 20;
 
+const REPLICATOR_PASSWORD: &str = "replicator-secret";
+
 /// A node with the authorizer on, one SASL_PLAINTEXT listener, and users alice and bob next
-/// to the bootstrap super user admin.
+/// to the bootstrap super user admin; `replicator` is the inter-broker user.
 async fn start(data: &tempfile::TempDir) -> Running {
     let config = BrokerConfig {
         default_partitions: 1,
@@ -63,6 +65,7 @@ async fn start(data: &tempfile::TempDir) -> Running {
                 allow_everyone_if_no_acl_found: false,
             },
             bootstrap_user: Some(("admin".into(), Secret(ADMIN_PASSWORD.into()))),
+            inter_broker_user: Some(("replicator".into(), Secret(REPLICATOR_PASSWORD.into()))),
             ..SecurityConfig::default()
         },
         ..BrokerConfig::on_ephemeral_ports(data.path().to_path_buf())
@@ -74,7 +77,11 @@ async fn start(data: &tempfile::TempDir) -> Running {
         .broker
         .security
         .update(|state| {
-            for (user, password) in [("alice", ALICE_PASSWORD), ("bob", BOB_PASSWORD)] {
+            for (user, password) in [
+                ("alice", ALICE_PASSWORD),
+                ("bob", BOB_PASSWORD),
+                ("replicator", REPLICATOR_PASSWORD),
+            ] {
                 state
                     .set_password(user, password, yak_auth::scram::ITERATIONS_MIN)
                     .map_err(yak_broker::security::to_broker_error)?;
@@ -577,6 +584,28 @@ async fn altered_scram_credential_logs_in() {
     assert_eq!(
         described.results[1].error_code,
         error_code::RESOURCE_NOT_FOUND
+    );
+    running.shutdown().await.expect("the broker stops");
+}
+
+/// Proves the inter-broker user is not refused without ACLs of its own (Kafka requires it
+/// among the super users; a cluster would otherwise stop replicating), while another user
+/// without ACLs is.
+#[tokio::test]
+async fn inter_broker_user_is_never_refused() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let running = start(&data).await;
+    running
+        .broker
+        .topic_or_create("replicated")
+        .await
+        .expect("the topic");
+    let mut replicator = Connection::plain(&running, "replicator", REPLICATOR_PASSWORD).await;
+    assert_eq!(replicator.produce("replicated").await, 0);
+    let mut bob = Connection::plain(&running, "bob", BOB_PASSWORD).await;
+    assert_eq!(
+        bob.produce("replicated").await,
+        error_code::TOPIC_AUTHORIZATION_FAILED
     );
     running.shutdown().await.expect("the broker stops");
 }
