@@ -576,3 +576,96 @@ async fn group_listings_and_deletes_are_cut_to_what_it_may_see() {
         ]
     );
 }
+
+/// Encodes a group API response at `version`, as the connection would.
+fn encodes(response: &GroupResponse, version: i16) -> bool {
+    let mut buf = bytes::BytesMut::new();
+    match response {
+        GroupResponse::Join(r) => r.encode(&mut buf, version).is_ok(),
+        GroupResponse::Sync(r) => r.encode(&mut buf, version).is_ok(),
+        GroupResponse::Heartbeat(r) => r.encode(&mut buf, version).is_ok(),
+        GroupResponse::Leave(r) => r.encode(&mut buf, version).is_ok(),
+        GroupResponse::OffsetCommit(r) => r.encode(&mut buf, version).is_ok(),
+        GroupResponse::OffsetFetch(r) => r.encode(&mut buf, version).is_ok(),
+        GroupResponse::ListGroups(r) => r.encode(&mut buf, version).is_ok(),
+        GroupResponse::DescribeGroups(r) => r.encode(&mut buf, version).is_ok(),
+        GroupResponse::DeleteGroups(r) => r.encode(&mut buf, version).is_ok(),
+        GroupResponse::OffsetDelete(r) => r.encode(&mut buf, version).is_ok(),
+    }
+}
+
+/// Proves every refusal of a group API encodes at every version served, with the group
+/// refused and with only its topics refused.
+#[tokio::test]
+async fn group_refusals_encode_at_every_version() {
+    use kafka_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    };
+    use kafka_protocol::messages::{
+        ApiKey, DescribeGroupsRequest, HeartbeatRequest, LeaveGroupRequest, OffsetDeleteRequest,
+        SyncGroupRequest,
+    };
+    let g = || GroupId(StrBytes::from_static_str("g"));
+    let requests = |version: i16| -> Vec<GroupRequest> {
+        let fetch = if version >= 8 {
+            OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
+                .with_group_id(g())
+                .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                    .with_name(topic_name("t"))
+                    .with_partition_indexes(vec![0])]))])
+        } else {
+            OffsetFetchRequest::default()
+                .with_group_id(g())
+                .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                    .with_name(topic_name("t"))
+                    .with_partition_indexes(vec![0])]))
+        };
+        vec![
+            GroupRequest::Join(JoinGroupRequest::default().with_group_id(g())),
+            GroupRequest::Sync(SyncGroupRequest::default().with_group_id(g())),
+            GroupRequest::Heartbeat(HeartbeatRequest::default().with_group_id(g())),
+            GroupRequest::Leave(LeaveGroupRequest::default().with_group_id(g())),
+            GroupRequest::OffsetCommit(
+                OffsetCommitRequest::default()
+                    .with_group_id(g())
+                    .with_topics(vec![OffsetCommitRequestTopic::default()
+                        .with_name(topic_name("t"))
+                        .with_partitions(vec![OffsetCommitRequestPartition::default()])]),
+            ),
+            GroupRequest::OffsetFetch(fetch),
+            GroupRequest::ListGroups(ListGroupsRequest::default()),
+            GroupRequest::DescribeGroups(DescribeGroupsRequest::default().with_groups(vec![g()])),
+            GroupRequest::DeleteGroups(DeleteGroupsRequest::default().with_groups_names(vec![g()])),
+            GroupRequest::OffsetDelete(
+                OffsetDeleteRequest::default()
+                    .with_group_id(g())
+                    .with_topics(vec![OffsetDeleteRequestTopic::default()
+                        .with_name(topic_name("t"))
+                        .with_partitions(vec![OffsetDeleteRequestPartition::default()])]),
+            ),
+        ]
+    };
+    let group_refused = backend_with(&["t"], Vec::new());
+    let topic_refused = backend_with(
+        &["t"],
+        vec![
+            (Operation::Read, Resource::group("g")),
+            (Operation::Describe, Resource::group("g")),
+            (Operation::Delete, Resource::group("g")),
+        ],
+    );
+    for (index, _) in requests(0).iter().enumerate() {
+        let api_key = requests(0)[index].api_key();
+        for version in crate::versions::decoded_versions(api_key) {
+            for backend in [&group_refused, &topic_refused] {
+                let request = requests(version).swap_remove(index);
+                let response = group(backend, request, version).await;
+                assert!(encodes(&response, version), "{api_key:?} v{version}");
+            }
+        }
+        let _: ApiKey = api_key;
+    }
+}
