@@ -7,6 +7,8 @@
 //! password UNACCEPTABLE_CREDENTIAL; a mechanism named twice for one user DUPLICATE_RESOURCE;
 //! deleting a credential the user does not have RESOURCE_NOT_FOUND.
 
+use std::collections::HashMap;
+
 use kafka_protocol::messages::alter_user_scram_credentials_response::AlterUserScramCredentialsResult;
 use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, AlterUserScramCredentialsResponse,
@@ -25,27 +27,33 @@ fn mechanism(code: i8) -> Result<ScramMechanism, BackendError> {
     })
 }
 
-/// Adds one request entry to its user's change; the first error of a user sticks.
+/// One user's change, and the first error among its entries.
+type Checked = (UserScramChange, Option<BackendError>);
+
+/// Adds one request entry to its user's change (found through `positions`, so a request of
+/// many users costs linear time); the first error of a user sticks, and a user with an error
+/// takes no more entries, so no user holds more than one entry per mechanism plus one.
 fn add_entry(
-    changes: &mut Vec<(UserScramChange, Option<BackendError>)>,
+    changes: &mut Vec<Checked>,
+    positions: &mut HashMap<String, usize>,
     user: &str,
     entry: impl FnOnce(&mut UserScramChange) -> Result<ScramMechanism, BackendError>,
 ) {
-    let position = match changes.iter().position(|(c, _)| c.user == user) {
-        Some(position) => position,
-        None => {
-            changes.push((
-                UserScramChange {
-                    user: user.to_owned(),
-                    deletions: Vec::new(),
-                    upsertions: Vec::new(),
-                },
-                None,
-            ));
-            changes.len() - 1
-        }
-    };
+    let position = *positions.entry(user.to_owned()).or_insert_with(|| {
+        changes.push((
+            UserScramChange {
+                user: user.to_owned(),
+                deletions: Vec::new(),
+                upsertions: Vec::new(),
+            },
+            None,
+        ));
+        changes.len() - 1
+    });
     let (change, error) = &mut changes[position];
+    if error.is_some() {
+        return;
+    }
     let outcome = entry(change).and_then(|added| {
         let times = change.deletions.iter().filter(|m| **m == added).count()
             + change
@@ -62,45 +70,54 @@ fn add_entry(
         Ok(())
     });
     if let Err(failure) = outcome {
-        error.get_or_insert(failure);
+        *error = Some(failure);
     }
 }
 
 /// The request as checked changes per user, in the order users first appear; a user whose
 /// entries failed a check carries that error instead.
-pub fn changes(
-    request: &AlterUserScramCredentialsRequest,
-) -> Vec<(UserScramChange, Option<BackendError>)> {
+pub fn changes(request: &AlterUserScramCredentialsRequest) -> Vec<Checked> {
     let mut changes = Vec::new();
+    let mut positions = HashMap::new();
     for deletion in &request.deletions {
-        add_entry(&mut changes, deletion.name.as_str(), |change| {
-            let mechanism = mechanism(deletion.mechanism)?;
-            change.deletions.push(mechanism);
-            Ok(mechanism)
-        });
+        add_entry(
+            &mut changes,
+            &mut positions,
+            deletion.name.as_str(),
+            |change| {
+                let mechanism = mechanism(deletion.mechanism)?;
+                change.deletions.push(mechanism);
+                Ok(mechanism)
+            },
+        );
     }
     for upsertion in &request.upsertions {
-        add_entry(&mut changes, upsertion.name.as_str(), |change| {
-            let mechanism = mechanism(upsertion.mechanism)?;
-            let iterations = u32::try_from(upsertion.iterations)
-                .ok()
-                .filter(|i| (ITERATIONS_MIN..=ITERATIONS_MAX).contains(i))
-                .ok_or_else(|| {
-                    BackendError::UnacceptableCredential(format!(
-                        "iterations must be {ITERATIONS_MIN}..={ITERATIONS_MAX}, got {}",
-                        upsertion.iterations
-                    ))
-                })?;
-            let credential = ScramCredential::from_salted_password(
-                mechanism,
-                &upsertion.salted_password,
-                upsertion.salt.to_vec(),
-                iterations,
-            )
-            .map_err(|error| BackendError::UnacceptableCredential(error.to_string()))?;
-            change.upsertions.push(credential);
-            Ok(mechanism)
-        });
+        add_entry(
+            &mut changes,
+            &mut positions,
+            upsertion.name.as_str(),
+            |change| {
+                let mechanism = mechanism(upsertion.mechanism)?;
+                let iterations = u32::try_from(upsertion.iterations)
+                    .ok()
+                    .filter(|i| (ITERATIONS_MIN..=ITERATIONS_MAX).contains(i))
+                    .ok_or_else(|| {
+                        BackendError::UnacceptableCredential(format!(
+                            "iterations must be {ITERATIONS_MIN}..={ITERATIONS_MAX}, got {}",
+                            upsertion.iterations
+                        ))
+                    })?;
+                let credential = ScramCredential::from_salted_password(
+                    mechanism,
+                    &upsertion.salted_password,
+                    upsertion.salt.to_vec(),
+                    iterations,
+                )
+                .map_err(|error| BackendError::UnacceptableCredential(error.to_string()))?;
+                change.upsertions.push(credential);
+                Ok(mechanism)
+            },
+        );
     }
     for (change, error) in &mut changes {
         if change.user.is_empty() {
@@ -153,14 +170,21 @@ pub async fn handle<B: Backend>(
     session: &Session,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
-    let checked = changes(&request);
     if !backend.authorize(session, Operation::Alter, &Resource::cluster()) {
-        let results = checked
+        // One answer per user, found without checking (nor deriving keys for) a refused
+        // request's credentials.
+        let mut users = std::collections::HashSet::new();
+        let results = request
+            .deletions
             .iter()
-            .map(|(change, _)| result(&change.user, Err(BackendError::ClusterAuthorizationFailed)))
+            .map(|d| &d.name)
+            .chain(request.upsertions.iter().map(|u| &u.name))
+            .filter(|name| users.insert(name.as_str()))
+            .map(|name| result(name.as_str(), Err(BackendError::ClusterAuthorizationFailed)))
             .collect();
         return AlterUserScramCredentialsResponse::default().with_results(results);
     }
+    let checked = changes(&request);
     let valid: Vec<UserScramChange> = checked
         .iter()
         .filter(|(_, error)| error.is_none())

@@ -4,6 +4,8 @@
 //! INVALID_REQUEST. Kafka's ANY (code 1) and a null name, principal or host match anything;
 //! the pattern filter MATCH finds the bindings that would apply to the named resource.
 
+use std::collections::HashMap;
+
 use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource};
 use kafka_protocol::messages::{DescribeAclsRequest, DescribeAclsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -68,26 +70,32 @@ pub fn filter(wire: WireFilter<'_>) -> Result<AclBindingFilter, BackendError> {
 /// The response's resources: one entry per resource pattern, its bindings under it.
 pub fn resources(bindings: Vec<AclBinding>) -> Vec<DescribeAclsResource> {
     let mut resources: Vec<DescribeAclsResource> = Vec::new();
+    // Where each resource pattern's entry is, so that many bindings group in linear time.
+    let mut positions: HashMap<(i8, String, i8), usize> = HashMap::new();
     for binding in bindings {
         let acl = AclDescription::default()
             .with_principal(StrBytes::from_string(binding.principal))
             .with_host(StrBytes::from_string(binding.host))
             .with_operation(binding.operation.kafka_code())
             .with_permission_type(binding.permission.kafka_code());
-        let same = |r: &DescribeAclsResource| {
-            r.resource_type == binding.resource_type.kafka_code()
-                && r.pattern_type == binding.pattern_type.kafka_code()
-                && r.resource_name.as_str() == binding.resource_name
-        };
-        match resources.iter_mut().find(|r| same(r)) {
-            Some(resource) => resource.acls.push(acl),
-            None => resources.push(
-                DescribeAclsResource::default()
-                    .with_resource_type(binding.resource_type.kafka_code())
-                    .with_resource_name(StrBytes::from_string(binding.resource_name))
-                    .with_pattern_type(binding.pattern_type.kafka_code())
-                    .with_acls(vec![acl]),
-            ),
+        let key = (
+            binding.resource_type.kafka_code(),
+            binding.resource_name,
+            binding.pattern_type.kafka_code(),
+        );
+        match positions.get(&key) {
+            Some(&position) => resources[position].acls.push(acl),
+            None => {
+                positions.insert(key.clone(), resources.len());
+                let (resource_type, resource_name, pattern_type) = key;
+                resources.push(
+                    DescribeAclsResource::default()
+                        .with_resource_type(resource_type)
+                        .with_resource_name(StrBytes::from_string(resource_name))
+                        .with_pattern_type(pattern_type)
+                        .with_acls(vec![acl]),
+                );
+            }
         }
     }
     resources

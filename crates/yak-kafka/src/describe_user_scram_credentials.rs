@@ -64,6 +64,10 @@ pub fn handle<B: Backend>(
             .map(|(user, credentials)| described(user, credentials))
             .collect(),
         Some(named) => {
+            let by_name: HashMap<&str, &[(ScramMechanism, u32)]> = users
+                .iter()
+                .map(|(user, credentials)| (user.as_str(), credentials.as_slice()))
+                .collect();
             let mut times_named: HashMap<&str, usize> = HashMap::new();
             for name in &named {
                 *times_named.entry(name.name.as_str()).or_default() += 1;
@@ -83,8 +87,8 @@ pub fn handle<B: Backend>(
                             ),
                         );
                     }
-                    match users.iter().find(|(user, _)| user == name) {
-                        Some((user, credentials)) => described(user, credentials),
+                    match by_name.get(name) {
+                        Some(credentials) => described(name, credentials),
                         None => failed(
                             name,
                             BackendError::ResourceNotFound(

@@ -569,12 +569,71 @@ mod tests {
                 11,
                 &DescribeClusterRequest::default(),
             ),
+            frame(
+                ApiKey::CreateAcls,
+                3,
+                13,
+                &CreateAclsRequest::default().with_creations(vec![
+                    kafka_protocol::messages::create_acls_request::AclCreation::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_static_str("t1"))
+                        .with_resource_pattern_type(3)
+                        .with_principal(StrBytes::from_static_str("User:alice"))
+                        .with_host(StrBytes::from_static_str("*"))
+                        .with_operation(3)
+                        .with_permission_type(3),
+                ]),
+            ),
+            frame(
+                ApiKey::DescribeAcls,
+                3,
+                14,
+                &DescribeAclsRequest::default()
+                    .with_resource_type_filter(1)
+                    .with_pattern_type_filter(1)
+                    .with_operation(1)
+                    .with_permission_type(1),
+            ),
+            frame(
+                ApiKey::DeleteAcls,
+                3,
+                15,
+                &DeleteAclsRequest::default().with_filters(vec![
+                    kafka_protocol::messages::delete_acls_request::DeleteAclsFilter::default()
+                        .with_resource_type_filter(2)
+                        .with_pattern_type_filter(2)
+                        .with_resource_name_filter(Some(StrBytes::from_static_str("t1")))
+                        .with_operation(1)
+                        .with_permission_type(1),
+                ]),
+            ),
+            frame(
+                ApiKey::DescribeUserScramCredentials,
+                0,
+                16,
+                &DescribeUserScramCredentialsRequest::default().with_users(None),
+            ),
+            frame(
+                ApiKey::AlterUserScramCredentials,
+                0,
+                17,
+                &AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+                    kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                        .with_name(StrBytes::from_static_str("alice"))
+                        .with_mechanism(1)
+                        .with_iterations(4096)
+                        .with_salt(Bytes::from_static(b"salt"))
+                        .with_salted_password(Bytes::from(vec![1u8; 32])),
+                ]),
+            ),
         ]
     }
 
     fn backend() -> MemoryBackend {
         let backend = MemoryBackend::for_tests();
         backend.add_topic("t1", 2);
+        // The ACL and SCRAM admin APIs then run their real paths, not SECURITY_DISABLED.
+        backend.enable_security();
         backend
     }
 
@@ -740,7 +799,7 @@ mod tests {
         /// Valid frames with bytes flipped, cut or inserted never panic.
         #[test]
         fn mutated_frames_never_panic(
-            seed in 0..17usize,
+            seed in 0..22usize,
             flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
             cut in any::<prop::sample::Index>(),
             insert in prop::collection::vec(any::<u8>(), 0..16),
