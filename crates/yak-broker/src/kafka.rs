@@ -261,6 +261,20 @@ impl Backend for KafkaBackend {
     }
 
     fn authorize(&self, session: &Session, operation: Operation, resource: &Resource) -> bool {
+        let allowed = self.authorize_quietly(session, operation, resource);
+        if !allowed {
+            Metrics::add(&self.broker.metrics.denied_requests_total, 1);
+            tracing::debug!(principal = %session.principal, host = %session.host, ?operation, ?resource, "denied");
+        }
+        allowed
+    }
+
+    fn authorize_quietly(
+        &self,
+        session: &Session,
+        operation: Operation,
+        resource: &Resource,
+    ) -> bool {
         // Followers fetch, list offsets, truncate by epoch and forward topic creations as the
         // inter-broker user; Kafka requires that principal among the super users, and a
         // cluster that forgot would stop replicating the moment ACLs go on, so it is one here.
@@ -274,18 +288,13 @@ impl Backend for KafkaBackend {
                 session.principal.principal_type == yak_auth::principal::USER_TYPE
                     && session.principal.name == *user
             });
-        let allowed = inter_broker
+        inter_broker
             || self.broker.security.authorize(
                 &session.principal,
                 &session.host,
                 operation,
                 resource,
-            );
-        if !allowed {
-            Metrics::add(&self.broker.metrics.denied_requests_total, 1);
-            tracing::debug!(principal = %session.principal, host = %session.host, ?operation, ?resource, "denied");
-        }
-        allowed
+            )
     }
 
     fn authentication_result(&self, listener: SecurityProtocol, success: bool) {

@@ -609,3 +609,43 @@ async fn inter_broker_user_is_never_refused() {
     );
     running.shutdown().await.expect("the broker stops");
 }
+
+/// Proves topics hidden from an all-topics Metadata are not counted as denied requests
+/// (Kafka does not log those either), while a refused produce is.
+#[tokio::test]
+async fn hidden_topics_are_not_counted_as_denied_requests() {
+    use std::sync::atomic::Ordering;
+    let data = tempfile::tempdir().expect("tempdir");
+    let running = start(&data).await;
+    for topic in ["a", "b", "c"] {
+        running
+            .broker
+            .topic_or_create(topic)
+            .await
+            .expect("the topic");
+    }
+    let denied = || {
+        running
+            .broker
+            .metrics
+            .denied_requests_total
+            .load(Ordering::Relaxed)
+    };
+    let before = denied();
+    let mut alice = Connection::plain(&running, "alice", ALICE_PASSWORD).await;
+    let metadata = alice
+        .call(
+            12,
+            &kafka_protocol::messages::MetadataRequest::default().with_topics(None),
+        )
+        .await
+        .expect("Metadata answered");
+    assert!(metadata.topics.is_empty(), "alice may describe no topic");
+    assert_eq!(denied(), before);
+    assert_eq!(
+        alice.produce("a").await,
+        error_code::TOPIC_AUTHORIZATION_FAILED
+    );
+    assert_eq!(denied(), before + 1);
+    running.shutdown().await.expect("the broker stops");
+}

@@ -405,6 +405,17 @@ pub trait Backend: Send + Sync + 'static {
     fn authorize(&self, _session: &Session, _operation: Operation, _resource: &Resource) -> bool {
         true
     }
+    /// `authorize` for filtering a listing (Metadata of all topics, ListGroups, ...): a
+    /// refusal only hides an entry, so it is not counted or logged as a denied request
+    /// (Kafka's `logIfDenied = false`).
+    fn authorize_quietly(
+        &self,
+        session: &Session,
+        operation: Operation,
+        resource: &Resource,
+    ) -> bool {
+        self.authorize(session, operation, resource)
+    }
     /// Adds ACL bindings (CreateAcls), each validated by the front-end; one answer per
     /// binding, in order. `SecurityDisabled` when the node has no authorizer (the default).
     fn create_acls(

@@ -76,6 +76,15 @@ fn may_topic<B: Backend>(
     )
 }
 
+/// Whether `topic` shows in a listing (see `Backend::authorize_quietly`).
+fn may_topic_quietly<B: Backend>(backend: &B, session: &Session, topic: &TopicName) -> bool {
+    backend.authorize_quietly(
+        session,
+        Operation::Describe,
+        &Resource::topic(topic.0.as_str()),
+    )
+}
+
 /// Authorizes `request`, has the backend answer what is allowed, and answers the rest.
 pub async fn handle<B: Backend>(
     backend: &B,
@@ -169,13 +178,17 @@ pub async fn handle<B: Backend>(
             let response = backend
                 .group_request(R::ListGroups(r), version, client)
                 .await;
-            if may(backend, session, Operation::Describe, Resource::cluster()) {
+            if backend.authorize_quietly(session, Operation::Describe, &Resource::cluster()) {
                 return response;
             }
             match response {
                 GroupResponse::ListGroups(mut response) => {
                     response.groups.retain(|g| {
-                        may_group(backend, session, Operation::Describe, g.group_id.0.as_str())
+                        backend.authorize_quietly(
+                            session,
+                            Operation::Describe,
+                            &Resource::group(g.group_id.0.as_str()),
+                        )
                     });
                     GroupResponse::ListGroups(response)
                 }
@@ -393,7 +406,7 @@ async fn offset_fetch<B: Backend>(
         };
         response
             .topics
-            .retain(|t| !all_topics || may_topic(backend, session, Operation::Describe, &t.name));
+            .retain(|t| !all_topics || may_topic_quietly(backend, session, &t.name));
         for topic in &mut response.topics {
             if !may_topic(backend, session, Operation::Describe, &topic.name) {
                 for partition in &mut topic.partitions {
@@ -435,7 +448,7 @@ async fn offset_fetch<B: Backend>(
         }
         group
             .topics
-            .retain(|t| !all_topics || may_topic(backend, session, Operation::Describe, &t.name));
+            .retain(|t| !all_topics || may_topic_quietly(backend, session, &t.name));
         for topic in &mut group.topics {
             if !may_topic(backend, session, Operation::Describe, &topic.name) {
                 for partition in &mut topic.partitions {
