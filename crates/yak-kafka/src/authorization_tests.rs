@@ -124,13 +124,11 @@ const LIMITS: FetchLimits = FetchLimits {
 
 async fn fetch(
     backend: &MemoryBackend,
-    version: i16,
     request: FetchRequest,
 ) -> kafka_protocol::messages::FetchResponse {
     crate::fetch::handle(
         backend,
         &session(),
-        version,
         LIMITS,
         request,
         ResponseBudget::standalone(1 << 20),
@@ -149,7 +147,7 @@ async fn fetch_without_read_is_topic_authorization_failed() {
             .append(topic, 0, test_batch(&[b"v"]))
             .expect("appends");
     }
-    let response = fetch(&backend, 12, fetch_request(&["a", "b"], 0)).await;
+    let response = fetch(&backend, fetch_request(&["a", "b"], 0)).await;
     let a = &response.responses[0].partitions[0];
     let b = &response.responses[1].partitions[0];
     assert_eq!(a.error_code, 0);
@@ -164,7 +162,7 @@ async fn fetch_without_read_is_topic_authorization_failed() {
 async fn fetch_of_only_refused_partitions_answers_at_once() {
     let backend = backend_with(&["b"], Vec::new());
     let started = tokio::time::Instant::now();
-    let response = fetch(&backend, 12, fetch_request(&["b"], 30_000)).await;
+    let response = fetch(&backend, fetch_request(&["b"], 30_000)).await;
     assert_eq!(started.elapsed(), Duration::ZERO);
     assert_eq!(
         response.responses[0].partitions[0].error_code,
@@ -172,27 +170,29 @@ async fn fetch_of_only_refused_partitions_answers_at_once() {
     );
 }
 
-/// Proves a follower's Fetch needs CLUSTER_ACTION: every partition, and the response from v7,
-/// answer CLUSTER_AUTHORIZATION_FAILED, in a shape every version encodes.
+/// Proves a follower's Fetch needs CLUSTER_ACTION (READ on the topic is not enough): every
+/// partition answers TOPIC_AUTHORIZATION_FAILED, as Kafka answers, in a shape every version
+/// encodes.
 #[tokio::test]
-async fn replica_fetch_without_cluster_action_is_cluster_authorization_failed() {
+async fn replica_fetch_without_cluster_action_is_refused() {
     let backend = backend_with(&["a"], vec![(Operation::Read, Resource::topic("a"))]);
     for version in crate::versions::decoded_versions(kafka_protocol::messages::ApiKey::Fetch) {
         let request = fetch_request(&["a"], 0).with_replica_id(BrokerId(2));
-        let response = fetch(&backend, version, request).await;
-        let expected_top = if version >= 7 {
-            error_code::CLUSTER_AUTHORIZATION_FAILED
-        } else {
-            0
-        };
-        assert_eq!(response.error_code, expected_top, "v{version}");
-        assert_eq!(
-            response.responses[0].partitions[0].error_code,
-            error_code::CLUSTER_AUTHORIZATION_FAILED
-        );
+        let response = fetch(&backend, request).await;
+        assert_eq!(response.error_code, 0, "v{version}");
+        let partition = &response.responses[0].partitions[0];
+        assert_eq!(partition.error_code, error_code::TOPIC_AUTHORIZATION_FAILED);
+        assert!(partition.records.as_ref().is_some_and(Bytes::is_empty));
         let mut buf = bytes::BytesMut::new();
         response.encode(&mut buf, version).expect("encodes");
     }
+    backend.allow_only(vec![(Operation::ClusterAction, Resource::cluster())]);
+    backend
+        .append("a", 0, test_batch(&[b"v"]))
+        .expect("appends");
+    let request = fetch_request(&["a"], 0).with_replica_id(BrokerId(2));
+    let response = fetch(&backend, request).await;
+    assert_eq!(response.responses[0].partitions[0].error_code, 0);
 }
 
 fn metadata_request(names: Option<&[&str]>, auto_create: bool) -> MetadataRequest {

@@ -13,8 +13,9 @@
 //!
 //! Authorization, as Kafka's: a consumer needs READ on each topic (a partition of a topic it
 //! may not read answers TOPIC_AUTHORIZATION_FAILED and is neither read nor waited on); a
-//! follower (`replica_id` >= 0) needs CLUSTER_ACTION on the cluster, else every partition, and
-//! from v7 the response, answers CLUSTER_AUTHORIZATION_FAILED.
+//! follower (`replica_id` >= 0) needs CLUSTER_ACTION on the cluster, else every partition
+//! answers TOPIC_AUTHORIZATION_FAILED (Kafka's `handleFetchRequest` answers a follower so, not
+//! with CLUSTER_AUTHORIZATION_FAILED).
 
 use std::time::Duration;
 
@@ -27,9 +28,6 @@ use yak_auth::{Operation, Resource};
 use crate::backend::{error_code, Backend, Reader};
 use crate::memory::{ResponseBudget, ResponsePermits};
 use crate::session::Session;
-
-/// The first Fetch version with a top-level `error_code`.
-const TOP_LEVEL_ERROR_VERSION_MIN: i16 = 7;
 
 /// `isolation_level` 1 = read_committed (librdkafka's default).
 const READ_COMMITTED: i8 = 1;
@@ -49,7 +47,6 @@ pub struct FetchLimits {
 pub async fn handle<B: Backend>(
     backend: &B,
     session: &Session,
-    version: i16,
     limits: FetchLimits,
     request: FetchRequest,
     mut budget: ResponseBudget,
@@ -64,7 +61,7 @@ pub async fn handle<B: Backend>(
     if request.replica_id.0 >= 0
         && !backend.authorize(session, Operation::ClusterAction, &Resource::cluster())
     {
-        return (cluster_refused(&request, version), budget.finish());
+        return (follower_refused(&request), budget.finish());
     }
     // Decided once per request: the long-poll below reads again without asking again.
     let authorized: Vec<bool> = request
@@ -251,10 +248,9 @@ fn refused_partition(partition: i32, code: i16) -> PartitionData {
         .with_records(Some(bytes::Bytes::new()))
 }
 
-/// The answer to a follower's fetch without CLUSTER_ACTION: every partition refused, and the
-/// response too from v7.
-fn cluster_refused(request: &FetchRequest, version: i16) -> FetchResponse {
-    let code = error_code::CLUSTER_AUTHORIZATION_FAILED;
+/// The answer to a follower's fetch without CLUSTER_ACTION: every partition refused.
+fn follower_refused(request: &FetchRequest) -> FetchResponse {
+    let code = error_code::TOPIC_AUTHORIZATION_FAILED;
     let topics = request
         .topics
         .iter()
@@ -270,13 +266,8 @@ fn cluster_refused(request: &FetchRequest, version: i16) -> FetchResponse {
                 )
         })
         .collect();
-    let top_level = if version >= TOP_LEVEL_ERROR_VERSION_MIN {
-        code
-    } else {
-        error_code::NONE
-    };
     FetchResponse::default()
-        .with_error_code(top_level)
+        .with_error_code(error_code::NONE)
         .with_session_id(0)
         .with_responses(topics)
 }
@@ -302,7 +293,6 @@ mod tests {
         handle(
             backend,
             &Session::anonymous(),
-            12,
             LIMITS,
             request,
             ResponseBudget::standalone(1 << 20),

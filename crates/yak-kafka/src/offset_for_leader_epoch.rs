@@ -5,9 +5,10 @@
 //! partition answers `(leader_epoch, end_offset)` as the backend finds them: the largest epoch at
 //! or below the one asked, and the offset where it ends (the log end offset for the latest).
 //!
-//! Authorization, as Kafka's: a follower (`replica_id` >= 0, v3+) needs CLUSTER_ACTION on the
-//! cluster, else every partition answers CLUSTER_AUTHORIZATION_FAILED; a consumer needs
-//! DESCRIBE on each topic, else its partitions answer TOPIC_AUTHORIZATION_FAILED.
+//! Authorization, as Kafka's (`KafkaApis.handleOffsetForLeaderEpochRequest`): the API was
+//! first for followers, which hold CLUSTER_ACTION on the cluster, and consumers use it since
+//! KIP-320 with DESCRIBE on the topic; either allows a topic, whatever `replica_id` says, and
+//! a topic allowed by neither answers TOPIC_AUTHORIZATION_FAILED on each partition.
 
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
@@ -24,20 +25,17 @@ pub async fn handle<B: Backend>(
     session: &Session,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
-    let follower = request.replica_id.0 >= 0;
+    // Asked quietly: a consumer without CLUSTER_ACTION is the normal case, not a refusal.
     let cluster_allowed =
-        !follower || backend.authorize(session, Operation::ClusterAction, &Resource::cluster());
+        backend.authorize_quietly(session, Operation::ClusterAction, &Resource::cluster());
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
-        let refused = if !cluster_allowed {
-            Some(BackendError::ClusterAuthorizationFailed)
-        } else if !follower
+        let refused = if !cluster_allowed
             && !backend.authorize(
                 session,
                 Operation::Describe,
                 &Resource::topic(topic.topic.as_str()),
-            )
-        {
+            ) {
             Some(BackendError::TopicAuthorizationFailed)
         } else {
             None

@@ -354,7 +354,7 @@ pub async fn handle<B: Backend>(
             let budget =
                 budget.unwrap_or_else(|| ResponseBudget::standalone(config.fetch.fetch_bytes_max));
             let (response, permits) =
-                fetch::handle(backend, session, version, config.fetch, request, budget).await;
+                fetch::handle(backend, session, config.fetch, request, budget).await;
             let frame = encode_response(api_key, version, correlation_id, &response)?;
             return Ok(Reply::Send(frame, permits));
         }
