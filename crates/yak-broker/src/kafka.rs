@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use yak_auth::{Operation, Resource, ScramCredential, ScramMechanism};
+use yak_auth::{
+    AclBinding, AclBindingFilter, Operation, Resource, ScramCredential, ScramMechanism,
+};
 use yak_kafka::backend::{
-    Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, Reader, TopicMeta,
+    Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, Reader,
+    TopicMeta, UserScramChange,
 };
 use yak_kafka::{SecurityProtocol, Session};
 use yak_log::{batch, ValidBatch};
@@ -184,6 +187,22 @@ pub fn backend_error(error: BrokerError) -> BackendError {
     }
 }
 
+/// The per-entry answers of one change of the security state, or, when the change could not
+/// be saved (nothing of it applied), that failure for each of the `count` entries.
+fn every_or_all<T>(
+    changed: Result<Vec<Result<T, BackendError>>, BrokerError>,
+    count: usize,
+) -> Vec<Result<T, BackendError>> {
+    match changed {
+        Ok(answers) => answers,
+        Err(error) => {
+            tracing::warn!(%error, "security state change failed");
+            let error = backend_error(error);
+            (0..count).map(|_| Err(error.clone())).collect()
+        }
+    }
+}
+
 /// CreateTopics configs as the broker takes them; a name given twice is refused, as Kafka does.
 fn parse_configs(
     configs: &[(String, String)],
@@ -242,10 +261,7 @@ impl Backend for KafkaBackend {
     }
 
     fn authorize(&self, session: &Session, operation: Operation, resource: &Resource) -> bool {
-        let allowed =
-            self.broker
-                .security
-                .authorize(&session.principal, &session.host, operation, resource);
+        let allowed = self.authorize_quietly(session, operation, resource);
         if !allowed {
             Metrics::add(&self.broker.metrics.denied_requests_total, 1);
             tracing::debug!(principal = %session.principal, host = %session.host, ?operation, ?resource, "denied");
@@ -253,8 +269,110 @@ impl Backend for KafkaBackend {
         allowed
     }
 
+    fn authorize_quietly(
+        &self,
+        session: &Session,
+        operation: Operation,
+        resource: &Resource,
+    ) -> bool {
+        // Followers fetch, list offsets, truncate by epoch and forward topic creations as the
+        // inter-broker user; Kafka requires that principal among the super users, and a
+        // cluster that forgot would stop replicating the moment ACLs go on, so it is one here.
+        let inter_broker = self
+            .broker
+            .security
+            .config
+            .inter_broker_user
+            .as_ref()
+            .is_some_and(|(user, _)| {
+                session.principal.principal_type == yak_auth::principal::USER_TYPE
+                    && session.principal.name == *user
+            });
+        inter_broker
+            || self.broker.security.authorize(
+                &session.principal,
+                &session.host,
+                operation,
+                resource,
+            )
+    }
+
     fn authentication_result(&self, listener: SecurityProtocol, success: bool) {
         self.broker.metrics.authentication(listener.name(), success);
+    }
+
+    async fn create_acls(&self, bindings: Vec<AclBinding>) -> Vec<Result<(), BackendError>> {
+        if !self.broker.security.config.authorizer.enabled {
+            return bindings
+                .iter()
+                .map(|_| Err(BackendError::SecurityDisabled))
+                .collect();
+        }
+        let count = bindings.len();
+        let changed = self
+            .broker
+            .security
+            .update(move |state| {
+                Ok(bindings
+                    .into_iter()
+                    .map(|binding| yak_kafka::create_acls::add(&mut state.acls, binding))
+                    .collect::<Vec<_>>())
+            })
+            .await;
+        every_or_all(changed, count)
+    }
+
+    fn describe_acls(&self, filter: &AclBindingFilter) -> Result<Vec<AclBinding>, BackendError> {
+        if !self.broker.security.config.authorizer.enabled {
+            return Err(BackendError::SecurityDisabled);
+        }
+        Ok(self.broker.security.snapshot().acls.matching(filter))
+    }
+
+    async fn delete_acls(
+        &self,
+        filters: Vec<AclBindingFilter>,
+    ) -> Vec<Result<Vec<AclBinding>, BackendError>> {
+        if !self.broker.security.config.authorizer.enabled {
+            return filters
+                .iter()
+                .map(|_| Err(BackendError::SecurityDisabled))
+                .collect();
+        }
+        let count = filters.len();
+        let changed = self
+            .broker
+            .security
+            .update(move |state| {
+                Ok(filters
+                    .iter()
+                    .map(|filter| Ok(state.acls.remove_matching(filter)))
+                    .collect::<Vec<_>>())
+            })
+            .await;
+        every_or_all(changed, count)
+    }
+
+    fn scram_users(&self) -> Vec<(String, Vec<(ScramMechanism, u32)>)> {
+        yak_kafka::describe_user_scram_credentials::users(&self.broker.security.snapshot())
+    }
+
+    async fn alter_scram_credentials(
+        &self,
+        changes: Vec<UserScramChange>,
+    ) -> Vec<Result<(), BackendError>> {
+        let count = changes.len();
+        let changed = self
+            .broker
+            .security
+            .update(move |state| {
+                Ok(changes
+                    .iter()
+                    .map(|change| yak_kafka::alter_user_scram_credentials::apply(state, change))
+                    .collect::<Vec<_>>())
+            })
+            .await;
+        every_or_all(changed, count)
     }
 
     fn topics(&self) -> Vec<TopicMeta> {

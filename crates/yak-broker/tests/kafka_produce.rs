@@ -72,14 +72,26 @@ async fn batch_whose_records_disagree_with_its_header_is_invalid_record() {
     }
     .write(&mut lying);
     batch::seal(&mut lying);
-    let response = yak_kafka::produce::handle(&backend, 9, request(lying)).await;
+    let response = yak_kafka::produce::handle(
+        &backend,
+        &yak_kafka::Session::anonymous(),
+        9,
+        request(lying),
+    )
+    .await;
     let yak_kafka::produce::ProduceReply::Response(response) = response else {
         panic!("acks=1 answers");
     };
     let answer = &response.responses[0].partition_responses[0];
     assert_eq!(answer.error_code, error_code::INVALID_RECORD, "{answer:?}");
 
-    let response = yak_kafka::produce::handle(&backend, 9, request(batch_of(2))).await;
+    let response = yak_kafka::produce::handle(
+        &backend,
+        &yak_kafka::Session::anonymous(),
+        9,
+        request(batch_of(2)),
+    )
+    .await;
     let yak_kafka::produce::ProduceReply::Response(response) = response else {
         panic!("acks=1 answers");
     };

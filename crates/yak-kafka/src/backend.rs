@@ -7,7 +7,9 @@
 use std::future::Future;
 
 use bytes::Bytes;
-use yak_auth::{Operation, Resource, ScramCredential, ScramMechanism};
+use yak_auth::{
+    AclBinding, AclBindingFilter, Operation, Resource, ScramCredential, ScramMechanism,
+};
 use yak_log::{BatchError, BatchErrorKind, ValidBatch};
 
 use crate::session::{SecurityProtocol, Session};
@@ -143,6 +145,19 @@ pub enum BackendError {
     ClusterAuthorizationFailed,
     #[error("transactional id authorization failed")]
     TransactionalIdAuthorizationFailed,
+    /// The node has no authorizer: the ACL APIs have nothing to act on.
+    #[error("security features are disabled")]
+    SecurityDisabled,
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("resource not found: {0}")]
+    ResourceNotFound(String),
+    #[error("duplicate resource: {0}")]
+    DuplicateResource(String),
+    #[error("unsupported SASL mechanism: {0}")]
+    UnsupportedSaslMechanism(String),
+    #[error("unacceptable credential: {0}")]
+    UnacceptableCredential(String),
     #[error("unknown server error: {0}")]
     Unknown(String),
 }
@@ -185,6 +200,12 @@ impl BackendError {
             BackendError::TransactionalIdAuthorizationFailed => {
                 error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
             }
+            BackendError::SecurityDisabled => error_code::SECURITY_DISABLED,
+            BackendError::InvalidRequest(_) => error_code::INVALID_REQUEST,
+            BackendError::ResourceNotFound(_) => error_code::RESOURCE_NOT_FOUND,
+            BackendError::DuplicateResource(_) => error_code::DUPLICATE_RESOURCE,
+            BackendError::UnsupportedSaslMechanism(_) => error_code::UNSUPPORTED_SASL_MECHANISM,
+            BackendError::UnacceptableCredential(_) => error_code::UNACCEPTABLE_CREDENTIAL,
             BackendError::Unknown(_) => -1,
         }
     }
@@ -201,6 +222,11 @@ impl BackendError {
             | BackendError::InvalidPartitions(detail)
             | BackendError::InvalidReplicationFactor(detail)
             | BackendError::InvalidConfig(detail)
+            | BackendError::InvalidRequest(detail)
+            | BackendError::ResourceNotFound(detail)
+            | BackendError::DuplicateResource(detail)
+            | BackendError::UnsupportedSaslMechanism(detail)
+            | BackendError::UnacceptableCredential(detail)
             | BackendError::Unknown(detail) => {
                 Some(self.to_string()).filter(|_| !detail.is_empty())
             }
@@ -230,6 +256,21 @@ pub mod error_code {
     pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
     pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
     pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
+    pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+    pub const SECURITY_DISABLED: i16 = 54;
+    pub const RESOURCE_NOT_FOUND: i16 = 91;
+    pub const DUPLICATE_RESOURCE: i16 = 92;
+    pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
+}
+
+/// One user's changes in an AlterUserScramCredentials request, checked by the front-end
+/// (known mechanisms, iterations in range, each mechanism once); they apply together or not
+/// at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserScramChange {
+    pub user: String,
+    pub deletions: Vec<ScramMechanism>,
+    pub upsertions: Vec<ScramCredential>,
 }
 
 /// The broker as the Kafka front-end sees it. Every method is called concurrently from many
@@ -363,6 +404,63 @@ pub trait Backend: Send + Sync + 'static {
     /// everything, for backends without authorization.
     fn authorize(&self, _session: &Session, _operation: Operation, _resource: &Resource) -> bool {
         true
+    }
+    /// `authorize` for filtering a listing (Metadata of all topics, ListGroups, ...): a
+    /// refusal only hides an entry, so it is not counted or logged as a denied request
+    /// (Kafka's `logIfDenied = false`).
+    fn authorize_quietly(
+        &self,
+        session: &Session,
+        operation: Operation,
+        resource: &Resource,
+    ) -> bool {
+        self.authorize(session, operation, resource)
+    }
+    /// Adds ACL bindings (CreateAcls), each validated by the front-end; one answer per
+    /// binding, in order. `SecurityDisabled` when the node has no authorizer (the default).
+    fn create_acls(
+        &self,
+        bindings: Vec<AclBinding>,
+    ) -> impl Future<Output = Vec<Result<(), BackendError>>> + Send {
+        let answers = bindings
+            .iter()
+            .map(|_| Err(BackendError::SecurityDisabled))
+            .collect();
+        async move { answers }
+    }
+    /// The bindings `filter` matches (DescribeAcls); `SecurityDisabled` without an authorizer.
+    fn describe_acls(&self, _filter: &AclBindingFilter) -> Result<Vec<AclBinding>, BackendError> {
+        Err(BackendError::SecurityDisabled)
+    }
+    /// Removes the bindings each filter matches (DeleteAcls) in one change; one answer per
+    /// filter, in order, listing what it removed.
+    fn delete_acls(
+        &self,
+        filters: Vec<AclBindingFilter>,
+    ) -> impl Future<Output = Vec<Result<Vec<AclBinding>, BackendError>>> + Send {
+        let answers = filters
+            .iter()
+            .map(|_| Err(BackendError::SecurityDisabled))
+            .collect();
+        async move { answers }
+    }
+    /// Every user with SCRAM credentials, with each credential's mechanism and iterations
+    /// (DescribeUserScramCredentials). Empty for a backend without users.
+    fn scram_users(&self) -> Vec<(String, Vec<(ScramMechanism, u32)>)> {
+        Vec::new()
+    }
+    /// Applies each user's changes (AlterUserScramCredentials) in one change of the stored
+    /// state; one answer per change, in order. A deletion of a credential the user does not
+    /// have is `ResourceNotFound`.
+    fn alter_scram_credentials(
+        &self,
+        changes: Vec<UserScramChange>,
+    ) -> impl Future<Output = Vec<Result<(), BackendError>>> + Send {
+        let answers = changes
+            .iter()
+            .map(|_| Err(BackendError::SecurityDisabled))
+            .collect();
+        async move { answers }
     }
     /// Counts a login on `listener` (metrics).
     fn authentication_result(&self, _listener: SecurityProtocol, _success: bool) {}

@@ -1,20 +1,34 @@
 //! CreatePartitions (key 37, v0-3): grows a topic to a new partition count. Manual
-//! assignments are refused.
+//! assignments are refused. A topic the session may not ALTER answers
+//! TOPIC_AUTHORIZATION_FAILED.
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::backend::{error_code, Backend};
+use yak_auth::{Operation, Resource};
+
+use crate::backend::{error_code, Backend, BackendError};
+use crate::session::Session;
 
 pub async fn handle<B: Backend>(
     backend: &B,
+    session: &Session,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-        let result = if topic.assignments.as_ref().is_some_and(|a| !a.is_empty()) {
+        let result = if !backend.authorize(
+            session,
+            Operation::Alter,
+            &Resource::topic(topic.name.as_str()),
+        ) {
+            let error = BackendError::TopicAuthorizationFailed;
+            result
+                .with_error_code(error.code())
+                .with_error_message(Some(StrBytes::from_string(error.to_string())))
+        } else if topic.assignments.as_ref().is_some_and(|a| !a.is_empty()) {
             result
                 .with_error_code(error_code::INVALID_REPLICA_ASSIGNMENT)
                 .with_error_message(Some(StrBytes::from_static_str(
@@ -59,10 +73,10 @@ mod tests {
                         .with_count(count),
                 ])
             };
-            let grown = handle(&backend, request(3)).await;
+            let grown = handle(&backend, &Session::anonymous(), request(3)).await;
             assert_eq!(grown.results[0].error_code, 0);
             assert_eq!(backend.topic("a").map(|t| t.partitions.len()), Some(3));
-            let shrunk = handle(&backend, request(2)).await;
+            let shrunk = handle(&backend, &Session::anonymous(), request(2)).await;
             assert_eq!(shrunk.results[0].error_code, 37);
             for r in [grown, shrunk] {
                 let mut buf = bytes::BytesMut::new();

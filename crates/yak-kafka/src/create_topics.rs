@@ -1,5 +1,10 @@
 //! CreateTopics (key 19, v2-7). -1 partitions or replication factor (v4+) means the broker's
 //! default; `validate_only` is passed through. Manual replica assignments are refused.
+//!
+//! Authorization, as Kafka's: CREATE on the cluster, or else CREATE on each topic (a topic
+//! without it answers TOPIC_AUTHORIZATION_FAILED); from v5 the created topic's configs are
+//! shown only with DESCRIBE_CONFIGS on it (else `topic_config_error_code`
+//! TOPIC_AUTHORIZATION_FAILED).
 
 use std::collections::HashSet;
 
@@ -10,7 +15,10 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use yak_auth::{Operation, Resource};
+
 use crate::backend::{error_code, Backend, TopicMeta};
+use crate::session::Session;
 
 /// `config_source` of a topic's own config (Kafka's DYNAMIC_TOPIC_CONFIG).
 pub const CONFIG_SOURCE_TOPIC: i8 = 1;
@@ -28,9 +36,11 @@ pub fn config_source(meta: &TopicMeta, name: &str) -> i8 {
 
 pub async fn handle<B: Backend>(
     backend: &B,
+    session: &Session,
     version: i16,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
+    let cluster_create = backend.authorize(session, Operation::Create, &Resource::cluster());
     let mut seen = HashSet::new();
     let duplicates: HashSet<String> = request
         .topics
@@ -58,6 +68,17 @@ pub async fn handle<B: Backend>(
             ));
             continue;
         }
+        if !cluster_create
+            && !backend.authorize(session, Operation::Create, &Resource::topic(&name))
+        {
+            results.push(failed(
+                result,
+                error_code::TOPIC_AUTHORIZATION_FAILED,
+                None,
+                version,
+            ));
+            continue;
+        }
         let configs = topic
             .configs
             .into_iter()
@@ -76,7 +97,22 @@ pub async fn handle<B: Backend>(
             )
             .await;
         results.push(match outcome {
-            Ok(meta) => created(result, &meta, version),
+            Ok(meta) => {
+                let result = created(result, &meta, version);
+                if version >= 5
+                    && !backend.authorize(
+                        session,
+                        Operation::DescribeConfigs,
+                        &Resource::topic(&name),
+                    )
+                {
+                    result
+                        .with_configs(None)
+                        .with_topic_config_error_code(error_code::TOPIC_AUTHORIZATION_FAILED)
+                } else {
+                    result
+                }
+            }
             Err(error) => {
                 tracing::debug!(topic = %name, %error, "create topic failed");
                 failed(result, error.code(), error.message(), version)
@@ -165,10 +201,16 @@ mod tests {
     async fn creates_and_refuses() {
         for version in versions::decoded_versions(ApiKey::CreateTopics) {
             let backend = MemoryBackend::for_tests();
-            let response = handle(&backend, version, request(&["a", "b", "b"])).await;
+            let response = handle(
+                &backend,
+                &Session::anonymous(),
+                version,
+                request(&["a", "b", "b"]),
+            )
+            .await;
             let codes: Vec<i16> = response.topics.iter().map(|t| t.error_code).collect();
             assert_eq!(codes, vec![0, 42, 42]);
-            let again = handle(&backend, version, request(&["a"])).await;
+            let again = handle(&backend, &Session::anonymous(), version, request(&["a"])).await;
             assert_eq!(again.topics[0].error_code, 36);
             for r in [response, again] {
                 let mut buf = bytes::BytesMut::new();

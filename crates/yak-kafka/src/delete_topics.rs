@@ -1,15 +1,21 @@
 //! DeleteTopics (key 20, v1-6). v1-5 name topics in `topic_names`; v6 in `topics`, by name
-//! or by id (an unknown id gets UNKNOWN_TOPIC_ID).
+//! or by id (an unknown id gets UNKNOWN_TOPIC_ID). A topic the session may not DELETE answers
+//! TOPIC_AUTHORIZATION_FAILED; one named by id keeps its name out of that answer unless the
+//! session may DESCRIBE it, as Kafka does.
 
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use yak_auth::{Operation, Resource};
+
 use crate::backend::{error_code, Backend};
+use crate::session::Session;
 
 pub async fn handle<B: Backend>(
     backend: &B,
+    session: &Session,
     version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
@@ -28,6 +34,7 @@ pub async fn handle<B: Backend>(
     };
     let mut responses = Vec::with_capacity(targets.len());
     for (name, topic_id) in targets {
+        let named = name.is_some();
         let name = name.or_else(|| {
             backend
                 .topics()
@@ -38,6 +45,23 @@ pub async fn handle<B: Backend>(
         let result = DeletableTopicResult::default().with_topic_id(topic_id);
         let result = match name {
             None => result.with_error_code(error_code::UNKNOWN_TOPIC_ID),
+            Some(name)
+                if !backend.authorize(
+                    session,
+                    Operation::Delete,
+                    &Resource::topic(name.as_str()),
+                ) =>
+            {
+                let shown = named
+                    || backend.authorize(
+                        session,
+                        Operation::Describe,
+                        &Resource::topic(name.as_str()),
+                    );
+                result
+                    .with_name(shown.then_some(name))
+                    .with_error_code(error_code::TOPIC_AUTHORIZATION_FAILED)
+            }
             Some(name) => {
                 let outcome = backend.delete_topic(name.as_str()).await;
                 let result = result.with_name(Some(name));
@@ -80,7 +104,7 @@ mod tests {
                 DeleteTopicsRequest::default()
                     .with_topic_names(vec![topic_name("a"), topic_name("missing")])
             };
-            let response = handle(&backend, version, request).await;
+            let response = handle(&backend, &Session::anonymous(), version, request).await;
             assert_eq!(response.responses[0].error_code, 0, "v{version}");
             assert_eq!(response.responses[1].error_code, 3, "v{version}");
             assert!(backend.topic("a").is_none());

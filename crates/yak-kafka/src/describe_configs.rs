@@ -1,5 +1,7 @@
 //! DescribeConfigs (key 32, v1-4): topic configs from the backend; the broker resource
-//! (which tools query) answers an empty list.
+//! (which tools query) answers an empty list. A topic needs DESCRIBE_CONFIGS on it (else
+//! TOPIC_AUTHORIZATION_FAILED), the broker DESCRIBE_CONFIGS on the cluster (else
+//! CLUSTER_AUTHORIZATION_FAILED), as in Kafka.
 
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult,
@@ -7,14 +9,21 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use yak_auth::{Operation, Resource};
+
 use crate::backend::{error_code, Backend, BackendError};
 use crate::create_topics::config_source;
+use crate::session::Session;
 
 /// Kafka's ConfigResource types.
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 
-pub fn handle<B: Backend>(backend: &B, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub fn handle<B: Backend>(
+    backend: &B,
+    session: &Session,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
     let results = request
         .resources
         .into_iter()
@@ -28,6 +37,24 @@ pub fn handle<B: Backend>(backend: &B, request: DescribeConfigsRequest) -> Descr
                     .as_ref()
                     .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
             };
+            let refused = match resource.resource_type {
+                RESOURCE_TOPIC => (!backend.authorize(
+                    session,
+                    Operation::DescribeConfigs,
+                    &Resource::topic(resource.resource_name.as_str()),
+                ))
+                .then_some(BackendError::TopicAuthorizationFailed),
+                RESOURCE_BROKER => {
+                    (!backend.authorize(session, Operation::DescribeConfigs, &Resource::cluster()))
+                        .then_some(BackendError::ClusterAuthorizationFailed)
+                }
+                _ => None,
+            };
+            if let Some(error) = refused {
+                return result
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(error.to_string())));
+            }
             match resource.resource_type {
                 RESOURCE_TOPIC => match backend.topic(resource.resource_name.as_str()) {
                     Some(meta) => {
@@ -93,7 +120,7 @@ mod tests {
             resource(RESOURCE_BROKER, "1", None),
             resource(8, "x", None),
         ]);
-        let response = handle(&backend, request);
+        let response = handle(&backend, &Session::anonymous(), request);
         assert!(response.results[0].configs.len() > 1);
         assert!(
             response.results[0]

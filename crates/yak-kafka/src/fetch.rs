@@ -10,6 +10,12 @@
 //! before the log is read and given back once the response is written; a long-poll waits
 //! holding none. `records` is never null (librdkafka rejects a -1 MessageSetSize), and no
 //! fetch sessions are kept: `session_id` is always 0, so clients stay on full fetches.
+//!
+//! Authorization, as Kafka's: a consumer needs READ on each topic (a partition of a topic it
+//! may not read answers TOPIC_AUTHORIZATION_FAILED and is neither read nor waited on); a
+//! follower (`replica_id` >= 0) needs CLUSTER_ACTION on the cluster, else every partition
+//! answers TOPIC_AUTHORIZATION_FAILED (Kafka's `handleFetchRequest` answers a follower so, not
+//! with CLUSTER_AUTHORIZATION_FAILED).
 
 use std::time::Duration;
 
@@ -17,9 +23,11 @@ use futures::future::select_all;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 use tokio::time::Instant;
+use yak_auth::{Operation, Resource};
 
 use crate::backend::{error_code, Backend, Reader};
 use crate::memory::{ResponseBudget, ResponsePermits};
+use crate::session::Session;
 
 /// `isolation_level` 1 = read_committed (librdkafka's default).
 const READ_COMMITTED: i8 = 1;
@@ -38,6 +46,7 @@ pub struct FetchLimits {
 /// it is written.
 pub async fn handle<B: Backend>(
     backend: &B,
+    session: &Session,
     limits: FetchLimits,
     request: FetchRequest,
     mut budget: ResponseBudget,
@@ -49,6 +58,24 @@ pub async fn handle<B: Backend>(
             FetchResponse::default().with_error_code(error_code::FETCH_SESSION_ID_NOT_FOUND);
         return (response, budget.finish());
     }
+    if request.replica_id.0 >= 0
+        && !backend.authorize(session, Operation::ClusterAction, &Resource::cluster())
+    {
+        return (follower_refused(&request), budget.finish());
+    }
+    // Decided once per request: the long-poll below reads again without asking again.
+    let authorized: Vec<bool> = request
+        .topics
+        .iter()
+        .map(|topic| {
+            request.replica_id.0 >= 0
+                || backend.authorize(
+                    session,
+                    Operation::Read,
+                    &Resource::topic(topic.topic.as_str()),
+                )
+        })
+        .collect();
     let wait_ms = u64::try_from(request.max_wait_ms)
         .unwrap_or(0)
         .min(limits.wait_ms_max);
@@ -59,9 +86,17 @@ pub async fn handle<B: Backend>(
         .min(limits.fetch_bytes_max);
     loop {
         budget.take(response_bytes_max).await;
-        let (response, bytes, any_error) =
-            read(backend, &request, response_bytes_max, &mut budget).await;
-        if bytes >= min_bytes || any_error || Instant::now() >= deadline {
+        let (response, bytes, any_error) = read(
+            backend,
+            &request,
+            &authorized,
+            response_bytes_max,
+            &mut budget,
+        )
+        .await;
+        // Nothing it may read: Kafka answers at once rather than hold the fetch.
+        let none_authorized = !authorized.is_empty() && authorized.iter().all(|a| !a);
+        if bytes >= min_bytes || any_error || none_authorized || Instant::now() >= deadline {
             budget.shrink_to(bytes);
             return (response, budget.finish());
         }
@@ -73,7 +108,9 @@ pub async fn handle<B: Backend>(
                 .topics
                 .iter()
                 .zip(&response.responses)
-                .flat_map(|(topic, answered)| {
+                .zip(&authorized)
+                .filter(|(_, authorized)| **authorized)
+                .flat_map(|((topic, answered), _)| {
                     topic.partitions.iter().zip(&answered.partitions).map(
                         move |(partition, seen)| {
                             // A follower waits for the log end to pass what it holds; a
@@ -124,6 +161,7 @@ pub async fn handle<B: Backend>(
 pub async fn read<B: Backend>(
     backend: &B,
     request: &FetchRequest,
+    authorized: &[bool],
     response_bytes_max: usize,
     budget: &mut ResponseBudget,
 ) -> (FetchResponse, usize, bool) {
@@ -132,9 +170,16 @@ pub async fn read<B: Backend>(
     let mut bytes_total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(request.topics.len());
-    for topic in &request.topics {
+    for (index, topic) in request.topics.iter().enumerate() {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
+            if !authorized.get(index).copied().unwrap_or(false) {
+                partitions.push(refused_partition(
+                    partition.partition,
+                    error_code::TOPIC_AUTHORIZATION_FAILED,
+                ));
+                continue;
+            }
             let partition_max_bytes = usize::try_from(partition.partition_max_bytes).unwrap_or(0);
             let limit_bytes = partition_max_bytes.min(budget_bytes);
             let entry = PartitionData::default().with_partition_index(partition.partition);
@@ -174,12 +219,7 @@ pub async fn read<B: Backend>(
                 }
                 Err(error) => {
                     any_error = true;
-                    entry
-                        .with_error_code(error.code())
-                        .with_high_watermark(-1)
-                        .with_last_stable_offset(-1)
-                        .with_log_start_offset(-1)
-                        .with_records(Some(bytes::Bytes::new()))
+                    refused_partition(partition.partition, error.code())
                 }
             };
             partitions.push(entry);
@@ -195,6 +235,41 @@ pub async fn read<B: Backend>(
         .with_session_id(0)
         .with_responses(topics);
     (response, bytes_total, any_error)
+}
+
+/// A partition's answer without data: `code`, and -1 for every offset.
+fn refused_partition(partition: i32, code: i16) -> PartitionData {
+    PartitionData::default()
+        .with_partition_index(partition)
+        .with_error_code(code)
+        .with_high_watermark(-1)
+        .with_last_stable_offset(-1)
+        .with_log_start_offset(-1)
+        .with_records(Some(bytes::Bytes::new()))
+}
+
+/// The answer to a follower's fetch without CLUSTER_ACTION: every partition refused.
+fn follower_refused(request: &FetchRequest) -> FetchResponse {
+    let code = error_code::TOPIC_AUTHORIZATION_FAILED;
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| {
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_partitions(
+                    topic
+                        .partitions
+                        .iter()
+                        .map(|p| refused_partition(p.partition, code))
+                        .collect(),
+                )
+        })
+        .collect();
+    FetchResponse::default()
+        .with_error_code(error_code::NONE)
+        .with_session_id(0)
+        .with_responses(topics)
 }
 
 #[cfg(test)]
@@ -217,6 +292,7 @@ mod tests {
     async fn fetch(backend: &MemoryBackend, request: FetchRequest) -> FetchResponse {
         handle(
             backend,
+            &Session::anonymous(),
             LIMITS,
             request,
             ResponseBudget::standalone(1 << 20),

@@ -8,12 +8,19 @@
 //! Shapes differ by version: v0-3 answer one key in top-level
 //! fields (`error_message` from v1); v4+ answer each of `coordinator_keys` in `coordinators`
 //! and the top-level fields must stay at their defaults or the response will not encode.
+//!
+//! Authorization, as Kafka's: DESCRIBE on the group (key type 0), else
+//! GROUP_AUTHORIZATION_FAILED; DESCRIBE on the transactional id (key type 1), else
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED; per key from v4.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::backend::{error_code, NodeInfo};
+use yak_auth::{Operation, Resource};
+
+use crate::backend::{error_code, Backend, NodeInfo};
+use crate::session::Session;
 
 /// `key_type` 0: the key is a consumer group id.
 pub const KEY_TYPE_GROUP: i8 = 0;
@@ -48,18 +55,68 @@ fn answer(key_type: i8, coordinator: Option<&NodeInfo>) -> Result<&NodeInfo, (i1
     }
 }
 
-pub fn handle(
+/// Said when the session may not DESCRIBE the key.
+const REFUSED_MESSAGE: &str = "not authorized to find this coordinator";
+
+/// The answer for one key: refused when the session may not DESCRIBE it.
+fn answer_key(
+    key_type: i8,
+    coordinator: Option<&NodeInfo>,
+    authorized: bool,
+) -> Result<&NodeInfo, (i16, &'static str)> {
+    match key_type {
+        KEY_TYPE_GROUP if !authorized => {
+            Err((error_code::GROUP_AUTHORIZATION_FAILED, REFUSED_MESSAGE))
+        }
+        KEY_TYPE_TRANSACTION if !authorized => Err((
+            error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            REFUSED_MESSAGE,
+        )),
+        _ => answer(key_type, coordinator),
+    }
+}
+
+pub fn handle<B: Backend>(
+    backend: &B,
+    session: &Session,
+    version: i16,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let key_type = request.key_type;
+    respond(
+        version,
+        request,
+        backend.group_coordinator(session.listener),
+        |key| {
+            let resource = match key_type {
+                KEY_TYPE_GROUP => Resource::group(key),
+                KEY_TYPE_TRANSACTION => Resource::transactional_id(key),
+                // Answered INVALID_REQUEST whatever the ACLs say.
+                _ => return true,
+            };
+            backend.authorize(session, Operation::Describe, &resource)
+        },
+    )
+}
+
+/// The response for `coordinator`, each key allowed or not by `authorized`.
+pub fn respond(
     version: i16,
     request: FindCoordinatorRequest,
     coordinator: Option<NodeInfo>,
+    authorized: impl Fn(&str) -> bool,
 ) -> FindCoordinatorResponse {
-    let answer = answer(request.key_type, coordinator.as_ref());
     let response = FindCoordinatorResponse::default();
     if version >= BATCHED_VERSION_MIN {
         let coordinators = request
             .coordinator_keys
             .into_iter()
             .map(|key| {
+                let answer = answer_key(
+                    request.key_type,
+                    coordinator.as_ref(),
+                    authorized(key.as_str()),
+                );
                 let entry = Coordinator::default().with_key(key);
                 match answer {
                     Ok(node) => entry
@@ -78,6 +135,11 @@ pub fn handle(
             .collect();
         return response.with_coordinators(coordinators);
     }
+    let answer = answer_key(
+        request.key_type,
+        coordinator.as_ref(),
+        authorized(request.key.as_str()),
+    );
     match answer {
         Ok(node) => response
             .with_error_code(error_code::NONE)
@@ -134,7 +196,7 @@ mod tests {
             };
             for &key_type in key_types {
                 let sent = request(version, key_type, &["group-a", "group-b"]);
-                let response = round_trip(&handle(version, sent, None), version);
+                let response = round_trip(&respond(version, sent, None, |_| true), version);
                 if version >= BATCHED_VERSION_MIN {
                     assert_eq!(
                         response.error_code, 0,
@@ -178,7 +240,10 @@ mod tests {
         };
         for version in versions::decoded_versions(ApiKey::FindCoordinator) {
             let sent = request(version, KEY_TYPE_GROUP, &["g"]);
-            let response = round_trip(&handle(version, sent, Some(node.clone())), version);
+            let response = round_trip(
+                &respond(version, sent, Some(node.clone()), |_| true),
+                version,
+            );
             let (code, id, host, port) = if version >= BATCHED_VERSION_MIN {
                 let c = &response.coordinators[0];
                 (c.error_code, c.node_id, c.host.to_string(), c.port)
@@ -202,13 +267,13 @@ mod tests {
     /// type gets INVALID_REQUEST as in Kafka.
     #[test]
     fn empty_batches_and_unknown_key_types() {
-        let empty = handle(4, FindCoordinatorRequest::default(), None);
+        let empty = respond(4, FindCoordinatorRequest::default(), None, |_| true);
         assert!(round_trip(&empty, 4).coordinators.is_empty());
         for version in 1..=3 {
-            let response = handle(version, request(version, 7, &["g"]), None);
+            let response = respond(version, request(version, 7, &["g"]), None, |_| true);
             assert_eq!(round_trip(&response, version).error_code, 42);
         }
-        let response = handle(4, request(4, 7, &["g"]), None);
+        let response = respond(4, request(4, 7, &["g"]), None, |_| true);
         assert_eq!(round_trip(&response, 4).coordinators[0].error_code, 42);
     }
 }

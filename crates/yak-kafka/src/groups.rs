@@ -30,6 +30,25 @@ pub enum GroupRequest {
     OffsetDelete(OffsetDeleteRequest),
 }
 
+impl GroupRequest {
+    /// The API key this request came with.
+    pub fn api_key(&self) -> kafka_protocol::messages::ApiKey {
+        use kafka_protocol::messages::ApiKey;
+        match self {
+            GroupRequest::Join(_) => ApiKey::JoinGroup,
+            GroupRequest::Sync(_) => ApiKey::SyncGroup,
+            GroupRequest::Heartbeat(_) => ApiKey::Heartbeat,
+            GroupRequest::Leave(_) => ApiKey::LeaveGroup,
+            GroupRequest::OffsetCommit(_) => ApiKey::OffsetCommit,
+            GroupRequest::OffsetFetch(_) => ApiKey::OffsetFetch,
+            GroupRequest::ListGroups(_) => ApiKey::ListGroups,
+            GroupRequest::DescribeGroups(_) => ApiKey::DescribeGroups,
+            GroupRequest::DeleteGroups(_) => ApiKey::DeleteGroups,
+            GroupRequest::OffsetDelete(_) => ApiKey::OffsetDelete,
+        }
+    }
+}
+
 /// The answer to a [`GroupRequest`], of the same kind.
 #[derive(Debug)]
 pub enum GroupResponse {

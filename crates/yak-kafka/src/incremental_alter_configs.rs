@@ -1,14 +1,18 @@
 //! IncrementalAlterConfigs (key 44, v0-1): SET and DELETE of topic configs, passed to the
 //! backend per topic (all of one topic's changes apply together or not at all). APPEND and
 //! SUBTRACT, which only list-valued configs take, and broker resources answer INVALID_CONFIG /
-//! INVALID_REQUEST.
+//! INVALID_REQUEST. A topic needs ALTER_CONFIGS on it (else TOPIC_AUTHORIZATION_FAILED), the
+//! broker ALTER_CONFIGS on the cluster (else CLUSTER_AUTHORIZATION_FAILED), as in Kafka.
 
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use yak_auth::{Operation, Resource};
+
 use crate::backend::{error_code, Backend, BackendError};
 use crate::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::session::Session;
 
 /// Kafka's AlterConfigOp types.
 pub const OPERATION_SET: i8 = 0;
@@ -16,6 +20,7 @@ pub const OPERATION_DELETE: i8 = 1;
 
 pub async fn handle<B: Backend>(
     backend: &B,
+    session: &Session,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
@@ -24,6 +29,20 @@ pub async fn handle<B: Backend>(
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone());
         let outcome = match resource.resource_type {
+            RESOURCE_TOPIC
+                if !backend.authorize(
+                    session,
+                    Operation::AlterConfigs,
+                    &Resource::topic(resource.resource_name.as_str()),
+                ) =>
+            {
+                Err(BackendError::TopicAuthorizationFailed)
+            }
+            RESOURCE_BROKER
+                if !backend.authorize(session, Operation::AlterConfigs, &Resource::cluster()) =>
+            {
+                Err(BackendError::ClusterAuthorizationFailed)
+            }
             RESOURCE_TOPIC => {
                 let changes: Result<Vec<(String, Option<String>)>, BackendError> = resource
                     .configs
@@ -140,7 +159,7 @@ mod tests {
             resource(RESOURCE_BROKER, "0", vec![]),
             resource(8, "x", vec![]),
         ]);
-        let response = handle(&backend, request).await;
+        let response = handle(&backend, &Session::anonymous(), request).await;
         let codes: Vec<i16> = response.responses.iter().map(|r| r.error_code).collect();
         assert_eq!(codes, vec![0, 3, 40, 40, 42]);
         let meta = backend.topic("a").expect("topic");

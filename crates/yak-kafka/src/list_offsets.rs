@@ -1,31 +1,48 @@
 //! ListOffsets (key 2, v1-7): earliest (-2), latest (-1), max timestamp (-3, v7) or the
-//! first offset at or after a time. `leader_epoch` stays -1 (see `metadata`).
+//! first offset at or after a time. `leader_epoch` stays -1 (see `metadata`). A topic the
+//! session may not DESCRIBE answers TOPIC_AUTHORIZATION_FAILED on each partition.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::backend::{error_code, Backend};
+use yak_auth::{Operation, Resource};
+
+use crate::backend::{error_code, Backend, BackendError};
+use crate::session::Session;
 
 /// The special timestamps of ListOffsets.
 pub const LATEST_TIMESTAMP: i64 = -1;
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 
-pub async fn handle<B: Backend>(backend: &B, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle<B: Backend>(
+    backend: &B,
+    session: &Session,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
+        let authorized = backend.authorize(
+            session,
+            Operation::Describe,
+            &Resource::topic(topic.name.as_str()),
+        );
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for partition in &topic.partitions {
             let entry = ListOffsetsPartitionResponse::default()
                 .with_partition_index(partition.partition_index);
-            let found = backend
-                .list_offset(
-                    topic.name.as_str(),
-                    partition.partition_index,
-                    partition.timestamp,
-                )
-                .await;
+            let found = if authorized {
+                backend
+                    .list_offset(
+                        topic.name.as_str(),
+                        partition.partition_index,
+                        partition.timestamp,
+                    )
+                    .await
+            } else {
+                Err(BackendError::TopicAuthorizationFailed)
+            };
             partitions.push(match found {
                 Ok((offset, timestamp)) => {
                     // Kafka answers -1 as the timestamp of earliest/latest lookups.
@@ -87,7 +104,12 @@ mod tests {
         backend
             .append("t1", 0, test_batch(&[b"c"]))
             .expect("appends");
-        let response = handle(&backend, request("t1", &[-2, -1, 0, i64::MAX])).await;
+        let response = handle(
+            &backend,
+            &Session::anonymous(),
+            request("t1", &[-2, -1, 0, i64::MAX]),
+        )
+        .await;
         let offsets: Vec<i64> = response.topics[0]
             .partitions
             .iter()
@@ -95,8 +117,9 @@ mod tests {
             .collect();
         assert_eq!(offsets, vec![0, 3, 0, -1]);
         for version in versions::decoded_versions(ApiKey::ListOffsets) {
-            let response = handle(&backend, request("t1", &[-2, -1, 0])).await;
-            let missing = handle(&backend, request("nope", &[-1])).await;
+            let response =
+                handle(&backend, &Session::anonymous(), request("t1", &[-2, -1, 0])).await;
+            let missing = handle(&backend, &Session::anonymous(), request("nope", &[-1])).await;
             assert_eq!(missing.topics[0].partitions[0].error_code, 3);
             for r in [response, missing] {
                 let mut buf = bytes::BytesMut::new();

@@ -16,9 +16,17 @@ use kafka_protocol::records::{
 use tokio::sync::Notify;
 use yak_log::ValidBatch;
 
+use yak_auth::{AclBinding, AclBindingFilter, Operation, Resource, ScramMechanism, SecurityState};
+
 use crate::backend::{
     Backend, BackendError, FetchOutcome, NodeInfo, PartitionMeta, ProduceOutcome, TopicMeta,
+    UserScramChange,
 };
+use crate::groups::{Client, GroupRequest, GroupResponse};
+use crate::session::Session;
+
+/// How a test backend answers group requests that pass authorization.
+pub type GroupAnswer = Box<dyn Fn(&GroupRequest, i16) -> GroupResponse + Send + Sync>;
 
 /// The node id of the single in-memory node.
 pub const NODE_ID: i32 = 1;
@@ -61,6 +69,14 @@ pub struct MemoryBackend {
     /// When set, a produce appends and then never resolves, as a durability wait on a stuck
     /// disk would (tests of Produce's `timeout_ms`).
     stall_produce: AtomicBool,
+    /// None: every session may do everything. Some: only these (operation, resource) pairs
+    /// are allowed, exactly as listed (no implied operations), for everyone.
+    allowed: Mutex<Option<Vec<(Operation, Resource)>>>,
+    /// None: no authorizer, so the ACL and SCRAM admin APIs answer SECURITY_DISABLED.
+    security: Mutex<Option<SecurityState>>,
+    /// Group requests that reached the backend, by API key.
+    group_requests: Mutex<Vec<i16>>,
+    group_answer: Mutex<Option<GroupAnswer>>,
 }
 
 fn partition_meta(partition: i32) -> PartitionMeta {
@@ -93,7 +109,42 @@ impl MemoryBackend {
             state: Mutex::new(State::default()),
             appended: Notify::new(),
             stall_produce: AtomicBool::new(false),
+            allowed: Mutex::new(None),
+            security: Mutex::new(None),
+            group_requests: Mutex::new(Vec::new()),
+            group_answer: Mutex::new(None),
         }
+    }
+
+    /// From now on, only `pairs` are allowed (see `allowed`).
+    pub fn allow_only(&self, pairs: Vec<(Operation, Resource)>) {
+        *self.allowed.lock().unwrap_or_else(|e| e.into_inner()) = Some(pairs);
+    }
+
+    /// Gives the node an authorizer with an empty state (ACL and SCRAM admin APIs work).
+    pub fn enable_security(&self) {
+        *self.security.lock().unwrap_or_else(|e| e.into_inner()) = Some(SecurityState::default());
+    }
+
+    /// The security state, when enabled.
+    pub fn security_state(&self) -> Option<SecurityState> {
+        self.security
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Answers the group requests that reach the backend with `answer`.
+    pub fn answer_groups(&self, answer: GroupAnswer) {
+        *self.group_answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+    }
+
+    /// The API keys of the group requests that reached the backend so far.
+    pub fn group_requests(&self) -> Vec<i16> {
+        self.group_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A node at localhost:9092 that auto-creates topics.
@@ -526,5 +577,87 @@ impl Backend for MemoryBackend {
         let producer_id = state.next_producer_id;
         state.next_producer_id += 1;
         Ok((producer_id, 0))
+    }
+
+    fn authorize(&self, _session: &Session, operation: Operation, resource: &Resource) -> bool {
+        match &*self.allowed.lock().unwrap_or_else(|e| e.into_inner()) {
+            None => true,
+            Some(pairs) => pairs
+                .iter()
+                .any(|(op, allowed)| *op == operation && allowed == resource),
+        }
+    }
+
+    async fn create_acls(&self, bindings: Vec<AclBinding>) -> Vec<Result<(), BackendError>> {
+        let mut security = self.security.lock().unwrap_or_else(|e| e.into_inner());
+        bindings
+            .into_iter()
+            .map(|binding| match security.as_mut() {
+                None => Err(BackendError::SecurityDisabled),
+                Some(state) => crate::create_acls::add(&mut state.acls, binding),
+            })
+            .collect()
+    }
+
+    fn describe_acls(&self, filter: &AclBindingFilter) -> Result<Vec<AclBinding>, BackendError> {
+        match &*self.security.lock().unwrap_or_else(|e| e.into_inner()) {
+            None => Err(BackendError::SecurityDisabled),
+            Some(state) => Ok(state.acls.matching(filter)),
+        }
+    }
+
+    async fn delete_acls(
+        &self,
+        filters: Vec<AclBindingFilter>,
+    ) -> Vec<Result<Vec<AclBinding>, BackendError>> {
+        let mut security = self.security.lock().unwrap_or_else(|e| e.into_inner());
+        filters
+            .iter()
+            .map(|filter| match security.as_mut() {
+                None => Err(BackendError::SecurityDisabled),
+                Some(state) => Ok(state.acls.remove_matching(filter)),
+            })
+            .collect()
+    }
+
+    fn scram_users(&self) -> Vec<(String, Vec<(ScramMechanism, u32)>)> {
+        match &*self.security.lock().unwrap_or_else(|e| e.into_inner()) {
+            None => Vec::new(),
+            Some(state) => crate::describe_user_scram_credentials::users(state),
+        }
+    }
+
+    async fn alter_scram_credentials(
+        &self,
+        changes: Vec<UserScramChange>,
+    ) -> Vec<Result<(), BackendError>> {
+        let mut security = self.security.lock().unwrap_or_else(|e| e.into_inner());
+        changes
+            .iter()
+            .map(|change| match security.as_mut() {
+                None => Err(BackendError::SecurityDisabled),
+                Some(state) => crate::alter_user_scram_credentials::apply(state, change),
+            })
+            .collect()
+    }
+
+    async fn group_request(
+        &self,
+        request: GroupRequest,
+        version: i16,
+        _client: Client,
+    ) -> GroupResponse {
+        self.group_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(request.api_key() as i16);
+        match &*self.group_answer.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(answer) => answer(&request, version),
+            None => crate::groups::unavailable(
+                &request,
+                version,
+                crate::backend::error_code::COORDINATOR_NOT_AVAILABLE,
+            ),
+        }
     }
 }

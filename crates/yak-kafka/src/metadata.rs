@@ -3,6 +3,13 @@
 //! Topic list semantics: v0 empty = all topics; v1+ null = all, empty = none (librdkafka,
 //! aiokafka and kafka-python send empty lists to refresh brokers only). v10+ may name topics
 //! by id, and every topic carries its real UUID.
+//!
+//! Authorization, as Kafka's: an all-topics request lists only the topics the session may
+//! DESCRIBE; a named topic it may not DESCRIBE answers TOPIC_AUTHORIZATION_FAILED whether it
+//! exists or not (so its existence is not disclosed). A missing topic it may DESCRIBE is
+//! auto-created only with CREATE on the cluster or on the topic, else it answers
+//! TOPIC_AUTHORIZATION_FAILED; with auto-creation off, UNKNOWN_TOPIC_OR_PARTITION.
+//! `__consumer_offsets` follows the same rules.
 
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -10,6 +17,8 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
+
+use yak_auth::{Operation, Resource};
 
 use crate::backend::{error_code, Backend, BackendError, TopicMeta};
 use crate::session::{SecurityProtocol, Session};
@@ -23,17 +32,17 @@ pub async fn handle<B: Backend>(
     // v0-3 have no flag; Kafka lets them auto-create (subject to the broker's own setting).
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
     let topics = match request.topics {
-        None => all_topics(backend),
-        Some(list) if list.is_empty() && version == 0 => all_topics(backend),
+        None => all_topics(backend, session),
+        Some(list) if list.is_empty() && version == 0 => all_topics(backend, session),
         Some(list) => {
             let mut topics = Vec::with_capacity(list.len());
             for requested in list {
                 // v10+ clients name a topic by id with a null (or empty) name.
                 let topic = match requested.name {
                     Some(name) if !name.is_empty() || requested.topic_id.is_nil() => {
-                        by_name(backend, name.as_str(), allow_auto_create).await
+                        by_name(backend, session, name.as_str(), allow_auto_create).await
                     }
-                    _ => by_id(backend, requested.topic_id, version),
+                    _ => by_id(backend, session, requested.topic_id, version),
                 };
                 topics.push(topic);
             }
@@ -43,19 +52,44 @@ pub async fn handle<B: Backend>(
     response(backend, session.listener, topics)
 }
 
-fn all_topics<B: Backend>(backend: &B) -> Vec<MetadataResponseTopic> {
-    backend.topics().iter().map(topic_entry).collect()
+fn may_describe<B: Backend>(backend: &B, session: &Session, name: &str) -> bool {
+    backend.authorize(session, Operation::Describe, &Resource::topic(name))
+}
+
+fn all_topics<B: Backend>(backend: &B, session: &Session) -> Vec<MetadataResponseTopic> {
+    backend
+        .topics()
+        .iter()
+        .filter(|meta| {
+            backend.authorize_quietly(session, Operation::Describe, &Resource::topic(&meta.name))
+        })
+        .map(topic_entry)
+        .collect()
 }
 
 async fn by_name<B: Backend>(
     backend: &B,
+    session: &Session,
     name: &str,
     allow_auto_create: bool,
 ) -> MetadataResponseTopic {
-    let found = match backend.topic(name) {
-        Some(meta) => Ok(meta),
-        None if allow_auto_create => backend.auto_create_topic(name).await,
-        None => Err(BackendError::UnknownTopicOrPartition),
+    let found = if !may_describe(backend, session, name) {
+        Err(BackendError::TopicAuthorizationFailed)
+    } else {
+        match backend.topic(name) {
+            Some(meta) => Ok(meta),
+            None if allow_auto_create => {
+                let may_create =
+                    backend.authorize(session, Operation::Create, &Resource::cluster())
+                        || backend.authorize(session, Operation::Create, &Resource::topic(name));
+                if may_create {
+                    backend.auto_create_topic(name).await
+                } else {
+                    Err(BackendError::TopicAuthorizationFailed)
+                }
+            }
+            None => Err(BackendError::UnknownTopicOrPartition),
+        }
     };
     match found {
         Ok(meta) => topic_entry(&meta),
@@ -65,7 +99,12 @@ async fn by_name<B: Backend>(
     }
 }
 
-fn by_id<B: Backend>(backend: &B, topic_id: Uuid, version: i16) -> MetadataResponseTopic {
+fn by_id<B: Backend>(
+    backend: &B,
+    session: &Session,
+    topic_id: Uuid,
+    version: i16,
+) -> MetadataResponseTopic {
     // The topic name is nullable only from v12; earlier versions get an empty name.
     let unknown_name = (version < 12).then(|| topic_name(""));
     match backend
@@ -73,6 +112,13 @@ fn by_id<B: Backend>(backend: &B, topic_id: Uuid, version: i16) -> MetadataRespo
         .iter()
         .find(|meta| meta.topic_id == *topic_id.as_bytes())
     {
+        // The name stays hidden from a session that may not see the topic.
+        Some(meta) if !may_describe(backend, session, &meta.name) => {
+            MetadataResponseTopic::default()
+                .with_error_code(error_code::TOPIC_AUTHORIZATION_FAILED)
+                .with_name(unknown_name)
+                .with_topic_id(topic_id)
+        }
         Some(meta) => topic_entry(meta),
         None => MetadataResponseTopic::default()
             .with_error_code(error_code::UNKNOWN_TOPIC_ID)

@@ -10,7 +10,8 @@
 //! acks=0 request fails, the connection is closed instead, as Kafka does, so the client notices
 //! and refreshes its metadata. `timeout_ms` bounds the whole request: a partition whose append
 //! (with its wait for durability) is not done by then answers REQUEST_TIMED_OUT; its batch may
-//! still be written, as in Kafka.
+//! still be written, as in Kafka. A topic the session may not WRITE answers
+//! TOPIC_AUTHORIZATION_FAILED on each of its partitions, before its batches are looked at.
 
 use bytes::{Bytes, BytesMut};
 use std::time::Duration;
@@ -20,9 +21,11 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
+use yak_auth::{Operation, Resource};
 use yak_log::ValidBatch;
 
 use crate::backend::{error_code, Backend, BackendError, ProduceOutcome};
+use crate::session::Session;
 
 /// Checks `records` as one producer's batch; see the module doc.
 pub fn check_batch(records: &mut [u8]) -> Result<ValidBatch<'_>, BackendError> {
@@ -97,6 +100,7 @@ pub enum ProduceReply {
 /// Appends every partition.
 pub async fn handle<B: Backend>(
     backend: &B,
+    session: &Session,
     version: i16,
     request: ProduceRequest,
 ) -> ProduceReply {
@@ -105,18 +109,27 @@ pub async fn handle<B: Backend>(
     let deadline = Instant::now() + Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
     let mut appends = Vec::new();
     for topic in &request.topic_data {
+        let authorized = backend.authorize(
+            session,
+            Operation::Write,
+            &Resource::topic(topic.name.as_str()),
+        );
         for partition in &topic.partition_data {
             appends.push(async move {
-                let outcome = produce_partition(
-                    backend,
-                    topic.name.as_str(),
-                    partition.index,
-                    partition.records.clone(),
-                    acks,
-                    timeout_ms,
-                    deadline,
-                )
-                .await;
+                let outcome = if authorized {
+                    produce_partition(
+                        backend,
+                        topic.name.as_str(),
+                        partition.index,
+                        partition.records.clone(),
+                        acks,
+                        timeout_ms,
+                        deadline,
+                    )
+                    .await
+                } else {
+                    Err(BackendError::TopicAuthorizationFailed)
+                };
                 if let Err(error) = &outcome {
                     tracing::debug!(topic = topic.name.as_str(), partition = partition.index, %error, "produce failed");
                 }
@@ -230,7 +243,9 @@ mod tests {
                     ("t1", 0, None),
                 ],
             );
-            let ProduceReply::Response(response) = handle(&backend, version, req).await else {
+            let ProduceReply::Response(response) =
+                handle(&backend, &Session::anonymous(), version, req).await
+            else {
                 panic!("acks=1 answers");
             };
             let mut buf = BytesMut::new();
@@ -244,16 +259,16 @@ mod tests {
         let backend = MemoryBackend::for_tests();
         backend.add_topic("t1", 1);
         let req = request(-1, vec![("t1", 0, Some(test_batch(&[b"a", b"b"])))]);
-        let response = answer(handle(&backend, 9, req).await);
+        let response = answer(handle(&backend, &Session::anonymous(), 9, req).await);
         assert_eq!(response.responses[0].partition_responses[0].base_offset, 0);
         let req = request(-1, vec![("t1", 0, Some(test_batch(&[b"c"])))]);
-        let response = answer(handle(&backend, 9, req).await);
+        let response = answer(handle(&backend, &Session::anonymous(), 9, req).await);
         assert_eq!(response.responses[0].partition_responses[0].base_offset, 2);
         let req = request(1, vec![("nope", 0, Some(test_batch(&[b"c"])))]);
-        let response = answer(handle(&backend, 9, req).await);
+        let response = answer(handle(&backend, &Session::anonymous(), 9, req).await);
         assert_eq!(response.responses[0].partition_responses[0].error_code, 3);
         let req = request(5, vec![("t1", 0, Some(test_batch(&[b"c"])))]);
-        let response = answer(handle(&backend, 9, req).await);
+        let response = answer(handle(&backend, &Session::anonymous(), 9, req).await);
         assert_eq!(response.responses[0].partition_responses[0].error_code, 21);
     }
 
@@ -264,7 +279,7 @@ mod tests {
         backend.add_topic("t1", 1);
         let req = request(0, vec![("t1", 0, Some(test_batch(&[b"a"])))]);
         assert!(matches!(
-            handle(&backend, 7, req).await,
+            handle(&backend, &Session::anonymous(), 7, req).await,
             ProduceReply::Nothing
         ));
         assert_eq!(backend.list_offset("t1", 0, -1).await, Ok((1, -1)));
@@ -285,9 +300,12 @@ mod tests {
         backend.stall_produce(true);
         let req = request(-1, vec![("t1", 0, Some(test_batch(&[b"a"])))]).with_timeout_ms(250);
         let started = tokio::time::Instant::now();
-        let reply = tokio::time::timeout(Duration::from_secs(3600), handle(&backend, 9, req))
-            .await
-            .expect("the produce is answered, not left hanging");
+        let reply = tokio::time::timeout(
+            Duration::from_secs(3600),
+            handle(&backend, &Session::anonymous(), 9, req),
+        )
+        .await
+        .expect("the produce is answered, not left hanging");
         let response = answer(reply);
         let partition = &response.responses[0].partition_responses[0];
         assert_eq!(partition.error_code, 7, "REQUEST_TIMED_OUT");
@@ -303,12 +321,12 @@ mod tests {
         backend.add_topic("t1", 1);
         let req = request(0, vec![("t1", 0, Some(Bytes::from_static(b"not a batch")))]);
         assert!(matches!(
-            handle(&backend, 9, req).await,
+            handle(&backend, &Session::anonymous(), 9, req).await,
             ProduceReply::CloseConnection
         ));
         let req = request(0, vec![("t1", 0, Some(test_batch(&[b"ok"])))]);
         assert!(matches!(
-            handle(&backend, 9, req).await,
+            handle(&backend, &Session::anonymous(), 9, req).await,
             ProduceReply::Nothing
         ));
     }

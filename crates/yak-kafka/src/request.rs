@@ -7,8 +7,10 @@
 
 use bytes::{Buf, BufMut, Bytes};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, FetchRequest, FindCoordinatorRequest,
+    AlterUserScramCredentialsRequest, ApiKey, ApiVersionsRequest, CreateAclsRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteAclsRequest, DeleteTopicsRequest,
+    DescribeAclsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    DescribeUserScramCredentialsRequest, FetchRequest, FindCoordinatorRequest,
     IncrementalAlterConfigsRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
     OffsetForLeaderEpochRequest, ProduceRequest, ResponseHeader, SaslAuthenticateRequest,
     SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
@@ -23,9 +25,11 @@ use crate::groups::{GroupRequest, GroupResponse};
 use crate::memory::{ResponseBudget, ResponseFrame, ResponsePermits};
 use crate::produce::ProduceReply;
 use crate::{
-    api_versions, create_partitions, create_topics, delete_topics, describe_cluster,
-    describe_configs, fetch, find_coordinator, incremental_alter_configs, init_producer_id,
-    list_offsets, metadata, offset_for_leader_epoch, produce, versions,
+    alter_user_scram_credentials, api_versions, create_acls, create_partitions, create_topics,
+    delete_acls, delete_topics, describe_acls, describe_cluster, describe_configs,
+    describe_user_scram_credentials, fetch, find_coordinator, group_authorization,
+    incremental_alter_configs, init_producer_id, list_offsets, metadata, offset_for_leader_epoch,
+    produce, versions,
 };
 
 /// The smallest frame that holds api_key, api_version and correlation_id.
@@ -53,6 +57,11 @@ pub enum Body {
     Group(crate::groups::GroupRequest),
     SaslHandshake(SaslHandshakeRequest),
     SaslAuthenticate(SaslAuthenticateRequest),
+    CreateAcls(CreateAclsRequest),
+    DescribeAcls(DescribeAclsRequest),
+    DeleteAcls(DeleteAclsRequest),
+    DescribeUserScramCredentials(DescribeUserScramCredentialsRequest),
+    AlterUserScramCredentials(AlterUserScramCredentialsRequest),
 }
 
 /// One decoded request.
@@ -214,6 +223,15 @@ pub fn decode(mut frame: Bytes) -> Result<Request, DecodeError> {
         ApiKey::SaslAuthenticate => {
             Body::SaslAuthenticate(decode_body(&mut frame, api_key, version)?)
         }
+        ApiKey::CreateAcls => Body::CreateAcls(decode_body(&mut frame, api_key, version)?),
+        ApiKey::DescribeAcls => Body::DescribeAcls(decode_body(&mut frame, api_key, version)?),
+        ApiKey::DeleteAcls => Body::DeleteAcls(decode_body(&mut frame, api_key, version)?),
+        ApiKey::DescribeUserScramCredentials => {
+            Body::DescribeUserScramCredentials(decode_body(&mut frame, api_key, version)?)
+        }
+        ApiKey::AlterUserScramCredentials => {
+            Body::AlterUserScramCredentials(decode_body(&mut frame, api_key, version)?)
+        }
         _ => return Err(DecodeError::UnknownApiKey(api_key_raw)),
     };
     Ok(Request {
@@ -306,6 +324,7 @@ pub async fn handle<B: Backend>(
         client_id,
         body,
     } = request;
+    let session = &*config.session;
     let client_host = config
         .client_host
         .map(|ip| format!("/{ip}"))
@@ -321,10 +340,10 @@ pub async fn handle<B: Backend>(
             &api_versions::unsupported_response(),
         )?,
         Body::Metadata(request) => {
-            let response = metadata::handle(backend, &config.session, version, request).await;
+            let response = metadata::handle(backend, session, version, request).await;
             encode_response(api_key, version, correlation_id, &response)?
         }
-        Body::Produce(request) => match produce::handle(backend, version, request).await {
+        Body::Produce(request) => match produce::handle(backend, session, version, request).await {
             ProduceReply::Response(response) => {
                 encode_response(api_key, version, correlation_id, &response)?
             }
@@ -334,52 +353,49 @@ pub async fn handle<B: Backend>(
         Body::Fetch(request) => {
             let budget =
                 budget.unwrap_or_else(|| ResponseBudget::standalone(config.fetch.fetch_bytes_max));
-            let (response, permits) = fetch::handle(backend, config.fetch, request, budget).await;
+            let (response, permits) =
+                fetch::handle(backend, session, config.fetch, request, budget).await;
             let frame = encode_response(api_key, version, correlation_id, &response)?;
             return Ok(Reply::Send(frame, permits));
         }
         Body::ListOffsets(request) => {
-            let response = list_offsets::handle(backend, request).await;
+            let response = list_offsets::handle(backend, session, request).await;
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::FindCoordinator(request) => {
-            let response = find_coordinator::handle(
-                version,
-                request,
-                backend.group_coordinator(config.session.listener),
-            );
+            let response = find_coordinator::handle(backend, session, version, request);
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::CreateTopics(request) => {
-            let response = create_topics::handle(backend, version, request).await;
+            let response = create_topics::handle(backend, session, version, request).await;
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::DeleteTopics(request) => {
-            let response = delete_topics::handle(backend, version, request).await;
+            let response = delete_topics::handle(backend, session, version, request).await;
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::CreatePartitions(request) => {
-            let response = create_partitions::handle(backend, request).await;
+            let response = create_partitions::handle(backend, session, request).await;
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::InitProducerId(request) => {
-            let response = init_producer_id::handle(backend, request).await;
+            let response = init_producer_id::handle(backend, session, request).await;
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::DescribeConfigs(request) => {
-            let response = describe_configs::handle(backend, request);
+            let response = describe_configs::handle(backend, session, request);
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::DescribeCluster(request) => {
-            let response = describe_cluster::handle(backend, &config.session, version, request);
+            let response = describe_cluster::handle(backend, session, version, request);
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::IncrementalAlterConfigs(request) => {
-            let response = incremental_alter_configs::handle(backend, request).await;
+            let response = incremental_alter_configs::handle(backend, session, request).await;
             encode_response(api_key, version, correlation_id, &response)?
         }
         Body::OffsetForLeaderEpoch(request) => {
-            let response = offset_for_leader_epoch::handle(backend, request).await;
+            let response = offset_for_leader_epoch::handle(backend, session, request).await;
             encode_response(api_key, version, correlation_id, &response)?
         }
         // Re-authentication (KIP-368) is not served: a connection authenticates once.
@@ -400,12 +416,32 @@ pub async fn handle<B: Backend>(
                     "this connection has authenticated already",
                 ))),
         )?,
+        Body::CreateAcls(request) => {
+            let response = create_acls::handle(backend, session, request).await;
+            encode_response(api_key, version, correlation_id, &response)?
+        }
+        Body::DescribeAcls(request) => {
+            let response = describe_acls::handle(backend, session, request);
+            encode_response(api_key, version, correlation_id, &response)?
+        }
+        Body::DeleteAcls(request) => {
+            let response = delete_acls::handle(backend, session, request).await;
+            encode_response(api_key, version, correlation_id, &response)?
+        }
+        Body::DescribeUserScramCredentials(request) => {
+            let response = describe_user_scram_credentials::handle(backend, session, request);
+            encode_response(api_key, version, correlation_id, &response)?
+        }
+        Body::AlterUserScramCredentials(request) => {
+            let response = alter_user_scram_credentials::handle(backend, session, request).await;
+            encode_response(api_key, version, correlation_id, &response)?
+        }
         Body::Group(request) => {
             let client = crate::groups::Client {
                 client_id: client_id.unwrap_or_default(),
                 host: client_host,
             };
-            match backend.group_request(request, version, client).await {
+            match group_authorization::handle(backend, session, request, version, client).await {
                 GroupResponse::Join(r) => encode_response(api_key, version, correlation_id, &r)?,
                 GroupResponse::Sync(r) => encode_response(api_key, version, correlation_id, &r)?,
                 GroupResponse::Heartbeat(r) => {
@@ -533,12 +569,71 @@ mod tests {
                 11,
                 &DescribeClusterRequest::default(),
             ),
+            frame(
+                ApiKey::CreateAcls,
+                3,
+                13,
+                &CreateAclsRequest::default().with_creations(vec![
+                    kafka_protocol::messages::create_acls_request::AclCreation::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_static_str("t1"))
+                        .with_resource_pattern_type(3)
+                        .with_principal(StrBytes::from_static_str("User:alice"))
+                        .with_host(StrBytes::from_static_str("*"))
+                        .with_operation(3)
+                        .with_permission_type(3),
+                ]),
+            ),
+            frame(
+                ApiKey::DescribeAcls,
+                3,
+                14,
+                &DescribeAclsRequest::default()
+                    .with_resource_type_filter(1)
+                    .with_pattern_type_filter(1)
+                    .with_operation(1)
+                    .with_permission_type(1),
+            ),
+            frame(
+                ApiKey::DeleteAcls,
+                3,
+                15,
+                &DeleteAclsRequest::default().with_filters(vec![
+                    kafka_protocol::messages::delete_acls_request::DeleteAclsFilter::default()
+                        .with_resource_type_filter(2)
+                        .with_pattern_type_filter(2)
+                        .with_resource_name_filter(Some(StrBytes::from_static_str("t1")))
+                        .with_operation(1)
+                        .with_permission_type(1),
+                ]),
+            ),
+            frame(
+                ApiKey::DescribeUserScramCredentials,
+                0,
+                16,
+                &DescribeUserScramCredentialsRequest::default().with_users(None),
+            ),
+            frame(
+                ApiKey::AlterUserScramCredentials,
+                0,
+                17,
+                &AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+                    kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                        .with_name(StrBytes::from_static_str("alice"))
+                        .with_mechanism(1)
+                        .with_iterations(4096)
+                        .with_salt(Bytes::from_static(b"salt"))
+                        .with_salted_password(Bytes::from(vec![1u8; 32])),
+                ]),
+            ),
         ]
     }
 
     fn backend() -> MemoryBackend {
         let backend = MemoryBackend::for_tests();
         backend.add_topic("t1", 2);
+        // The ACL and SCRAM admin APIs then run their real paths, not SECURITY_DISABLED.
+        backend.enable_security();
         backend
     }
 
@@ -704,7 +799,7 @@ mod tests {
         /// Valid frames with bytes flipped, cut or inserted never panic.
         #[test]
         fn mutated_frames_never_panic(
-            seed in 0..17usize,
+            seed in 0..22usize,
             flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
             cut in any::<prop::sample::Index>(),
             insert in prop::collection::vec(any::<u8>(), 0..16),

@@ -5,9 +5,11 @@
 //! request type's `VERSIONS`, so we never advertise what `XxxRequest::decode` would refuse.
 
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
-    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest,
-    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
+    AlterUserScramCredentialsRequest, ApiKey, ApiVersionsRequest, CreateAclsRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteAclsRequest, DeleteGroupsRequest,
+    DeleteTopicsRequest, DescribeAclsRequest, DescribeClusterRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, DescribeUserScramCredentialsRequest, FetchRequest,
+    FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest,
     InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
     ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
     OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, SaslAuthenticateRequest,
@@ -53,7 +55,7 @@ const fn same(api_key: ApiKey, min: i16, max: i16, crate_range: VersionRange) ->
 pub const PRODUCE_ADVERTISED_MIN: i16 = 0;
 
 /// The whole table, in API key order.
-pub const TABLE: [Support; 26] = [
+pub const TABLE: [Support; 31] = [
     Support {
         api_key: ApiKey::Produce,
         advertised: VersionRange {
@@ -140,6 +142,23 @@ pub const TABLE: [Support; 26] = [
         2,
         SaslAuthenticateRequest::VERSIONS,
     ),
+    // The ACL APIs from v1 (the first with pattern types; Kafka 4 removed v0, and so did the
+    // crate).
+    same(ApiKey::DescribeAcls, 1, 3, DescribeAclsRequest::VERSIONS),
+    same(ApiKey::CreateAcls, 1, 3, CreateAclsRequest::VERSIONS),
+    same(ApiKey::DeleteAcls, 1, 3, DeleteAclsRequest::VERSIONS),
+    same(
+        ApiKey::DescribeUserScramCredentials,
+        0,
+        0,
+        DescribeUserScramCredentialsRequest::VERSIONS,
+    ),
+    same(
+        ApiKey::AlterUserScramCredentials,
+        0,
+        0,
+        AlterUserScramCredentialsRequest::VERSIONS,
+    ),
 ];
 
 /// The row for `api_key`, or `None` when YAK does not serve that API.
@@ -195,6 +214,11 @@ mod tests {
             (ApiKey::OffsetDelete, 0, 0),
             (ApiKey::SaslHandshake, 0, 1),
             (ApiKey::SaslAuthenticate, 0, 2),
+            (ApiKey::DescribeAcls, 1, 3),
+            (ApiKey::CreateAcls, 1, 3),
+            (ApiKey::DeleteAcls, 1, 3),
+            (ApiKey::DescribeUserScramCredentials, 0, 0),
+            (ApiKey::AlterUserScramCredentials, 0, 0),
         ];
         for (api_key, min, max) in expect {
             let row = support(api_key).expect("row exists");
