@@ -275,26 +275,9 @@ impl Backend for KafkaBackend {
         operation: Operation,
         resource: &Resource,
     ) -> bool {
-        // Followers fetch, list offsets, truncate by epoch and forward topic creations as the
-        // inter-broker user; Kafka requires that principal among the super users, and a
-        // cluster that forgot would stop replicating the moment ACLs go on, so it is one here.
-        let inter_broker = self
-            .broker
+        self.broker
             .security
-            .config
-            .inter_broker_user
-            .as_ref()
-            .is_some_and(|(user, _)| {
-                session.principal.principal_type == yak_auth::principal::USER_TYPE
-                    && session.principal.name == *user
-            });
-        inter_broker
-            || self.broker.security.authorize(
-                &session.principal,
-                &session.host,
-                operation,
-                resource,
-            )
+            .authorize(&session.principal, &session.host, operation, resource)
     }
 
     fn authentication_result(&self, listener: SecurityProtocol, success: bool) {

@@ -484,6 +484,21 @@ impl Security {
         if !self.config.authorizer.enabled {
             return true;
         }
+        // Followers fetch, list offsets, truncate by epoch and forward topic creations as the
+        // inter-broker user; Kafka requires that principal among the super users, and a
+        // cluster that forgot would stop replicating the moment ACLs go on, so it is one here,
+        // on Kafka and HTTP alike.
+        let inter_broker = self
+            .config
+            .inter_broker_user
+            .as_ref()
+            .is_some_and(|(user, _)| {
+                principal.principal_type == yak_auth::principal::USER_TYPE
+                    && principal.name == *user
+            });
+        if inter_broker {
+            return true;
+        }
         self.snapshot().acls.authorize(
             &self.config.authorizer,
             principal,
