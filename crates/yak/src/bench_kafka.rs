@@ -258,7 +258,8 @@ pub struct KafkaSecurityArgs {
     /// The user to log in as (SASL_PLAINTEXT and SASL_SSL).
     #[arg(long)]
     pub user: Option<String>,
-    /// A file whose first line is the user's password (a flag would show it in `ps`).
+    /// A file whose first line is the user's password (a flag would show it in `ps`); without
+    /// it, YAK_PASSWORD.
     #[arg(long)]
     pub password_file: Option<PathBuf>,
     /// PEM CA certificates that signed the broker's certificate (SSL and SASL_SSL).
@@ -271,6 +272,9 @@ pub struct KafkaSecurityArgs {
     #[arg(long)]
     pub key_file: Option<PathBuf>,
 }
+
+/// Where the password of `--user` comes from when no file is given (as in the other commands).
+const PASSWORD_VARIABLE: &str = "YAK_PASSWORD";
 
 /// A SASL login: the mechanism, the user and the password.
 struct Login {
@@ -345,14 +349,19 @@ impl Connector {
                 .user
                 .clone()
                 .with_context(|| format!("{protocol} needs --user"))?;
-            let password_file = args
-                .password_file
-                .as_deref()
-                .with_context(|| format!("{protocol} needs --password-file"))?;
+            let password = match &args.password_file {
+                Some(path) => read_password(path)?,
+                None => std::env::var(PASSWORD_VARIABLE)
+                    .ok()
+                    .filter(|p| !p.is_empty())
+                    .with_context(|| {
+                        format!("{protocol} needs --password-file or {PASSWORD_VARIABLE}")
+                    })?,
+            };
             Some(Login {
                 mechanism,
                 user,
-                password: read_password(password_file)?,
+                password,
             })
         } else {
             None
