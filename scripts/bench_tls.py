@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,9 +85,9 @@ def main():
              "--bootstrap-password-file", str(scratch / "password")],
             stdout=subprocess.PIPE, stderr=broker_log, text=True)
         try:
-            listeners = wait_for_listeners(broker)
-            log(f"broker pid {broker.pid} listeners {listeners}")
-            results = run_all(yak, broker.pid, listeners, scratch)
+            http, listeners = wait_for_listeners(broker)
+            log(f"broker pid {broker.pid} http {http} listeners {listeners}")
+            results = run_all(yak, broker.pid, http, listeners, scratch)
         finally:
             broker.terminate()
             broker.wait(timeout=60)
@@ -101,10 +102,9 @@ def wait_for_listeners(broker):
         if not line:
             break
         if line.startswith("listening "):
-            for part in line.split():
-                if part.startswith("listeners="):
-                    return dict(item.split("://", 1)
-                                for item in part[len("listeners="):].split(","))
+            parts = dict(part.split("=", 1) for part in line.split()[1:])
+            listeners = dict(item.split("://", 1) for item in parts["listeners"].split(","))
+            return parts["http"], listeners
     raise SystemExit("the broker printed no listening line")
 
 
@@ -133,7 +133,14 @@ def bench(yak, pid, *args):
     return summary
 
 
-def run_all(yak, pid, listeners, scratch):
+def delete_topic(http, topic):
+    """Frees the disk a measured topic took, so long runs fit on a small disk."""
+    request = urllib.request.Request(f"{http}/topics/{topic}", method="DELETE")
+    with urllib.request.urlopen(request, timeout=60):
+        pass
+
+
+def run_all(yak, pid, http, listeners, scratch):
     results = []
     for run in range(1, RUNS + 1):
         order = PROTOCOLS if run % 2 else list(reversed(PROTOCOLS))
@@ -153,6 +160,8 @@ def run_all(yak, pid, listeners, scratch):
                     raise SystemExit(f"run {run} {protocol} {kind} went wrong: {summary}")
                 print(json.dumps(summary), flush=True)
                 results.append(summary)
+                if kind == "consume":
+                    delete_topic(http, topic)
     return results
 
 
