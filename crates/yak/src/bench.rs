@@ -141,6 +141,9 @@ pub struct Common {
     /// Only print the summary (no progress bar).
     #[arg(long)]
     pub quiet: bool,
+    /// TLS and SASL towards the Kafka listener (--protocol kafka).
+    #[command(flatten)]
+    pub kafka_security: crate::bench_kafka::KafkaSecurityArgs,
 }
 
 #[derive(Debug, Args)]

@@ -12,14 +12,22 @@
 //! - consume: every partition is read from its log start offset to the high watermark seen at
 //!   the start, split into offset ranges that the connections fetch side by side; records are
 //!   counted from the batch headers.
+//!
+//! `--security-protocol` reaches any listener kind with the same client: SSL and SASL_SSL wrap
+//! every connection in TLS (rustls, trusting `--ca-file`, presenting `--cert-file` when given),
+//! and SASL_PLAINTEXT and SASL_SSL log in first with SaslHandshake v1 and SaslAuthenticate
+//! (SCRAM-SHA-512/256 through `yak_auth::ScramClient`, or PLAIN), so a run over PLAINTEXT and one
+//! over SASL_SSL differ only in what the listener does.
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use clap::Args;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
@@ -29,15 +37,21 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, FetchRequest, FetchResponse,
-    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
-    ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest,
+    CreateTopicsResponse, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader,
+    ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+    SaslHandshakeResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::TlsConnector;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
+use yak_auth::ScramClient;
+use yak_kafka::session::SaslMechanism;
+use yak_kafka::SecurityProtocol;
 use yak_log::record::{encode_batch, RecordToWrite};
 
 use crate::bench::{self, ConsumeBench, ProduceBench, Totals, LATENCY_US_MAX};
@@ -69,6 +83,13 @@ const FETCH_VERSION: i16 = 12;
 const METADATA_VERSION: i16 = 12;
 const LIST_OFFSETS_VERSION: i16 = 7;
 const CREATE_TOPICS_VERSION: i16 = 7;
+/// SaslHandshake v1: the mechanism is chosen here, the tokens travel in SaslAuthenticate.
+const SASL_HANDSHAKE_VERSION: i16 = 1;
+const SASL_AUTHENTICATE_VERSION: i16 = 2;
+const API_VERSIONS_VERSION: i16 = 0;
+/// Small requests answered after the login before the bench sends its large ones (see
+/// `Connector::connect`).
+const ROUND_TRIPS_AFTER_LOGIN: usize = 2;
 
 const CLIENT_ID: &str = "yak-bench";
 /// Kafka's error codes that the bench tells apart.
@@ -89,31 +110,46 @@ struct Awaiting<T> {
 /// One Kafka connection: writes length-prefixed request frames and reads the responses in
 /// request order, checking each correlation id. `T` is what the caller keeps per request.
 struct Connection<T> {
-    frames: FramedRead<OwnedReadHalf, LengthDelimitedCodec>,
-    writer: OwnedWriteHalf,
+    frames: FramedRead<ReadHalf<Stream>, LengthDelimitedCodec>,
+    writer: WriteHalf<Stream>,
     correlation_id_next: i32,
     awaiting: VecDeque<Awaiting<T>>,
 }
 
+/// A byte stream to the listener: TCP, or TLS over TCP. Both kinds go through the same split
+/// halves, so PLAINTEXT and SASL_SSL runs differ only in the stream underneath.
+trait KafkaStream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<S: AsyncRead + AsyncWrite + Send + Unpin> KafkaStream for S {}
+type Stream = Box<dyn KafkaStream>;
+
 impl<T> Connection<T> {
-    async fn connect(address: &str) -> anyhow::Result<Connection<T>> {
-        let stream = TcpStream::connect(address)
-            .await
-            .with_context(|| format!("cannot connect to the Kafka listener at {address}"))?;
-        // Small pipelined requests (Fetch, acks=0 tails) should not wait for Nagle.
-        stream.set_nodelay(true)?;
-        let (reader, writer) = stream.into_split();
+    fn new(stream: Stream) -> Connection<T> {
+        let (reader, writer) = tokio::io::split(stream);
         let codec = LengthDelimitedCodec::builder()
             .length_field_length(4)
             .big_endian()
             .max_frame_length(FRAME_BYTES_MAX)
             .new_codec();
-        Ok(Connection {
+        Connection {
             frames: FramedRead::new(reader, codec),
             writer,
             correlation_id_next: 0,
             awaiting: VecDeque::new(),
-        })
+        }
+    }
+
+    /// The same connection with another kind of tag; nothing may be in flight.
+    fn retag<U>(self) -> Connection<U> {
+        assert!(
+            self.awaiting.is_empty(),
+            "a connection changes its tag type only when idle"
+        );
+        Connection {
+            frames: self.frames,
+            writer: self.writer,
+            correlation_id_next: self.correlation_id_next,
+            awaiting: VecDeque::new(),
+        }
     }
 
     /// Requests sent and not yet answered.
@@ -148,6 +184,9 @@ impl<T> Connection<T> {
         // Paired with the size computed above: a mismatch is a bug in the codec, not bad input.
         assert_eq!(frame.len(), 4 + frame_bytes, "{api_key:?} v{version} size");
         self.writer.write_all(&frame).await?;
+        // TLS may keep the tail of a record in its buffer until flushed; the response to this
+        // request would then never come.
+        self.writer.flush().await?;
         if let Some(tag) = tag {
             self.awaiting.push_back(Awaiting {
                 correlation_id,
@@ -204,6 +243,240 @@ impl Connection<()> {
         self.send(api_key, version, body, Some(())).await?;
         Ok(self.receive::<R>().await?.0)
     }
+}
+
+/// How the bench reaches the Kafka listener, as Kafka's clients name it (`security.protocol`,
+/// `sasl.mechanism`, `ssl.truststore`, …).
+#[derive(Debug, Clone, Args)]
+pub struct KafkaSecurityArgs {
+    /// The listener's security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    #[arg(long, default_value = "PLAINTEXT")]
+    pub security_protocol: String,
+    /// SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN (SASL_PLAINTEXT and SASL_SSL).
+    #[arg(long, default_value = "SCRAM-SHA-512")]
+    pub sasl_mechanism: String,
+    /// The user to log in as (SASL_PLAINTEXT and SASL_SSL).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// A file whose first line is the user's password (a flag would show it in `ps`); without
+    /// it, YAK_PASSWORD.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// PEM CA certificates that signed the broker's certificate (SSL and SASL_SSL).
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate presented to the broker (mTLS), with --key-file.
+    #[arg(long)]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of --cert-file.
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+}
+
+/// Where the password of `--user` comes from when no file is given (as in the other commands).
+const PASSWORD_VARIABLE: &str = "YAK_PASSWORD";
+
+/// A SASL login: the mechanism, the user and the password.
+struct Login {
+    mechanism: SaslMechanism,
+    user: String,
+    password: String,
+}
+
+/// Opens connections to one listener: TCP, then TLS when the protocol has it, then the SASL
+/// login when the protocol has it. Every connection of a run comes from the same connector.
+pub struct Connector {
+    address: String,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    login: Option<Login>,
+}
+
+/// The password file's first line.
+fn read_password(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the password file {}", path.display()))?;
+    let line = text.lines().next().unwrap_or_default();
+    if line.is_empty() {
+        bail!("the password file {} is empty", path.display());
+    }
+    Ok(line.to_string())
+}
+
+/// The name the broker's certificate must carry: the host of `host:port` (an IP address is
+/// checked against the certificate's IP subject alternative names).
+fn server_name(address: &str) -> anyhow::Result<ServerName<'static>> {
+    let host = address
+        .rsplit_once(':')
+        .map(|(host, _)| host)
+        .unwrap_or(address)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    ServerName::try_from(host.to_string())
+        .with_context(|| format!("{host:?} is not a host name or IP address"))
+}
+
+impl Connector {
+    pub fn new(address: &str, args: &KafkaSecurityArgs) -> anyhow::Result<Connector> {
+        let protocol = SecurityProtocol::parse(&args.security_protocol).with_context(|| {
+            format!(
+                "--security-protocol {:?}: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+                args.security_protocol
+            )
+        })?;
+        let tls = if protocol.uses_tls() {
+            let ca_file = args
+                .ca_file
+                .as_deref()
+                .with_context(|| format!("{protocol} needs --ca-file"))?;
+            let client_certificate = match (&args.cert_file, &args.key_file) {
+                (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+                (None, None) => None,
+                _ => bail!("--cert-file and --key-file go together"),
+            };
+            let config = yak_auth::tls::client_config(ca_file, client_certificate)?;
+            Some((TlsConnector::from(config), server_name(address)?))
+        } else {
+            None
+        };
+        let login = if protocol.uses_sasl() {
+            let mechanism = SaslMechanism::parse(&args.sasl_mechanism).with_context(|| {
+                format!(
+                    "--sasl-mechanism {:?}: SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN",
+                    args.sasl_mechanism
+                )
+            })?;
+            let user = args
+                .user
+                .clone()
+                .with_context(|| format!("{protocol} needs --user"))?;
+            let password = match &args.password_file {
+                Some(path) => read_password(path)?,
+                None => std::env::var(PASSWORD_VARIABLE)
+                    .ok()
+                    .filter(|p| !p.is_empty())
+                    .with_context(|| {
+                        format!("{protocol} needs --password-file or {PASSWORD_VARIABLE}")
+                    })?,
+            };
+            Some(Login {
+                mechanism,
+                user,
+                password,
+            })
+        } else {
+            None
+        };
+        Ok(Connector {
+            address: address.to_string(),
+            tls,
+            login,
+        })
+    }
+
+    /// A connection ready for requests: connected, encrypted and logged in as configured.
+    async fn connect<T>(&self) -> anyhow::Result<Connection<T>> {
+        let address = &self.address;
+        let tcp = TcpStream::connect(address)
+            .await
+            .with_context(|| format!("cannot connect to the Kafka listener at {address}"))?;
+        // Small pipelined requests (Fetch, acks=0 tails) should not wait for Nagle.
+        tcp.set_nodelay(true)?;
+        let stream: Stream = match &self.tls {
+            None => Box::new(tcp),
+            Some((connector, name)) => Box::new(
+                connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .with_context(|| format!("TLS handshake with {address}"))?,
+            ),
+        };
+        let mut connection = Connection::<()>::new(stream);
+        if let Some(login) = &self.login {
+            authenticate(&mut connection, login)
+                .await
+                .with_context(|| format!("SASL login as {:?} at {address}", login.user))?;
+            // The broker reads frames under its 64 KiB login-phase limit until it has stored
+            // the connection's full limit, which it does only after it has sent the last
+            // SaslAuthenticate response; its reader may already wait for the next frame under
+            // the small limit. Two answered round trips make sure the 300 KB Produce requests
+            // that follow are read under the full limit.
+            for _ in 0..ROUND_TRIPS_AFTER_LOGIN {
+                let response: ApiVersionsResponse = connection
+                    .call(
+                        ApiKey::ApiVersions,
+                        API_VERSIONS_VERSION,
+                        &ApiVersionsRequest::default(),
+                    )
+                    .await?;
+                if response.error_code != 0 {
+                    bail!(
+                        "ApiVersions failed with Kafka error {}",
+                        response.error_code
+                    );
+                }
+            }
+        }
+        Ok(connection.retag())
+    }
+}
+
+/// One SaslAuthenticate round: sends `token`, returns the broker's.
+async fn sasl_authenticate(
+    connection: &mut Connection<()>,
+    token: Vec<u8>,
+) -> anyhow::Result<Bytes> {
+    let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token));
+    let response: SaslAuthenticateResponse = connection
+        .call(
+            ApiKey::SaslAuthenticate,
+            SASL_AUTHENTICATE_VERSION,
+            &request,
+        )
+        .await?;
+    if response.error_code != 0 {
+        bail!(
+            "SASL authentication failed (Kafka error {}): {}",
+            response.error_code,
+            response.error_message.as_deref().unwrap_or("")
+        );
+    }
+    Ok(response.auth_bytes)
+}
+
+/// Logs in with SaslHandshake v1 and SaslAuthenticate (KIP-152), as Kafka's clients do.
+async fn authenticate(connection: &mut Connection<()>, login: &Login) -> anyhow::Result<()> {
+    let request = SaslHandshakeRequest::default()
+        .with_mechanism(StrBytes::from_static_str(login.mechanism.name()));
+    let response: SaslHandshakeResponse = connection
+        .call(ApiKey::SaslHandshake, SASL_HANDSHAKE_VERSION, &request)
+        .await?;
+    if response.error_code != 0 {
+        let offered: Vec<&str> = response.mechanisms.iter().map(|m| m.as_str()).collect();
+        bail!(
+            "the listener refused {} (Kafka error {}); it offers {offered:?}",
+            login.mechanism.name(),
+            response.error_code
+        );
+    }
+    match login.mechanism {
+        SaslMechanism::Plain => {
+            // RFC 4616: authorization identity (empty), user, password, NUL-separated.
+            let token = format!("\0{}\0{}", login.user, login.password);
+            sasl_authenticate(connection, token.into_bytes()).await?;
+        }
+        SaslMechanism::Scram(mechanism) => {
+            let mut client = ScramClient::new(mechanism, &login.user, &login.password);
+            let server_first = sasl_authenticate(connection, client.client_first()).await?;
+            let client_final = client
+                .client_final(&server_first)
+                .context("the broker's SCRAM server-first-message")?;
+            let server_final = sasl_authenticate(connection, client_final).await?;
+            client
+                .verify_server_final(&server_final)
+                .context("the broker could not prove it holds the SCRAM credential")?;
+        }
+    }
+    Ok(())
 }
 
 fn topic_name(topic: &str) -> TopicName {
@@ -305,7 +578,7 @@ fn record_latency(latency: &mut Histogram<u64>, sent: Instant) {
 
 /// Everything the produce connections share.
 struct ProduceShared {
-    address: String,
+    connector: Connector,
     topic: TopicName,
     partitions: Vec<i32>,
     /// A batch of `--batch-records` records, encoded once and sent in every request.
@@ -413,7 +686,7 @@ async fn produce_connection(
     first_partition: usize,
     latency: &mut Histogram<u64>,
 ) -> anyhow::Result<()> {
-    let mut connection = Connection::<ProduceTag>::connect(&shared.address).await?;
+    let mut connection = shared.connector.connect::<ProduceTag>().await?;
     let mut next = first_partition;
     let mut done = false;
     loop {
@@ -464,7 +737,8 @@ pub async fn produce(bench: ProduceBench) -> anyhow::Result<()> {
         bail!("--batch-records must be at least 1 and fit Kafka's i32 record count");
     }
     let acks = parse_acks(bench.acks.as_deref().unwrap_or("1"))?;
-    let mut connection = Connection::<()>::connect(&common.kafka).await?;
+    let connector = Connector::new(&common.kafka, &common.kafka_security)?;
+    let mut connection = connector.connect::<()>().await?;
     let partitions = ensure_topic(&mut connection, &common.topic, bench.partitions).await?;
     drop(connection);
     let value = vec![b'x'; bench.record_bytes];
@@ -477,7 +751,7 @@ pub async fn produce(bench: ProduceBench) -> anyhow::Result<()> {
     let bar = bench::progress(common.quiet, bench.count, "records");
     let rss = bench::sample_rss(common.broker_pid, Arc::clone(&totals));
     let shared = Arc::new(ProduceShared {
-        address: common.kafka.clone(),
+        connector,
         topic: topic_name(&common.topic),
         partitions,
         batch,
@@ -710,7 +984,7 @@ fn count_fetched(
 
 /// One consume connection: fetches its ranges, up to `in_flight` of them at once.
 async fn consume_connection(
-    address: &str,
+    connector: &Connector,
     topic: &TopicName,
     mut ranges: VecDeque<Range>,
     in_flight: usize,
@@ -718,7 +992,7 @@ async fn consume_connection(
     bar: &ProgressBar,
     latency: &mut Histogram<u64>,
 ) -> anyhow::Result<()> {
-    let mut connection = Connection::<(Instant, Range)>::connect(address).await?;
+    let mut connection = connector.connect::<(Instant, Range)>().await?;
     loop {
         while connection.in_flight() < in_flight {
             let Some(range) = ranges.pop_front() else {
@@ -754,7 +1028,8 @@ async fn consume_connection(
 pub async fn consume(bench: ConsumeBench) -> anyhow::Result<()> {
     let common = &bench.common;
     check_limits(common.concurrency, common.in_flight)?;
-    let mut connection = Connection::<()>::connect(&common.kafka).await?;
+    let connector = Arc::new(Connector::new(&common.kafka, &common.kafka_security)?);
+    let mut connection = connector.connect::<()>().await?;
     let partitions = partitions(&mut connection, &common.topic)
         .await?
         .context("the bench topic must exist: run `yak bench produce --protocol kafka` first")?;
@@ -793,8 +1068,8 @@ pub async fn consume(bench: ConsumeBench) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for ranges in per_connection.into_iter().filter(|r| !r.is_empty()) {
-        let (address, topic, totals, bar) = (
-            common.kafka.clone(),
+        let (connector, topic, totals, bar) = (
+            Arc::clone(&connector),
             topic.clone(),
             Arc::clone(&totals),
             bar.clone(),
@@ -803,7 +1078,7 @@ pub async fn consume(bench: ConsumeBench) -> anyhow::Result<()> {
         workers.push(tokio::spawn(async move {
             let mut latency = new_histogram()?;
             let result = consume_connection(
-                &address,
+                &connector,
                 &topic,
                 ranges,
                 in_flight,

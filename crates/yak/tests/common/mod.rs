@@ -28,6 +28,8 @@ pub struct Broker {
     pub http: String,
     /// `127.0.0.1:PORT` of the current process's Kafka listener.
     pub kafka: String,
+    /// Every Kafka listener of the current process: `PLAINTEXT://127.0.0.1:PORT,SASL_SSL://…`.
+    pub listeners: String,
     /// Extra flags given to every start of this broker.
     args: Vec<String>,
     /// Holds `data/` and one stderr log per start.
@@ -48,6 +50,7 @@ impl Broker {
             child: None,
             http: String::new(),
             kafka: String::new(),
+            listeners: String::new(),
             args: args.iter().map(|a| a.to_string()).collect(),
             root,
             starts: 0,
@@ -75,6 +78,15 @@ impl Broker {
 
     pub fn is_running(&self) -> bool {
         self.child.is_some()
+    }
+
+    /// `host:port` of the current process's listener for `protocol` (`SASL_SSL`).
+    pub fn listener(&self, protocol: &str) -> String {
+        self.listeners
+            .split(',')
+            .find_map(|l| l.strip_prefix(&format!("{protocol}://")))
+            .unwrap_or_else(|| panic!("no {protocol} listener in {:?}", self.listeners))
+            .to_string()
     }
 
     /// A URL on the current process: `url("/health")`.
@@ -123,6 +135,8 @@ impl Broker {
                                 self.http = http.to_string();
                             } else if let Some(kafka) = part.strip_prefix("kafka=") {
                                 self.kafka = kafka.to_string();
+                            } else if let Some(listeners) = part.strip_prefix("listeners=") {
+                                self.listeners = listeners.to_string();
                             }
                         }
                         assert!(
