@@ -230,9 +230,12 @@ pub struct Frame {
 /// as its bytes arrive (it doubles when full: at most twice what arrived, plus
 /// `FRAME_READ_STEP_BYTES`), so a declared length costs nothing until it is sent; its bytes
 /// are taken from `connection` and `node` first, which waits while either is full.
+///
+/// `frame_bytes_max` is read once the length has arrived, not before: a connection raises it
+/// when its login succeeds, while this may already be waiting for the next frame.
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
-    frame_bytes_max: usize,
+    frame_bytes_max: &AtomicUsize,
     connection: &Arc<Semaphore>,
     node: &Arc<Semaphore>,
 ) -> Result<Option<Frame>, FrameError> {
@@ -246,6 +249,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         }
     }
     let length = i32::from_be_bytes(length_field);
+    let frame_bytes_max = frame_bytes_max.load(Ordering::Acquire);
     let body_bytes = usize::try_from(length)
         .ok()
         .filter(|bytes| *bytes <= frame_bytes_max)
@@ -314,8 +318,7 @@ async fn read_frames<R: AsyncRead + Unpin>(
                 tokio::time::sleep(wait).await;
             }
         }
-        let limit = frame_bytes_max.load(Ordering::Acquire);
-        let frame = read_frame(&mut reader, limit, &connection, &node).await;
+        let frame = read_frame(&mut reader, &frame_bytes_max, &connection, &node).await;
         let last = !matches!(frame, Ok(Some(_)));
         let Some(frame) = frame.transpose() else {
             return;
@@ -439,7 +442,15 @@ where
     ));
     let mut principal = peer.principal.unwrap_or_else(Principal::anonymous);
     if needs_sasl {
-        let phase = sasl_phase(&*backend, &security, client_host, &mut frames, &mut writer);
+        let full_limit = (&*frame_bytes_max, config.frame_bytes_max);
+        let phase = sasl_phase(
+            &*backend,
+            &security,
+            client_host,
+            &mut frames,
+            &mut writer,
+            full_limit,
+        );
         let authenticated = tokio::select! {
             () = cancel.cancelled() => None,
             result = tokio::time::timeout_at(peer.deadline, phase) => match result {
@@ -455,7 +466,6 @@ where
             return Ok(());
         };
         principal = authenticated;
-        frame_bytes_max.store(config.frame_bytes_max, Ordering::Release);
     }
     let session = Arc::new(Session::new(principal, client_host, security.protocol));
     tracing::debug!(principal = %session.principal, listener = %session.listener, "session started");
@@ -545,6 +555,7 @@ async fn sasl_phase<B: Backend, W: AsyncWrite + Unpin>(
     client_host: Option<IpAddr>,
     frames: &mut mpsc::Receiver<Result<Frame, FrameError>>,
     writer: &mut W,
+    (frame_bytes_max, full_bytes): (&AtomicUsize, usize),
 ) -> io::Result<Option<Principal>> {
     let mut exchange = Exchange::new(client_host);
     loop {
@@ -596,6 +607,12 @@ async fn sasl_phase<B: Backend, W: AsyncWrite + Unpin>(
             }
             _ => return Ok(None),
         };
+        // Raised before the client can see its login succeeded: its next request, which may
+        // be large, is read under the full limit (the reader checks the limit once a frame's
+        // length has arrived).
+        if matches!(done, Some(Some(_))) {
+            frame_bytes_max.store(full_bytes, Ordering::Release);
+        }
         write_frame(writer, frame).await?;
         if let Some(result) = done {
             if result.is_none() {

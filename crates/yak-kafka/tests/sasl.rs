@@ -601,3 +601,36 @@ async fn connections_past_the_per_address_limit_are_closed() {
         tokio::task::yield_now().await;
     }
 }
+
+/// Regression: the login-phase limit of 64 KiB was raised only after the final
+/// SaslAuthenticate response had been written, and the reader took the limit before waiting
+/// for the next frame, so a client whose first request after logging in was large (a
+/// producer's first Produce) was disconnected. Now that request is answered.
+#[tokio::test]
+async fn large_request_right_after_login_is_served() {
+    let (address, _stop) = start(sasl_plaintext()).await;
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    assert_eq!(
+        scram_login(&mut stream, "alice", "alice-secret")
+            .await
+            .error_code,
+        0
+    );
+    let topics = (0..3_000)
+        .map(|i| {
+            kafka_protocol::messages::metadata_request::MetadataRequestTopic::default().with_name(
+                Some(kafka_protocol::messages::TopicName(StrBytes::from_string(
+                    format!("topic-with-a-long-name-{i:08}"),
+                ))),
+            )
+        })
+        .collect();
+    let request = MetadataRequest::default()
+        .with_topics(Some(topics))
+        .with_allow_auto_topic_creation(false);
+    let bytes = frame(ApiKey::Metadata, 12, 9, &request);
+    assert!(bytes.len() > yak_kafka::sasl::SASL_FRAME_BYTES_MAX);
+    stream.write_all(&bytes).await.expect("write");
+    let answer: MetadataResponse = response(&mut stream, 12).await;
+    assert_eq!(answer.topics.len(), 3_000);
+}

@@ -37,11 +37,10 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, CreateTopicsRequest,
-    CreateTopicsResponse, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader,
-    ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse, TopicName,
+    ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, FetchRequest, FetchResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
+    ProduceResponse, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -86,10 +85,6 @@ const CREATE_TOPICS_VERSION: i16 = 7;
 /// SaslHandshake v1: the mechanism is chosen here, the tokens travel in SaslAuthenticate.
 const SASL_HANDSHAKE_VERSION: i16 = 1;
 const SASL_AUTHENTICATE_VERSION: i16 = 2;
-const API_VERSIONS_VERSION: i16 = 0;
-/// Small requests answered after the login before the bench sends its large ones (see
-/// `Connector::connect`).
-const ROUND_TRIPS_AFTER_LOGIN: usize = 2;
 
 const CLIENT_ID: &str = "yak-bench";
 /// Kafka's error codes that the bench tells apart.
@@ -395,26 +390,6 @@ impl Connector {
             authenticate(&mut connection, login)
                 .await
                 .with_context(|| format!("SASL login as {:?} at {address}", login.user))?;
-            // The broker reads frames under its 64 KiB login-phase limit until it has stored
-            // the connection's full limit, which it does only after it has sent the last
-            // SaslAuthenticate response; its reader may already wait for the next frame under
-            // the small limit. Two answered round trips make sure the 300 KB Produce requests
-            // that follow are read under the full limit.
-            for _ in 0..ROUND_TRIPS_AFTER_LOGIN {
-                let response: ApiVersionsResponse = connection
-                    .call(
-                        ApiKey::ApiVersions,
-                        API_VERSIONS_VERSION,
-                        &ApiVersionsRequest::default(),
-                    )
-                    .await?;
-                if response.error_code != 0 {
-                    bail!(
-                        "ApiVersions failed with Kafka error {}",
-                        response.error_code
-                    );
-                }
-            }
         }
         Ok(connection.retag())
     }
