@@ -172,3 +172,37 @@ def test_client_certificate_is_the_principal_over_https(browser, start_broker, t
     finally:
         with_cert.close()
         without.close()
+
+
+def test_standalone_console_logs_in_through_to_the_node(browser, secure_broker, tmp_path):
+    """Regression: `yak console` forwarded neither the session cookie nor the CSRF token, and did
+    not pass the node's Set-Cookie back, so nobody could log in through it. Now a login through
+    it opens the pages, and its writes carry the token."""
+    from conftest import yak_bin
+    process = subprocess.Popen([str(yak_bin()), "console", "--brokers", secure_broker.http,
+                                "--listen", "127.0.0.1:0"],
+                               stdout=subprocess.PIPE, stderr=open(tmp_path / "console.log", "w"), text=True)
+    try:
+        url = None
+        for line in process.stdout:
+            found = re.search(r"listening console=(\S+)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url, f"the console printed no `listening console=…` line; log: {(tmp_path / 'console.log').read_text()}"
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=url)
+        try:
+            page = context.new_page()
+            page.goto("/#/topics")
+            expect(page.locator("#login-form")).to_be_visible()
+            log_in(page)
+            expect(page.locator("#account-name")).to_have_text("admin")
+            topic = f"console-auth-{uuid.uuid4().hex[:8]}"
+            page.locator("#new-topic-name").fill(topic)
+            page.get_by_role("button", name="Create topic").click()
+            expect(page.get_by_test_id("topic-list").locator(f'tr[data-topic="{topic}"]')).to_be_visible()
+        finally:
+            context.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

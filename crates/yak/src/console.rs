@@ -39,6 +39,22 @@ fn error(status: StatusCode, code: &str, message: String) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// Request headers passed on to the broker.
+const FORWARDED_REQUEST_HEADERS: [&str; 5] = [
+    "content-type",
+    "accept",
+    "cookie",
+    "authorization",
+    "x-csrf-token",
+];
+/// Response headers passed back to the browser (a login sets its session cookie).
+const FORWARDED_RESPONSE_HEADERS: [&str; 4] = [
+    "content-type",
+    "set-cookie",
+    "retry-after",
+    "www-authenticate",
+];
+
 async fn forward(State(forwarder): State<Forwarder>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, FORWARD_BODY_BYTES_MAX).await {
@@ -61,8 +77,10 @@ async fn forward(State(forwarder): State<Forwarder>, request: Request) -> Respon
             .http
             .request(parts.method.clone(), &url)
             .body(body.clone());
-        for name in [axum::http::header::CONTENT_TYPE, axum::http::header::ACCEPT] {
-            if let Some(value) = parts.headers.get(&name) {
+        // The console's login travels with each request: the session cookie, its CSRF token,
+        // or the caller's own credentials.
+        for name in FORWARDED_REQUEST_HEADERS {
+            if let Some(value) = parts.headers.get(name) {
                 outgoing = outgoing.header(name, value);
             }
         }
@@ -70,8 +88,10 @@ async fn forward(State(forwarder): State<Forwarder>, request: Request) -> Respon
             Ok(response) => {
                 forwarder.current.store(index, Ordering::Relaxed);
                 let mut builder = Response::builder().status(response.status().as_u16());
-                if let Some(content_type) = response.headers().get(reqwest::header::CONTENT_TYPE) {
-                    builder = builder.header("content-type", content_type.as_bytes());
+                for name in FORWARDED_RESPONSE_HEADERS {
+                    for value in response.headers().get_all(name) {
+                        builder = builder.header(name, value.as_bytes());
+                    }
                 }
                 return builder
                     .body(Body::from_stream(response.bytes_stream()))
