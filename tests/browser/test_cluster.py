@@ -156,6 +156,8 @@ def test_cluster_page_follows_a_real_failover(browser, tmp_path):
         page.goto(f"{leader_url}/#/cluster")
         expect(page.get_by_test_id("lease-expiry")).to_have_text(re.compile(r"^\d+\.\d s$"))
         expect(page.get_by_test_id("lag-chart")).to_be_visible(timeout=20_000)
+        # The epoch shows "–" until the page's first /cluster answer has arrived.
+        expect(page.get_by_test_id("cluster-epoch")).to_have_text(re.compile(r"^\d+$"), timeout=20_000)
         epoch = int(page.get_by_test_id("cluster-epoch").text_content())
         pid = pid_of_node(tmp_path / "up.log", leader["leader_id"])
         os.kill(pid, 9)
@@ -163,6 +165,7 @@ def test_cluster_page_follows_a_real_failover(browser, tmp_path):
         expect(page.locator("#failover-banner")).to_have_attribute("data-state", "arrived")
         expect(page.get_by_test_id("cluster-leader")).not_to_have_text(
             re.compile(rf"^({leader['leader_id']}|none.*)$"), timeout=20_000)
+        expect(page.get_by_test_id("cluster-epoch")).to_have_text(re.compile(r"^\d+$"), timeout=20_000)
         new_epoch = int(page.get_by_test_id("cluster-epoch").text_content())
         assert new_epoch > epoch
         expect(page.get_by_test_id("cluster-history").locator('tr[data-kind="election"]').first).to_be_visible()
