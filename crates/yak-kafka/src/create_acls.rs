@@ -72,28 +72,44 @@ pub async fn handle<B: Backend>(
     }
     let checked: Vec<Result<AclBinding, BackendError>> =
         request.creations.iter().map(binding).collect();
-    let valid: Vec<AclBinding> = checked
+    let results = for_valid_entries(checked, |valid| backend.create_acls(valid))
+        .await
+        .into_iter()
+        .map(result)
+        .collect();
+    CreateAclsResponse::default().with_results(results)
+}
+
+/// Runs `run` on the entries that passed their checks (not at all when none did), and answers
+/// every entry in the request's order: its own error, or what `run` answered for it.
+pub(crate) async fn for_valid_entries<T, A, F, Fut>(
+    checked: Vec<Result<T, BackendError>>,
+    run: F,
+) -> Vec<Result<A, BackendError>>
+where
+    T: Clone,
+    F: FnOnce(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Vec<Result<A, BackendError>>>,
+{
+    let valid: Vec<T> = checked
         .iter()
         .filter_map(|c| c.as_ref().ok().cloned())
         .collect();
-    let mut created = if valid.is_empty() {
+    let mut answered = if valid.is_empty() {
         Vec::new()
     } else {
-        backend.create_acls(valid).await
+        run(valid).await
     }
     .into_iter();
-    let results = checked
+    checked
         .into_iter()
-        .map(|checked| {
-            result(match checked {
-                Err(error) => Err(error),
-                Ok(_) => created.next().unwrap_or_else(|| {
-                    Err(BackendError::Unknown("the backend lost an answer".into()))
-                }),
-            })
+        .map(|checked| match checked {
+            Err(error) => Err(error),
+            Ok(_) => answered
+                .next()
+                .unwrap_or_else(|| Err(BackendError::Unknown("the backend lost an answer".into()))),
         })
-        .collect();
-    CreateAclsResponse::default().with_results(results)
+        .collect()
 }
 
 #[cfg(test)]

@@ -67,26 +67,11 @@ pub async fn handle<B: Backend>(
             })
         })
         .collect();
-    let valid: Vec<AclBindingFilter> = checked
-        .iter()
-        .filter_map(|c| c.as_ref().ok().cloned())
-        .collect();
-    let mut removed = if valid.is_empty() {
-        Vec::new()
-    } else {
-        backend.delete_acls(valid).await
-    }
-    .into_iter();
-    let results = checked
-        .into_iter()
-        .map(|checked| {
-            result(match checked {
-                Err(error) => Err(error),
-                Ok(_) => removed.next().unwrap_or_else(|| {
-                    Err(BackendError::Unknown("the backend lost an answer".into()))
-                }),
-            })
-        })
-        .collect();
+    let results =
+        crate::create_acls::for_valid_entries(checked, |valid| backend.delete_acls(valid))
+            .await
+            .into_iter()
+            .map(result)
+            .collect();
     DeleteAclsResponse::default().with_filter_results(results)
 }

@@ -196,18 +196,11 @@ pub async fn handle<B: Backend>(
             }
         }
         R::DescribeGroups(mut r) => {
-            let allowed: Vec<bool> = r
-                .groups
-                .iter()
-                .map(|g| may_group(backend, session, Operation::Describe, g.0.as_str()))
-                .collect();
             let original = std::mem::take(&mut r.groups);
-            r.groups = original
-                .iter()
-                .zip(&allowed)
-                .filter(|(_, allowed)| **allowed)
-                .map(|(g, _)| g.clone())
-                .collect();
+            let allowed = allowed_groups(backend, session, Operation::Describe, &original, |g| {
+                g.0.as_str()
+            });
+            r.groups = kept(&original, &allowed);
             let mut answered = VecDeque::new();
             if !r.groups.is_empty() {
                 match backend
@@ -218,38 +211,20 @@ pub async fn handle<B: Backend>(
                     other => return other,
                 }
             }
-            let groups = original
-                .iter()
-                .zip(&allowed)
-                .map(|(group, allowed)| {
-                    let refused = || {
-                        DescribedGroup::default()
-                            .with_group_id(group.clone())
-                            .with_error_code(error_code::GROUP_AUTHORIZATION_FAILED)
-                            .with_authorized_operations(i32::MIN)
-                    };
-                    if *allowed {
-                        answered.pop_front().unwrap_or_else(refused)
-                    } else {
-                        refused()
-                    }
-                })
-                .collect();
+            let groups = in_request_order(&original, &allowed, answered, |group| {
+                DescribedGroup::default()
+                    .with_group_id(group.clone())
+                    .with_error_code(error_code::GROUP_AUTHORIZATION_FAILED)
+                    .with_authorized_operations(i32::MIN)
+            });
             GroupResponse::DescribeGroups(DescribeGroupsResponse::default().with_groups(groups))
         }
         R::DeleteGroups(mut r) => {
-            let allowed: Vec<bool> = r
-                .groups_names
-                .iter()
-                .map(|g| may_group(backend, session, Operation::Delete, g.0.as_str()))
-                .collect();
             let original = std::mem::take(&mut r.groups_names);
-            r.groups_names = original
-                .iter()
-                .zip(&allowed)
-                .filter(|(_, allowed)| **allowed)
-                .map(|(g, _)| g.clone())
-                .collect();
+            let allowed = allowed_groups(backend, session, Operation::Delete, &original, |g| {
+                g.0.as_str()
+            });
+            r.groups_names = kept(&original, &allowed);
             let mut answered = VecDeque::new();
             if !r.groups_names.is_empty() {
                 match backend
@@ -260,22 +235,11 @@ pub async fn handle<B: Backend>(
                     other => return other,
                 }
             }
-            let results = original
-                .iter()
-                .zip(&allowed)
-                .map(|(group, allowed)| {
-                    let refused = || {
-                        DeletableGroupResult::default()
-                            .with_group_id(group.clone())
-                            .with_error_code(error_code::GROUP_AUTHORIZATION_FAILED)
-                    };
-                    if *allowed {
-                        answered.pop_front().unwrap_or_else(refused)
-                    } else {
-                        refused()
-                    }
-                })
-                .collect();
+            let results = in_request_order(&original, &allowed, answered, |group| {
+                DeletableGroupResult::default()
+                    .with_group_id(group.clone())
+                    .with_error_code(error_code::GROUP_AUTHORIZATION_FAILED)
+            });
             GroupResponse::DeleteGroups(DeleteGroupsResponse::default().with_results(results))
         }
         R::OffsetDelete(ref r)
@@ -463,4 +427,49 @@ async fn offset_fetch<B: Backend>(
         }
     }
     GroupResponse::OffsetFetch(response)
+}
+
+/// Which of `groups` the session may do `operation` on, in order.
+fn allowed_groups<B: Backend, T>(
+    backend: &B,
+    session: &Session,
+    operation: Operation,
+    groups: &[T],
+    name: impl Fn(&T) -> &str,
+) -> Vec<bool> {
+    groups
+        .iter()
+        .map(|g| may_group(backend, session, operation, name(g)))
+        .collect()
+}
+
+/// The allowed entries of a request, which go on to the coordinator.
+fn kept<T: Clone>(original: &[T], allowed: &[bool]) -> Vec<T> {
+    original
+        .iter()
+        .zip(allowed)
+        .filter(|(_, allowed)| **allowed)
+        .map(|(entry, _)| entry.clone())
+        .collect()
+}
+
+/// The answer in the request's order: the coordinator's answers for the allowed entries (in
+/// the order they were sent), `refused` for the others.
+fn in_request_order<T, A>(
+    original: &[T],
+    allowed: &[bool],
+    mut answered: VecDeque<A>,
+    refused: impl Fn(&T) -> A,
+) -> Vec<A> {
+    original
+        .iter()
+        .zip(allowed)
+        .map(|(entry, allowed)| {
+            if *allowed {
+                answered.pop_front().unwrap_or_else(|| refused(entry))
+            } else {
+                refused(entry)
+            }
+        })
+        .collect()
 }
