@@ -129,12 +129,7 @@ pub async fn handle<B: Backend>(
                     .await;
             }
             let original = std::mem::take(&mut r.topics);
-            r.topics = original
-                .iter()
-                .zip(&allowed)
-                .filter(|(_, allowed)| **allowed)
-                .map(|(t, _)| t.clone())
-                .collect();
+            r.topics = kept(&original, &allowed);
             let mut answered = VecDeque::new();
             if !r.topics.is_empty() {
                 match backend
@@ -145,32 +140,21 @@ pub async fn handle<B: Backend>(
                     other => return other,
                 }
             }
-            let topics = original
-                .iter()
-                .zip(&allowed)
-                .map(|(topic, allowed)| {
-                    let refused = || {
-                        OffsetCommitResponseTopic::default()
-                            .with_name(topic.name.clone())
-                            .with_partitions(
-                                topic
-                                    .partitions
-                                    .iter()
-                                    .map(|p| {
-                                        OffsetCommitResponsePartition::default()
-                                            .with_partition_index(p.partition_index)
-                                            .with_error_code(error_code::TOPIC_AUTHORIZATION_FAILED)
-                                    })
-                                    .collect(),
-                            )
-                    };
-                    if *allowed {
-                        answered.pop_front().unwrap_or_else(refused)
-                    } else {
-                        refused()
-                    }
-                })
-                .collect();
+            let topics = in_request_order(&original, &allowed, answered, |topic| {
+                OffsetCommitResponseTopic::default()
+                    .with_name(topic.name.clone())
+                    .with_partitions(
+                        topic
+                            .partitions
+                            .iter()
+                            .map(|p| {
+                                OffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(error_code::TOPIC_AUTHORIZATION_FAILED)
+                            })
+                            .collect(),
+                    )
+            });
             GroupResponse::OffsetCommit(OffsetCommitResponse::default().with_topics(topics))
         }
         R::OffsetFetch(r) => offset_fetch(backend, session, r, version, client).await,
@@ -254,12 +238,7 @@ pub async fn handle<B: Backend>(
                 .map(|t| may_topic(backend, session, Operation::Read, &t.name))
                 .collect();
             let original = std::mem::take(&mut r.topics);
-            r.topics = original
-                .iter()
-                .zip(&allowed)
-                .filter(|(_, allowed)| **allowed)
-                .map(|(t, _)| t.clone())
-                .collect();
+            r.topics = kept(&original, &allowed);
             let response = match backend
                 .group_request(R::OffsetDelete(r), version, client)
                 .await
@@ -270,33 +249,22 @@ pub async fn handle<B: Backend>(
             if response.error_code != error_code::NONE {
                 return GroupResponse::OffsetDelete(response);
             }
-            let mut answered: VecDeque<_> = response.topics.into();
-            let topics = original
-                .iter()
-                .zip(&allowed)
-                .map(|(topic, allowed)| {
-                    let refused = || {
-                        OffsetDeleteResponseTopic::default()
-                            .with_name(topic.name.clone())
-                            .with_partitions(
-                                topic
-                                    .partitions
-                                    .iter()
-                                    .map(|p| {
-                                        OffsetDeleteResponsePartition::default()
-                                            .with_partition_index(p.partition_index)
-                                            .with_error_code(error_code::TOPIC_AUTHORIZATION_FAILED)
-                                    })
-                                    .collect(),
-                            )
-                    };
-                    if *allowed {
-                        answered.pop_front().unwrap_or_else(refused)
-                    } else {
-                        refused()
-                    }
-                })
-                .collect();
+            let answered: VecDeque<_> = response.topics.into();
+            let topics = in_request_order(&original, &allowed, answered, |topic| {
+                OffsetDeleteResponseTopic::default()
+                    .with_name(topic.name.clone())
+                    .with_partitions(
+                        topic
+                            .partitions
+                            .iter()
+                            .map(|p| {
+                                OffsetDeleteResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(error_code::TOPIC_AUTHORIZATION_FAILED)
+                            })
+                            .collect(),
+                    )
+            });
             GroupResponse::OffsetDelete(
                 OffsetDeleteResponse::default()
                     .with_error_code(error_code::NONE)
